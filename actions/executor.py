@@ -1,0 +1,147 @@
+"""The one module that drives the mouse and keyboard.
+
+pyautogui moves and clicks the pointer and presses keys; its corner failsafe stays on, so a
+person can always stop the agent by throwing the pointer into a screen corner. Text goes
+through a path that handles any Unicode (pyautogui.write silently drops non-ASCII): xdotool
+on X11, pynput's keyboard controller elsewhere.
+
+Points arrive already in desktop coordinates (see :mod:`perception.geometry`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from actions.keys import key_combo
+from actions.schema import Action
+
+NON_ASCII_DELAY_MS = 40
+SCROLL_PIXELS_PER_NOTCH = 50
+"""The model scrolls in pixels, the wheel in notches; toolkits move ~3 lines (~50 px) a notch."""
+
+
+class InputFailed(RuntimeError):
+    """The operating system did not take our input (X server gone, xdotool failed)."""
+
+
+class FailSafeTriggered(RuntimeError):
+    """A person moved the pointer into a screen corner: pyautogui's kill switch."""
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What the executor did, in words for the trajectory and the model."""
+
+    detail: str
+    seconds: float
+    performed: bool = True
+
+
+class Executor:
+    """Performs :data:`actions.schema.Action` values with real input devices."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep, type_delay_ms: int = 12) -> None:
+        import pyautogui  # connects to the display on import
+
+        pyautogui.PAUSE = 0  # the settle wait after each action replaces fixed pauses
+        pyautogui.FAILSAFE = True
+        self._gui = pyautogui
+        self._sleep = sleep
+        self._type_delay_ms = type_delay_ms
+        self._xdotool = shutil.which("xdotool") if os.environ.get("DISPLAY") else None
+
+    def execute(self, action: Action, target: tuple[int, int] | None) -> Execution:
+        """Perform one action; ``target`` is the desktop point for actions that have one."""
+        start = time.monotonic()
+        try:
+            detail = self._perform(action, target)
+        except self._gui.FailSafeException as error:
+            raise FailSafeTriggered("the pointer was moved into a screen corner (failsafe)") from error
+        return Execution(detail, time.monotonic() - start)
+
+    def _perform(self, action: Action, target: tuple[int, int] | None) -> str:
+        gui = self._gui
+        match action.action:
+            case "left_click" | "right_click" | "middle_click" | "double_click" | "triple_click":
+                button = {"right_click": "right", "middle_click": "middle"}.get(action.action, "left")
+                clicks = {"double_click": 2, "triple_click": 3}.get(action.action, 1)
+                gui.click(*target, clicks=clicks, interval=0.05, button=button)
+                return f"{action.action.replace('_', ' ')} at {target}"
+            case "mouse_move":
+                gui.moveTo(*target)
+                return f"moved pointer to {target}"
+            case "left_click_drag":
+                start = gui.position()
+                gui.dragTo(*target, duration=0.3, button="left")
+                return f"dragged from {tuple(start)} to {target}"
+            case "scroll" | "hscroll":
+                notches = max(1, round(abs(action.pixels) / SCROLL_PIXELS_PER_NOTCH))
+                notches = notches if action.pixels > 0 else -notches
+                scroll = gui.scroll if action.action == "scroll" else gui.hscroll
+                scroll(notches, *(target or ()))
+                way = ("up" if notches > 0 else "down") if action.action == "scroll" else (
+                    "left" if notches > 0 else "right")
+                return f"scrolled {way} {abs(notches)} notches" + (f" at {target}" if target else "")
+            case "key":
+                names = key_combo(action.keys)
+                gui.hotkey(*names)
+                return "pressed " + "+".join(names)
+            case "type":
+                self._type(action.text)
+                return f"typed {len(action.text)} characters"
+            case "wait":
+                self._sleep(action.time)
+                return f"waited {action.time:g} s"
+            case _:  # terminate, answer: they end the task and touch nothing
+                return "nothing to do"
+
+    def _type(self, text: str) -> None:
+        if self._xdotool:
+            for run in _keymap_runs(text):
+                self._xdotool_type(run)
+            return
+        from pynput.keyboard import Controller
+
+        keyboard = Controller()
+        for character in text:
+            # one character at a time, paced: pynput remaps keycodes and fast runs collide
+            keyboard.type(character)
+            time.sleep(NON_ASCII_DELAY_MS / 1000)
+
+    def _xdotool_type(self, run: str) -> None:
+        # xdotool types a character missing from the keymap by remapping a spare keycode;
+        # the app must see the key before the next remap, or it reads the wrong character
+        # (seen with Tk under 20 ms). Plain ASCII needs no remap and goes faster.
+        delay = self._type_delay_ms if run.isascii() else NON_ASCII_DELAY_MS
+        command = [self._xdotool, "type", "--delay", str(delay), "--", run]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=10 + len(run) * delay / 100)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+            stderr = getattr(error, "stderr", b"") or b""
+            raise InputFailed(f"xdotool could not type: {stderr.decode(errors='replace').strip() or error}") from None
+        if not run.isascii():
+            time.sleep(NON_ASCII_DELAY_MS / 1000)
+
+
+def _keymap_runs(text: str) -> list[str]:
+    """Split text into alternating runs of ASCII and non-ASCII characters."""
+    runs: list[str] = []
+    for character in text:
+        if runs and runs[-1][-1].isascii() == character.isascii():
+            runs[-1] += character
+        else:
+            runs.append(character)
+    return runs
+
+
+class DryRunExecutor:
+    """Stands in for :class:`Executor` under ``--dry-run``: says what it would do, does nothing."""
+
+    def execute(self, action: Action, target: tuple[int, int] | None) -> Execution:
+        where = f" at {target}" if target else ""
+        return Execution(f"dry run: would {action.action.replace('_', ' ')}{where}", 0.0, performed=False)

@@ -1,0 +1,97 @@
+"""The run folder: what replay, evaluation and debugging read afterwards.
+
+``<runs-dir>/<run-id>/`` holds ``run.json`` (written first: the task, settings and screen
+transform), ``steps.jsonl`` (one line per step, flushed and synced as it happens, so a crash
+loses no finished step), ``step-NNN.png`` (the screenshot the model saw) with
+``step-NNN-action.png`` (the action drawn on it), and ``summary.json`` at the end.
+Secrets are redacted before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+from agent.task import Outcome, Step
+from safety.secrets import Redactor, looks_like_secret
+
+
+class Trajectory:
+    """Writes one run folder, step by step."""
+
+    def __init__(self, runs_dir: Path, instruction: str, redactor: Redactor, meta: dict[str, Any]) -> None:
+        self.redact = redactor
+        for word in instruction.split():
+            if looks_like_secret(word.strip(".,;:'\"")):
+                redactor.add(word.strip(".,;:'\""))
+        slug = re.sub(r"[^a-z0-9]+", "-", instruction.lower())[:40].strip("-") or "run"
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.folder = _unique(Path(runs_dir) / f"{stamp}-{slug}")
+        self.folder.mkdir(parents=True)
+        self._write_json("run.json", {"instruction": self.redact(instruction), "started": stamp, **meta})
+        self._steps = open(self.folder / "steps.jsonl", "a", encoding="utf-8")
+
+    def on_step(self, step: Step, task: object = None) -> None:
+        if step.action is not None and step.action.action == "type" and looks_like_secret(step.action.text):
+            self.redact.add(step.action.text)
+        name = f"step-{step.index:03d}"
+        step.screenshot.image.save(self.folder / f"{name}.png")
+        annotate(step, self.redact).save(self.folder / f"{name}-action.png")
+        record = {"screenshot": f"{name}.png", "annotated": f"{name}-action.png", **step.to_record()}
+        self._steps.write(json.dumps(_scrub(record, self.redact), ensure_ascii=False) + "\n")
+        self._steps.flush()
+        os.fsync(self._steps.fileno())
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self._steps.close()
+        self._write_json("summary.json", _scrub(summary, self.redact))
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        temporary = self.folder / f".{name}.tmp"
+        temporary.write_text(json.dumps(data, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        temporary.replace(self.folder / name)
+
+
+def _unique(folder: Path) -> Path:
+    candidate, n = folder, 1
+    while candidate.exists():
+        n += 1
+        candidate = folder.with_name(f"{folder.name}-{n}")
+    return candidate
+
+
+def _scrub(value: Any, redact: Redactor) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _scrub(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(v, redact) for v in value]
+    return value
+
+
+def annotate(step: Step, redact: Redactor) -> Image.Image:
+    """The model's screenshot with the step's action drawn on it."""
+    image = step.screenshot.image.convert("RGB")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(14, image.height // 50))
+    refused = step.outcome in (Outcome.BLOCKED, Outcome.INVALID, Outcome.INTERRUPTED)
+    color = (128, 128, 128) if refused else (230, 30, 30)
+    if step.action is not None and step.action.point is not None:
+        x, y = step.screenshot.transform.grid_to_image(step.action.point)
+        r = max(8, image.width // 100)
+        draw.ellipse((x - r, y - r, x + r, y + r), outline=color, width=3)
+        draw.line((x - 2 * r, y, x + 2 * r, y), fill=color, width=1)
+        draw.line((x, y - 2 * r, x, y + 2 * r), fill=color, width=1)
+    label = f"{step.index}: {step.summary()}"
+    label = redact(label if len(label) < 160 else label[:157] + "...")
+    box = draw.textbbox((8, 8), label, font=font)
+    draw.rectangle((box[0] - 4, box[1] - 4, box[2] + 4, box[3] + 4), fill=(255, 255, 255))
+    draw.text((8, 8), label, fill=color, font=font)
+    return image

@@ -1,0 +1,1 @@
+"""Virtual desktops (Xvfb + a window manager) and the small apps bundled for demos and tests."""

@@ -1,0 +1,115 @@
+"""A throwaway X desktop: Xvfb, the openbox window manager, and apps started on it.
+
+Used by the demo, the tests and the task suite. pyautogui, pynput and pywinctl connect to
+the display when imported and keep that connection, so a process that drives a virtual
+desktop must enter it before importing them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+REQUIRED = ("Xvfb", "openbox", "xdotool")
+
+
+class DesktopError(RuntimeError):
+    """The virtual desktop could not be started (a missing program, Xvfb failing)."""
+
+
+class VirtualDesktop:
+    """``with VirtualDesktop() as desktop:`` starts Xvfb and openbox; leaving stops both."""
+
+    def __init__(self, width: int = 1280, height: int = 800, set_environment: bool = False) -> None:
+        self.size = (width, height)
+        self.set_environment = set_environment
+        self.display = ""
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._old_display: str | None = None
+
+    def __enter__(self) -> VirtualDesktop:
+        missing = [p for p in REQUIRED if shutil.which(p) is None]
+        if missing:
+            raise DesktopError(f"missing {', '.join(missing)}: run scripts/setup.sh to install them")
+        read, write = os.pipe()
+        width, height = self.size
+        xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(write), "-screen", "0", f"{width}x{height}x24", "-nolisten", "tcp"],
+            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        os.close(write)
+        self._processes.append(xvfb)
+        with os.fdopen(read) as reader:
+            number = reader.readline().strip()  # Xvfb writes its display number once it is ready
+        if not number:
+            error = xvfb.stderr.read().decode(errors="replace") if xvfb.stderr else ""
+            self.close()
+            raise DesktopError(f"Xvfb did not start: {error.strip()[-300:]}")
+        self.display = f":{number}"
+        if self.set_environment:
+            self._old_display = os.environ.get("DISPLAY")
+            os.environ["DISPLAY"] = self.display
+        self._processes.append(self.launch(["openbox", "--sm-disable"], quiet=True))
+        self._wait_for_window_manager()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "DISPLAY": self.display}
+
+    def launch(self, argv: list[str], quiet: bool = False, **options: object) -> subprocess.Popen[bytes]:
+        """Start a program on this desktop; it is stopped when the desktop closes."""
+        output = subprocess.DEVNULL if quiet else None
+        process = subprocess.Popen(argv, env=self.env, stdout=output, stderr=output, **options)  # type: ignore[call-overload]
+        self._processes.append(process)
+        return process
+
+    def wait_for_window(self, title: str, timeout: float = 10.0) -> str:
+        """Wait until a window whose title contains ``title`` is mapped; return its X id."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", title],
+                                   env=self.env, capture_output=True, text=True)
+            if found.stdout.strip():
+                return found.stdout.split()[0]
+            time.sleep(0.05)
+        raise DesktopError(f"no window titled {title!r} appeared within {timeout:g} s")
+
+    def close(self) -> None:
+        for process in reversed(self._processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        self._processes.clear()
+        if self.set_environment:
+            if self._old_display is None:
+                os.environ.pop("DISPLAY", None)
+            else:
+                os.environ["DISPLAY"] = self._old_display
+
+    def _wait_for_window_manager(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            probe = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=self.env,
+                                   capture_output=True, text=True)
+            if "window id" in probe.stdout:
+                return
+            time.sleep(0.05)
+        self.close()
+        raise DesktopError("the openbox window manager did not start")
+
+
+def app_path(name: str) -> Path:
+    """The path of a bundled app script, e.g. ``app_path("contact_form")``."""
+    return Path(__file__).parent / "apps" / f"{name}.py"

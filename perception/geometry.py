@@ -1,0 +1,132 @@
+"""Screen geometry and the one transform from the model's grid to the input API's space.
+
+Three spaces meet here:
+
+* the **grid**: Qwen3-VL answers on a 0..1000 grid laid over the image it was shown;
+* the **image** the model saw: the capture, resized to the model's pixel budget;
+* the **capture**: the pixels mss grabbed from one monitor, ``scale`` times the monitor's
+  logical size on HiDPI screens;
+* the **desktop**: the input API's logical coordinates, where each monitor sits at its own
+  offset (negative offsets for monitors left of or above the primary).
+
+:class:`CoordinateTransform` walks that chain explicitly, step by step, so each step can
+be logged and tested on its own. Pure arithmetic: no screen is needed to import or use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from actions.schema import GRID
+
+
+class OffScreen(ValueError):
+    """A point that lies outside the grid or outside every monitor."""
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor in the input API's logical desktop space."""
+
+    index: int
+    left: int
+    top: int
+    width: int
+    height: int
+    primary: bool = False
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
+
+    def __str__(self) -> str:
+        tag = " primary" if self.primary else ""
+        return f"monitor {self.index}{tag} {self.width}x{self.height}{self.left:+d}{self.top:+d}"
+
+
+@dataclass(frozen=True)
+class ScreenLayout:
+    """All monitors of the desktop, as the input API sees them."""
+
+    monitors: tuple[Monitor, ...]
+
+    def __post_init__(self) -> None:
+        if not self.monitors:
+            raise ValueError("a screen layout needs at least one monitor")
+
+    @property
+    def primary(self) -> Monitor:
+        for monitor in self.monitors:
+            if monitor.primary:
+                return monitor
+        # X11 often marks none: the monitor at the desktop origin is the primary one there.
+        at_origin = [m for m in self.monitors if m.contains(0, 0)]
+        return (at_origin or list(self.monitors))[0]
+
+    def monitor(self, index: int) -> Monitor:
+        for monitor in self.monitors:
+            if monitor.index == index:
+                return monitor
+        known = ", ".join(str(m.index) for m in self.monitors)
+        raise ValueError(f"there is no monitor {index}; this desktop has monitors {known}")
+
+    def monitor_at(self, x: float, y: float) -> Monitor | None:
+        return next((m for m in self.monitors if m.contains(x, y)), None)
+
+
+@dataclass(frozen=True)
+class CoordinateTransform:
+    """Maps a point on the model's grid to the desktop point the input API must use.
+
+    ``capture_size`` is the size of what was grabbed from ``monitor`` (larger than the
+    monitor's logical size on a HiDPI screen); ``image_size`` is the size of the image the
+    model saw after the resize to its pixel budget.
+    """
+
+    monitor: Monitor
+    capture_size: tuple[int, int]
+    image_size: tuple[int, int]
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """Captured pixels per logical pixel (2.0 on a typical HiDPI screen)."""
+        return (self.capture_size[0] / self.monitor.width, self.capture_size[1] / self.monitor.height)
+
+    def grid_to_image(self, point: tuple[float, float]) -> tuple[float, float]:
+        x, y = point
+        if not (0 <= x <= GRID and 0 <= y <= GRID):
+            raise OffScreen(f"point ({x:g}, {y:g}) is outside the 0..{GRID} grid")
+        return (x / GRID * self.image_size[0], y / GRID * self.image_size[1])
+
+    def image_to_capture(self, point: tuple[float, float]) -> tuple[float, float]:
+        return (
+            point[0] * self.capture_size[0] / self.image_size[0],
+            point[1] * self.capture_size[1] / self.image_size[1],
+        )
+
+    def capture_to_desktop(self, point: tuple[float, float]) -> tuple[int, int]:
+        """Logical desktop pixel; the far edges (grid 1000) clamp onto the last pixel."""
+        sx, sy = self.scale
+        x = min(int(point[0] / sx), self.monitor.width - 1)
+        y = min(int(point[1] / sy), self.monitor.height - 1)
+        return (self.monitor.left + x, self.monitor.top + y)
+
+    def to_desktop(self, point: tuple[float, float]) -> tuple[int, int]:
+        """Grid point -> desktop point; raises :class:`OffScreen` for points off the grid."""
+        return self.capture_to_desktop(self.image_to_capture(self.grid_to_image(point)))
+
+    def desktop_to_grid(self, point: tuple[float, float]) -> tuple[float, float]:
+        """The inverse: where a desktop point lies on the grid (e.g. a recorded click)."""
+        x, y = point[0] - self.monitor.left, point[1] - self.monitor.top
+        if not (0 <= x < self.monitor.width and 0 <= y < self.monitor.height):
+            raise OffScreen(f"desktop point ({point[0]:g}, {point[1]:g}) is not on {self.monitor}")
+        return (x / self.monitor.width * GRID, y / self.monitor.height * GRID)
+
+    def describe(self) -> str:
+        """One line for the run log: every step of the chain with its numbers."""
+        sx, sy = self.scale
+        iw, ih = self.image_size
+        cw, ch = self.capture_size
+        return (
+            f"grid 0..{GRID} -> model image {iw}x{ih} -> capture {cw}x{ch} "
+            f"(scale {sx:g}x{sy:g}) -> {self.monitor}"
+        )

@@ -1,0 +1,65 @@
+"""What window is in front: its title, application and box, via pywinctl.
+
+Recorded with every step and read by the safety policy (rules for sensitive windows).
+pywinctl connects to the display when imported, so it is imported on first use.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from loguru import logger
+
+
+@dataclass(frozen=True)
+class WindowInfo:
+    """The active window as the desktop reports it (box in desktop coordinates)."""
+
+    title: str
+    app: str
+    left: int
+    top: int
+    width: int
+    height: int
+
+    @property
+    def center(self) -> tuple[int, int]:
+        return (self.left + self.width // 2, self.top + self.height // 2)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def active_window() -> WindowInfo | None:
+    """The focused window, or None when there is none (or no window manager to ask)."""
+    try:
+        import pywinctl
+
+        window = pywinctl.getActiveWindow()
+        if window is None:
+            return None
+        box = window.box
+        return WindowInfo(
+            title=window.title or "",
+            app=_app_name(window),
+            left=box.left,
+            top=box.top,
+            width=box.width,
+            height=box.height,
+        )
+    except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
+        logger.debug("active window unknown: {}", error)
+        return None
+
+
+def _app_name(window: object) -> str:
+    if sys.platform != "linux":
+        return window.getAppName() or ""  # type: ignore[attr-defined]
+    # pywinctl's Linux getAppName shells out to ps, and prints an error for windows without a PID
+    pid = window.getPID()  # type: ignore[attr-defined]
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() if pid else ""
+    except OSError:
+        return ""

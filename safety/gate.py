@@ -1,0 +1,43 @@
+"""The one checkpoint every action passes before the executor.
+
+The policy judges; a ``confirm`` verdict is then settled by the confirmation mode:
+``allow`` approves it, ``deny`` refuses it (the default without a terminal), ``ask`` puts
+the question to a person (a terminal prompt, or the web UI's buttons) and waits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from perception.geometry import ScreenLayout
+from safety.policy import Decision, Policy, Proposal, Verdict
+
+ConfirmMode = Literal["ask", "allow", "deny"]
+Asker = Callable[[Proposal, Verdict], bool]
+"""Shows a person the proposal and the policy's reason; True when the person approves."""
+
+
+class Gate:
+    """Judges each proposal: the policy's verdict, with confirmations settled."""
+
+    def __init__(self, policy: Policy, layout: ScreenLayout, mode: ConfirmMode, ask: Asker | None = None) -> None:
+        if mode == "ask" and ask is None:
+            raise ValueError("confirmation mode 'ask' needs a way to ask a person")
+        self.policy = policy
+        self.layout = layout
+        self.mode = mode
+        self._ask = ask
+
+    def check(self, proposal: Proposal) -> Verdict:
+        verdict = self.policy.judge(proposal, self.layout)
+        if verdict.decision is not Decision.CONFIRM:
+            return verdict
+        if self.mode == "allow":
+            return Verdict(Decision.ALLOW, f"{verdict.reason} (approved by --confirm allow)")
+        if self.mode == "deny":
+            return Verdict(Decision.DENY, f"{verdict.reason}; it needs a person's approval and none was asked")
+        approved = self._ask(proposal, verdict)  # type: ignore[misc]
+        if approved:
+            return Verdict(Decision.ALLOW, f"{verdict.reason} (a person approved)", asked=True)
+        return Verdict(Decision.DENY, f"{verdict.reason}; a person declined", asked=True)

@@ -1,0 +1,149 @@
+"""The person stays in charge: a global hotkey stops the run, their own input pauses it.
+
+On X11, pynput's ``injected`` flag is only set for XSendEvent events, so it cannot tell the
+agent's XTest input (pyautogui, xdotool) from a person's. Instead the executor's input is
+bracketed by :meth:`KillSwitch.agent_input`: every event seen outside those brackets (plus
+a short grace for events still in flight) is the person's. pyautogui's corner failsafe is
+the third way out and needs no listener at all.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from loguru import logger
+
+DEFAULT_HOTKEY = "<ctrl>+<alt>+<esc>"
+
+
+class StopRequested(RuntimeError):
+    """A person asked the run to stop (hotkey, failsafe corner, Ctrl+C)."""
+
+
+class KillSwitch:
+    """Listens to the real mouse and keyboard while the agent runs."""
+
+    def __init__(self, hotkey: str = DEFAULT_HOTKEY, grace: float = 0.3) -> None:
+        self.hotkey = hotkey
+        self.grace = grace
+        self.stop_requested = threading.Event()
+        self.stop_reason = ""
+        self._lock = threading.Lock()
+        self._agent_busy = 0
+        self._agent_until = 0.0
+        self._person_at: float | None = None
+        self._listeners: list[object] = []
+        self._combo: object = None
+
+    def start(self) -> bool:
+        """Start listening; False (and a warning) where no listener can run (no X, Wayland)."""
+        try:
+            from pynput import keyboard, mouse
+
+            self._combo = keyboard.HotKey(keyboard.HotKey.parse(self.hotkey), self._hotkey_pressed)
+            key_listener = keyboard.Listener(on_press=self._key_down, on_release=self._key_up)
+            mouse_listener = mouse.Listener(on_move=self._touched, on_click=self._touched, on_scroll=self._touched)
+            self._listeners = [key_listener, mouse_listener]
+            for listener in self._listeners:
+                listener.start()
+            for listener in self._listeners:
+                listener.wait()
+        except Exception as error:
+            logger.warning("kill-switch hotkey and pause-on-input are unavailable: {}", error)
+            self.close()
+            return False
+        logger.info("press {} to stop the agent; using the mouse or keyboard pauses it", self.hotkey)
+        return True
+
+    def close(self) -> None:
+        for listener in self._listeners:
+            listener.stop()  # type: ignore[attr-defined]
+            # pynput's X11 listener sends its "disable recording" request on the very
+            # connection that is blocked recording, so the thread can hang until the display
+            # closes; send it on the listener's other connection, as XRecord expects.
+            control, context = getattr(listener, "_display_stop", None), getattr(listener, "_context", None)
+            if control is not None and context is not None:
+                control.record_disable_context(context)
+                control.flush()
+        for listener in self._listeners:
+            listener.join(timeout=2)  # type: ignore[attr-defined]
+        self._listeners = []
+
+    def request_stop(self, reason: str) -> None:
+        self.stop_reason = self.stop_reason or reason
+        self.stop_requested.set()
+
+    def check(self) -> None:
+        """Raise :class:`StopRequested` once a stop was asked for."""
+        if self.stop_requested.is_set():
+            raise StopRequested(self.stop_reason)
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep that a stop request cuts short."""
+        if self.stop_requested.wait(seconds):
+            raise StopRequested(self.stop_reason)
+
+    @contextmanager
+    def agent_input(self) -> Iterator[None]:
+        """Brackets input the agent itself sends, so it is not taken for the person's."""
+        with self._lock:
+            self._agent_busy += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._agent_busy -= 1
+                self._agent_until = time.monotonic() + self.grace
+
+    def person_active_since(self, moment: float) -> bool:
+        """Did the person touch the mouse or keyboard after ``moment`` (time.monotonic)?"""
+        with self._lock:
+            return self._person_at is not None and self._person_at > moment
+
+    def wait_for_person(self, idle: float, limit: float) -> None:
+        """Block until the person has left the input alone for ``idle`` seconds.
+
+        Raises :class:`StopRequested` on a stop request, or when the person is still busy
+        after ``limit`` seconds (they have clearly taken over).
+        """
+        deadline = time.monotonic() + limit
+        while True:
+            with self._lock:
+                quiet_for = time.monotonic() - (self._person_at or 0.0)
+            if quiet_for >= idle:
+                return
+            if time.monotonic() > deadline:
+                self.request_stop(f"the person kept using the mouse and keyboard for {limit:g} s")
+            self.sleep(min(idle - quiet_for, 0.25))
+
+    # listener callbacks (pynput's threads)
+
+    def _is_agent(self) -> bool:
+        with self._lock:
+            return self._agent_busy > 0 or time.monotonic() < self._agent_until
+
+    def _touched(self, *args: object) -> None:
+        if not self._is_agent():
+            with self._lock:
+                self._person_at = time.monotonic()
+
+    def _key_down(self, key: object) -> None:
+        if self._is_agent():
+            return
+        self._touched()
+        listener = self._listeners[0]
+        self._combo.press(listener.canonical(key))  # type: ignore[attr-defined]
+
+    def _key_up(self, key: object) -> None:
+        if self._is_agent():
+            return
+        self._touched()
+        listener = self._listeners[0]
+        self._combo.release(listener.canonical(key))  # type: ignore[attr-defined]
+
+    def _hotkey_pressed(self) -> None:
+        logger.warning("stop hotkey {} pressed", self.hotkey)
+        self.request_stop(f"the stop hotkey {self.hotkey} was pressed")
