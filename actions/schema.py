@@ -176,6 +176,8 @@ ACTION_NAMES: tuple[str, ...] = tuple(
     t.model_fields["action"].annotation.__args__[0] for t in ACTION_TYPES  # type: ignore[union-attr]
 )
 FINAL_ACTIONS = frozenset({"terminate", "answer"})
+INPUT_ACTIONS = frozenset(ACTION_NAMES) - FINAL_ACTIONS - {"wait"}
+"""Actions that send mouse or keyboard input."""
 POINTER_ACTIONS = frozenset(
     n for n, t in zip(ACTION_NAMES, ACTION_TYPES) if "coordinate" in t.model_fields
 )

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
 from loguru import logger
 
 from actions.executor import Execution, FailSafeTriggered, InputFailed
-from actions.schema import Action
+from actions.schema import INPUT_ACTIONS, Action
 from agent.model import ModelBackend, ModelUnavailable, TextSink
 from agent.prompt import PromptBuilder
 from agent.reply import ReplyError, parse_reply
@@ -132,10 +133,11 @@ class Agent:
             logger.warning("paused: a person is using the mouse or keyboard")
             self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)
             return
-        with self.kill.agent_input():
+        sends_input = step.action.action in INPUT_ACTIONS
+        with self.kill.agent_input() if sends_input else nullcontext():
             execution = self.executor.execute(step.action, step.target)
         step.timings["act"] = execution.seconds
         step.detail = execution.detail
         step.outcome = Outcome.DONE if execution.performed else Outcome.DRY_RUN
-        if execution.performed and step.action.action not in ("terminate", "answer"):
+        if execution.performed and sends_input:
             step.timings["settle"] = self.screen.wait_until_still(self.pacing.settle_timeout)

@@ -18,6 +18,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from actions.schema import GRID
 from agent.task import Outcome, Step
 from safety.secrets import Redactor, looks_like_secret
 
@@ -83,8 +84,9 @@ def annotate(step: Step, redact: Redactor) -> Image.Image:
     font = ImageFont.load_default(size=max(14, image.height // 50))
     refused = step.outcome in (Outcome.BLOCKED, Outcome.INVALID, Outcome.INTERRUPTED)
     color = (128, 128, 128) if refused else (230, 30, 30)
-    if step.action is not None and step.action.point is not None:
-        x, y = step.screenshot.transform.grid_to_image(step.action.point)
+    point = step.action.point if step.action is not None else None
+    if point is not None and all(0 <= v <= GRID for v in point):
+        x, y = step.screenshot.transform.grid_to_image(point)
         r = max(8, image.width // 100)
         draw.ellipse((x - r, y - r, x + r, y + r), outline=color, width=3)
         draw.line((x - 2 * r, y, x + 2 * r, y), fill=color, width=1)

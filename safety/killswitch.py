@@ -26,7 +26,7 @@ class StopRequested(RuntimeError):
 class KillSwitch:
     """Listens to the real mouse and keyboard while the agent runs."""
 
-    def __init__(self, hotkey: str = DEFAULT_HOTKEY, grace: float = 0.3) -> None:
+    def __init__(self, hotkey: str = DEFAULT_HOTKEY, grace: float = 0.2) -> None:
         self.hotkey = hotkey
         self.grace = grace
         self.stop_requested = threading.Event()
@@ -61,13 +61,7 @@ class KillSwitch:
     def close(self) -> None:
         for listener in self._listeners:
             listener.stop()  # type: ignore[attr-defined]
-            # pynput's X11 listener sends its "disable recording" request on the very
-            # connection that is blocked recording, so the thread can hang until the display
-            # closes; send it on the listener's other connection, as XRecord expects.
-            control, context = getattr(listener, "_display_stop", None), getattr(listener, "_context", None)
-            if control is not None and context is not None:
-                control.record_disable_context(context)
-                control.flush()
+            _unblock_x11_listener(listener)
         for listener in self._listeners:
             listener.join(timeout=2)  # type: ignore[attr-defined]
         self._listeners = []
@@ -147,3 +141,26 @@ class KillSwitch:
     def _hotkey_pressed(self) -> None:
         logger.warning("stop hotkey {} pressed", self.hotkey)
         self.request_stop(f"the stop hotkey {self.hotkey} was pressed")
+
+
+def _unblock_x11_listener(listener: object) -> None:
+    """Make a stopped pynput X11 listener thread actually end.
+
+    pynput sends its "disable recording" request on the very connection that is blocked
+    recording, so the thread can hang until the display closes (and then dies noisily).
+    Any client may disable an XRecord context: do it from a connection of our own.
+    """
+    context = getattr(listener, "_context", None)
+    if context is None:
+        return
+    try:
+        from Xlib.display import Display
+
+        control = Display()
+        try:
+            control.record_disable_context(context)
+            control.sync()
+        finally:
+            control.close()
+    except Exception as error:  # the display may already be gone: nothing left to unblock
+        logger.debug("could not end the input listener: {}", error)

@@ -15,7 +15,7 @@ from loguru import logger
 from actions.executor import DryRunExecutor, Executor
 from agent.backends import make_backend
 from agent.loop import Agent, Pacing, StepObserver
-from agent.model import Sampling
+from agent.model import ModelBackend, Sampling
 from agent.prompt import PromptBuilder
 from agent.settings import Settings
 from agent.task import Budget, Status, TaskState
@@ -42,16 +42,24 @@ class RunResult:
 
 
 def run_command(
-    settings: Settings, instruction: str, ask: Asker | None = None, observers: tuple[StepObserver, ...] = ()
+    settings: Settings,
+    instruction: str,
+    ask: Asker | None = None,
+    observers: tuple[StepObserver, ...] = (),
+    model: ModelBackend | None = None,
+    pacing: Pacing | None = None,
 ) -> RunResult:
-    """Run one instruction to its end and return how it ended."""
+    """Run one instruction to its end and return how it ended.
+
+    ``model`` shares an already loaded backend; by default one is made from the settings.
+    """
     screen = Screen(settings.monitor_choice, settings.max_pixels)
     layout = screen.layout()
     policy = Policy.load(settings.policy)
     for title in settings.sensitive_windows:
         policy.mark_sensitive(window_title=title)
     gate = Gate(policy, layout, settings.confirm_mode, ask or TerminalAsker())
-    model = make_backend(settings)
+    model = model or make_backend(settings)
     kill_switch = KillSwitch(settings.stop_hotkey)
     executor = DryRunExecutor() if settings.dry_run else Executor(sleep=kill_switch.sleep)
     budget = Budget(max_steps=settings.max_steps, max_errors=settings.max_errors)
@@ -66,7 +74,7 @@ def run_command(
         model, screen, gate, executor, kill_switch,
         PromptBuilder(Sampling(), settings.history_images),
         observers=(trajectory, *observers),
-        pacing=Pacing(settle_timeout=settings.settle_timeout),
+        pacing=pacing or Pacing(settle_timeout=settings.settle_timeout),
     )
     task = TaskState(instruction, budget)
     started = time.monotonic()

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything the agent, its demo and its tests need on Debian/Ubuntu:
+# the X tools (virtual display, window manager, input), fonts, and a Python
+# virtual environment in .venv. Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    xvfb xauth openbox xdotool x11-utils x11-xserver-utils xclip xterm
+    python3 python3-venv python3-dev python3-tk tk gcc
+    fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji
+)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "Installing system packages: ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    echo "Creating the Python environment in .venv"
+    python3 -m venv .venv
+fi
+echo "Installing Python packages"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# pyautogui drags in python3-xlib 0.15, which overwrites the Xlib package that pynput and
+# pywinctl need; put 0.33 back.
+.venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33

@@ -1,0 +1,74 @@
+"""The test rig: one real X desktop (Xvfb + openbox) for the whole session, real apps on it.
+
+pyautogui, pynput and pywinctl connect to the display when imported and keep that
+connection, so the display is started and DISPLAY set here, before any test imports them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.virtual import VirtualDesktop, app_path
+
+_desktop = VirtualDesktop(width=1280, height=800, set_environment=True).__enter__()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _desktop.close()
+
+
+@pytest.fixture(scope="session")
+def desktop() -> VirtualDesktop:
+    return _desktop
+
+
+class ContactForm:
+    """The bundled contact form, running for one test; ``state()`` is what it holds now."""
+
+    def __init__(self, desktop: VirtualDesktop, state_file: Path) -> None:
+        self.desktop = desktop
+        self.state_file = state_file
+        # a pointer left in a corner by an earlier test would trip pyautogui's failsafe
+        subprocess.run(["xdotool", "mousemove", "640", "400"], env=desktop.env, check=True)
+        self.process = desktop.launch([sys.executable, str(app_path("contact_form")), "--state", str(state_file)])
+        self.window = desktop.wait_for_window("Contact")
+        self.wait_for(lambda s: True)
+
+    def state(self) -> dict:
+        return json.loads(self.state_file.read_text(encoding="utf-8"))
+
+    def wait_for(self, condition, timeout: float = 5.0) -> dict:
+        """The state once ``condition(state)`` holds (the app publishes every 100 ms)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state() if self.state_file.exists() else None
+            if state is not None and condition(state):
+                return state
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the form never reached the expected state; last: {state}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=5)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:  # wait until the window is really gone
+            found = subprocess.run(["xdotool", "search", "--name", "^Contact$"], env=self.desktop.env,
+                                   capture_output=True, text=True)
+            if not found.stdout.strip():
+                return
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def contact_form(desktop: VirtualDesktop, tmp_path: Path) -> Iterator[ContactForm]:
+    form = ContactForm(desktop, tmp_path / "form.json")
+    yield form
+    form.close()
