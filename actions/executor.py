@@ -116,9 +116,13 @@ class Executor:
     def _xdotool_type(self, run: str) -> None:
         # xdotool types a character missing from the keymap by remapping a spare keycode;
         # the app must see the key before the next remap, or it reads the wrong character
-        # (seen with Tk under 20 ms). Plain ASCII needs no remap and goes faster.
+        # (seen with Tk under 20 ms). Plain ASCII needs no remap and goes faster. An
+        # upper-case letter remapped alone reads as lower case unless shift is held.
         delay = self._type_delay_ms if run.isascii() else NON_ASCII_DELAY_MS
-        command = [self._xdotool, "type", "--delay", str(delay), "--", run]
+        if not run.isascii() and run.isupper() and len(run) == 1:
+            command = [self._xdotool, "key", "--delay", str(delay), f"shift+U{ord(run):04X}"]
+        else:
+            command = [self._xdotool, "type", "--delay", str(delay), "--", run]
         try:
             subprocess.run(command, check=True, capture_output=True, timeout=10 + len(run) * delay / 100)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
@@ -128,11 +132,16 @@ class Executor:
             time.sleep(NON_ASCII_DELAY_MS / 1000)
 
 
+def _kind(character: str) -> str:
+    return "ascii" if character.isascii() else "upper" if character.isupper() else "other"
+
+
 def _keymap_runs(text: str) -> list[str]:
-    """Split text into alternating runs of ASCII and non-ASCII characters."""
+    """Split text into runs xdotool can type in one go: ASCII, other characters, and each
+    non-ASCII upper-case letter on its own."""
     runs: list[str] = []
     for character in text:
-        if runs and runs[-1][-1].isascii() == character.isascii():
+        if runs and _kind(character) == _kind(runs[-1][-1]) != "upper":
             runs[-1] += character
         else:
             runs.append(character)

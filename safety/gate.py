@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
+from actions.schema import INPUT_ACTIONS
 from perception.geometry import ScreenLayout
 from safety.policy import Decision, Policy, Proposal, Verdict
 
@@ -30,6 +31,8 @@ class Gate:
         self._ask = ask
 
     def check(self, proposal: Proposal) -> Verdict:
+        if proposal.action.action not in INPUT_ACTIONS:
+            return Verdict(Decision.ALLOW, "sends no input")
         verdict = self.policy.judge(proposal, self.layout)
         if verdict.decision is not Decision.CONFIRM:
             return verdict
