@@ -80,7 +80,7 @@ class Executor:
                 gui.dragTo(*target, duration=0.3, button="left")
                 return f"dragged from {tuple(start)} to {target}"
             case "scroll" | "hscroll":
-                notches = max(1, round(abs(action.pixels) / SCROLL_PIXELS_PER_NOTCH))
+                notches = max(1, round(abs(action.pixels) / SCROLL_PIXELS_PER_NOTCH)) if action.pixels else 0
                 notches = notches if action.pixels > 0 else -notches
                 scroll = gui.scroll if action.action == "scroll" else gui.hscroll
                 scroll(notches, *(target or ()))

@@ -47,6 +47,7 @@ MODIFIERS = frozenset({"ctrl", "ctrlleft", "ctrlright", "shift", "shiftleft", "s
 
 def key_name(name: str) -> str:
     """One model key name as pyautogui's name; :class:`InvalidAction` if there is none."""
+    name = name if name.strip() == "" else name.strip()
     if len(name) == 1:
         if name.lower() in _CHARACTERS:
             return name.lower()
@@ -58,6 +59,14 @@ def key_name(name: str) -> str:
         f"unknown key {name!r}; use names like ctrl, alt, shift, super, enter, tab, esc, "
         "backspace, delete, up, down, left, right, home, end, pageup, pagedown, f1..f24, or one character"
     )
+
+
+_GENERIC = {side: name for name in ("ctrl", "shift", "alt", "win") for side in (name + "left", name + "right")}
+
+
+def chord(keys: list[str]) -> frozenset[str]:
+    """The keys as a set with left/right modifiers folded together: what a rule compares."""
+    return frozenset(_GENERIC.get(k, k) for k in key_combo(keys))
 
 
 def key_combo(keys: list[str]) -> list[str]:

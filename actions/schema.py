@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 GRID = 1000
 """Qwen3-VL's coordinate grid: 0..1000 across the width and the height of the image."""
@@ -30,9 +30,10 @@ GridPoint = Annotated[
 
 
 class _Action(BaseModel):
-    """Common settings: no unknown fields, no silent type coercion of strings to numbers."""
+    """Common settings: no unknown fields. Numbers written as strings ("412") are accepted,
+    as models sometimes quote them; anything that is not a number is an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @property
     def name(self) -> str:
@@ -55,6 +56,17 @@ class Key(_Action):
     keys: list[Annotated[str, Field(min_length=1)]] = Field(
         min_length=1, description="Key names, pressed in order and released in reverse."
     )
+
+    @field_validator("keys")
+    @classmethod
+    def _known_keys(cls, keys: list[str]) -> list[str]:
+        from actions.keys import key_combo  # keys.py builds on this module
+
+        try:
+            key_combo(keys)
+        except InvalidAction as error:
+            raise ValueError(str(error)) from None
+        return keys
 
 
 class Type(_Action):

@@ -115,11 +115,11 @@ class CoordinateTransform:
         return self.capture_to_desktop(self.image_to_capture(self.grid_to_image(point)))
 
     def desktop_to_grid(self, point: tuple[float, float]) -> tuple[float, float]:
-        """The inverse: where a desktop point lies on the grid (e.g. a recorded click)."""
+        """The inverse: where a desktop pixel's centre lies on the grid (e.g. a recorded click)."""
         x, y = point[0] - self.monitor.left, point[1] - self.monitor.top
         if not (0 <= x < self.monitor.width and 0 <= y < self.monitor.height):
             raise OffScreen(f"desktop point ({point[0]:g}, {point[1]:g}) is not on {self.monitor}")
-        return (x / self.monitor.width * GRID, y / self.monitor.height * GRID)
+        return ((x + 0.5) / self.monitor.width * GRID, (y + 0.5) / self.monitor.height * GRID)
 
     def describe(self) -> str:
         """One line for the run log: every step of the chain with its numbers."""

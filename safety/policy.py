@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from actions.keys import key_combo
+from actions.keys import chord
 from actions.schema import Action, InvalidAction
 from perception.geometry import ScreenLayout
 from perception.windows import WindowInfo
@@ -97,7 +97,7 @@ class Rule(BaseModel):
         if value is None:
             return None
         try:
-            return tuple(frozenset(key_combo([combo])) for combo in value)
+            return tuple(chord([combo]) for combo in value)
         except InvalidAction as error:
             raise ValueError(str(error)) from None
 
@@ -106,7 +106,7 @@ class Rule(BaseModel):
         text = action.text if action.action == "type" else None
         checks = [
             self.actions is None or action.action in self.actions,
-            self.keys is None or (action.action == "key" and frozenset(key_combo(action.keys)) in self.keys),
+            self.keys is None or (action.action == "key" and chord(action.keys) in self.keys),
             self.text is None or (text is not None and self.text.search(text) is not None),
             self.secret_text is None or (text is not None and looks_like_secret(text) == self.secret_text),
             self.window_title is None or (window is not None and self.window_title.search(window.title) is not None),
