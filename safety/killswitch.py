@@ -125,18 +125,17 @@ class KillSwitch:
                 self._person_at = time.monotonic()
 
     def _key_down(self, key: object) -> None:
-        if self._is_agent():
-            return
-        self._touched()
-        listener = self._listeners[0]
-        self._combo.press(listener.canonical(key))  # type: ignore[attr-defined]
+        self._key(key, down=True)
 
     def _key_up(self, key: object) -> None:
+        self._key(key, down=False)
+
+    def _key(self, key: object, down: bool) -> None:
         if self._is_agent():
             return
         self._touched()
-        listener = self._listeners[0]
-        self._combo.release(listener.canonical(key))  # type: ignore[attr-defined]
+        canonical = self._listeners[0].canonical(key)  # type: ignore[attr-defined]
+        (self._combo.press if down else self._combo.release)(canonical)  # type: ignore[attr-defined]
 
     def _hotkey_pressed(self) -> None:
         logger.warning("stop hotkey {} pressed", self.hotkey)
