@@ -95,12 +95,13 @@ class Screen:
             )
         )
 
-    def monitor(self) -> Monitor:
+    def monitor(self, window: WindowInfo | None = None) -> Monitor:
+        """The chosen monitor; for "active", the one under ``window`` (default: asked for now)."""
         layout = self.layout()
         if self.choice == "primary":
             return layout.primary
         if self.choice == "active":
-            window = active_window()
+            window = window or active_window()
             if window is not None:
                 found = layout.monitor_at(*window.center)
                 if found is not None:
@@ -115,8 +116,8 @@ class Screen:
 
     def capture(self) -> Screenshot:
         """Grab the chosen monitor and fit it to the model's pixel budget."""
-        monitor = self.monitor()
         window = active_window()
+        monitor = self.monitor(window)
         capture = self.grab(monitor)
         size = fit_to_budget(capture.size, self.max_pixels)
         image = capture if size == capture.size else capture.resize(size, Image.Resampling.BICUBIC)
