@@ -3,14 +3,14 @@
 A backend takes a :class:`ModelRequest` (chat messages with screenshots, the tool
 description, sampling settings) and returns a :class:`ModelReply` (the raw text in the
 model's own format, plus structured tool calls where a server parses them). Backends:
-``scripted`` (replies from a file, for demos and tests); in-process transformers and
-OpenAI-compatible servers plug in behind the same protocol.
+``scripted`` (replies from a file, for demos and tests), ``transformers`` (Qwen3-VL in
+this process) and ``openai`` (any OpenAI-compatible chat-completions server).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from PIL import Image
@@ -29,15 +29,32 @@ class Message:
         return "".join(p for p in self.content if isinstance(p, str))
 
 
+Mode = Literal["instruct", "thinking"]
+
+
 @dataclass(frozen=True)
 class Sampling:
-    """Decoding settings; the defaults are the Qwen3-VL Instruct model card's."""
+    """Decoding settings; the defaults are the Qwen3-VL Instruct model card's.
+
+    ``max_new_tokens`` caps the whole reply. ``thinking_budget`` caps the reasoning of a
+    Thinking model: when it is spent, the backend closes the thought and lets the model
+    name its action (None: no cap).
+    """
 
     temperature: float = 0.7
     top_p: float = 0.8
     top_k: int = 20
     presence_penalty: float = 1.5
-    max_new_tokens: int = 2048
+    max_new_tokens: int = 1024
+    thinking_budget: int | None = None
+
+    @classmethod
+    def for_mode(cls, mode: Mode, **overrides: Any) -> Sampling:
+        """The model card's settings for ``mode``, with the given non-None values instead."""
+        defaults = cls() if mode == "instruct" else cls(
+            temperature=0.6, top_p=0.95, top_k=20, presence_penalty=0.0, max_new_tokens=1536, thinking_budget=1024,
+        )
+        return replace(defaults, **{k: v for k, v in overrides.items() if v is not None})
 
 
 @dataclass(frozen=True)

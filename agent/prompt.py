@@ -28,6 +28,11 @@ def system_prompt() -> str:
     return _template("system.md").format(tools=json.dumps(tool, ensure_ascii=False))
 
 
+def thought_cutoff() -> str:
+    """What a backend appends to a thought that ran out of budget, closing it so the model acts."""
+    return _template("thought_cutoff.md")
+
+
 class PromptBuilder:
     def __init__(self, sampling: Sampling, history_images: int = 1) -> None:
         self.sampling = sampling
