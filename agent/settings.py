@@ -11,10 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
+from agent.model import Mode, Sampling
 from safety.killswitch import DEFAULT_HOTKEY
+
+DEFAULT_MODELS = {"instruct": "Qwen/Qwen3-VL-4B-Instruct", "thinking": "Qwen/Qwen3-VL-4B-Thinking"}
 
 
 class SettingsError(ValueError):
@@ -24,8 +27,30 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENT_", extra="forbid", toml_file="agent.toml")
 
-    backend: Literal["scripted"] = Field("scripted", description="Which model answers.")
+    backend: Literal["transformers", "openai", "scripted"] | None = Field(
+        None, description="Which model answers. Default: scripted with a script, openai with a base URL, "
+        "else transformers (the model in this process).")
     script: Path | None = Field(None, description="Reply file for the scripted backend.")
+    mode: Mode = Field("instruct", description="Qwen3-VL variant: instruct (fast) or thinking (reasons first).")
+    model: str | None = Field(None, description="Hub id or folder of the weights (transformers), or the served "
+                              "model name (openai). Default: Qwen3-VL-4B of the chosen mode.")
+    quantize: Literal["4bit", "8bit"] | None = Field(None, description="Load the weights quantised (CUDA only).")
+    cpu_offload: bool = Field(False, description="Put what does not fit on the GPU in CPU memory.")
+    gpu_memory: float | None = Field(None, gt=0, description="GiB of GPU memory the weights may use (with cpu_offload).")
+    attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
+    max_new_tokens: int | None = Field(None, ge=16, description="Longest reply, in tokens (default per mode).")
+    thinking_budget: int | None = Field(None, ge=0, description="Longest thought before the model must act "
+                                        "(thinking mode; default 1024 tokens).")
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0)
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
+    base_url: str | None = Field(None, pattern=r"^https?://", description="An OpenAI-compatible server, e.g. "
+                                 "http://localhost:8000/v1.")
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("api_key", "AGENT_API_KEY", "OPENAI_API_KEY"),
+                                      description="Key for the server; from AGENT_API_KEY or OPENAI_API_KEY.")
+    request_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the server's next bytes.")
+    retries: int = Field(3, ge=0, description="Retries of a failed server request, with backoff.")
     max_steps: int = Field(30, ge=1)
     max_errors: int = Field(3, ge=1, description="Unusable replies or refused actions in a row before stopping.")
     confirm: Literal["ask", "allow", "deny"] | None = Field(
@@ -50,6 +75,26 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def backend_choice(self) -> Literal["transformers", "openai", "scripted"]:
+        if self.backend is not None:
+            return self.backend
+        if self.script is not None:
+            return "scripted"
+        return "openai" if self.base_url else "transformers"
+
+    @property
+    def model_id(self) -> str:
+        return self.model or DEFAULT_MODELS[self.mode]
+
+    def sampling(self) -> Sampling:
+        """The mode's model-card sampling, with the settings given here instead."""
+        return Sampling.for_mode(
+            self.mode, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+            presence_penalty=self.presence_penalty, max_new_tokens=self.max_new_tokens,
+            thinking_budget=self.thinking_budget,
+        )
 
     @property
     def monitor_choice(self) -> int | str:

@@ -15,7 +15,7 @@ from loguru import logger
 from actions.executor import DryRunExecutor, Executor
 from agent.backends import make_backend
 from agent.loop import Agent, Pacing, StepObserver
-from agent.model import ModelBackend, Sampling
+from agent.model import ModelBackend
 from agent.prompt import PromptBuilder
 from agent.settings import Settings
 from agent.task import Budget, Status, TaskState
@@ -65,6 +65,7 @@ def run_command(
     budget = Budget(max_steps=settings.max_steps, max_errors=settings.max_errors)
     meta = {
         "backend": model.name,
+        "model": settings.model_id if model.name != "scripted" else str(settings.script),
         "settings": settings.model_dump(mode="json"),
         "monitors": [str(m) for m in layout.monitors],
     }
@@ -72,7 +73,7 @@ def run_command(
     logger.info("recording this run in {}", trajectory.folder)
     agent = Agent(
         model, screen, gate, executor, kill_switch,
-        PromptBuilder(Sampling(), settings.history_images),
+        PromptBuilder(settings.sampling(), settings.history_images),
         observers=(trajectory, *observers),
         pacing=pacing or Pacing(settle_timeout=settings.settle_timeout),
     )

@@ -23,11 +23,11 @@ from perception.windows import WindowInfo
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
-    """No AGENT_* variables from the outside, and a working directory without agent.toml."""
+    """No AGENT_* variables or API keys from the outside, and a working directory without agent.toml."""
     import os
 
     for name in list(os.environ):
-        if name.upper().startswith("AGENT_"):
+        if name.upper().startswith("AGENT_") or name == "OPENAI_API_KEY":
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
@@ -45,7 +45,8 @@ def test_defaults():
     assert isinstance(settings, Settings)
     assert settings.max_steps == 30
     assert settings.max_errors == 3
-    assert settings.backend == "scripted"
+    assert settings.backend is None and settings.backend_choice == "transformers"
+    assert settings.model_id == "Qwen/Qwen3-VL-4B-Instruct"
     assert settings.script is None
     assert settings.confirm is None
     assert settings.dry_run is False
@@ -123,7 +124,7 @@ def test_a_directory_is_not_a_config_file(tmp_path):
         ({"max_steps": "many"}, ["max_steps", "integer"]),
         ({"monitor": "left"}, ["monitor", "pattern"]),
         ({"confirm": "maybe"}, ["confirm", "'ask', 'allow' or 'deny'"]),
-        ({"backend": "openai"}, ["backend"]),
+        ({"backend": "llama"}, ["backend"]),
         ({"max_pixels": 100}, ["max_pixels"]),
         ({"settle_timeout": 0}, ["settle_timeout"]),
         ({"no_such_option": 1}, ["no_such_option", "Extra inputs"]),
@@ -364,3 +365,37 @@ def test_request_with_earlier_screenshots():
 
 def test_history_images_at_least_one():
     assert PromptBuilder(Sampling(), history_images=0).history_images == 1
+
+
+# ---- model choice ----------------------------------------------------------------------------
+
+
+def test_backend_follows_what_was_given():
+    assert load_settings(script="demo.replies").backend_choice == "scripted"
+    assert load_settings(base_url="http://localhost:8000/v1").backend_choice == "openai"
+    assert load_settings(backend="transformers", base_url="http://x/v1").backend_choice == "transformers"
+
+
+def test_mode_picks_model_and_model_card_sampling():
+    thinking = load_settings(mode="thinking")
+    assert thinking.model_id == "Qwen/Qwen3-VL-4B-Thinking"
+    sampling = thinking.sampling()
+    assert (sampling.temperature, sampling.top_p, sampling.top_k, sampling.presence_penalty) == (0.6, 0.95, 20, 0.0)
+    assert sampling.thinking_budget == 1024
+    instruct = load_settings(mode="instruct", temperature=0.0, max_new_tokens=64).sampling()
+    assert (instruct.temperature, instruct.top_p, instruct.presence_penalty) == (0.0, 0.8, 1.5)
+    assert instruct.max_new_tokens == 64 and instruct.thinking_budget is None
+
+
+def test_api_key_comes_from_the_environment_and_stays_secret(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-123")
+    settings = load_settings(base_url="http://localhost:8000/v1")
+    assert settings.api_key.get_secret_value() == "sk-test-123"
+    assert "sk-test-123" not in str(settings.model_dump(mode="json"))
+
+
+def test_bad_model_options_are_named():
+    with pytest.raises(SettingsError, match="quantize"):
+        load_settings(quantize="3bit")
+    with pytest.raises(SettingsError, match="base_url"):
+        load_settings(base_url="localhost:8000")

@@ -1,0 +1,281 @@
+"""Qwen3-VL in this process, with transformers: bf16, 4-bit/8-bit (bitsandbytes), CPU offload.
+
+Loading takes a hub id (downloaded on first use, with a progress bar; ``HF_HUB_OFFLINE=1``
+is respected) or a local folder, and always goes through ``from_pretrained``. The prompt is
+built the way Qwen's processor builds it, without its video half (which needs torchvision):
+the model's own chat template renders the messages with one ``<|image_pad|>`` per image,
+the image processor turns each image into patches at our pixel budget, and each pad is
+widened to the image's token count (one token per 32x32 pixels).
+
+Generation adds two logits processors: the Instruct card's presence penalty, and the
+thinking budget, which closes a thought that runs past its budget with a cut-off text ending
+in ``</think>`` so the model names an action within the same reply. The budget shrinks when
+``max_new_tokens`` would leave no room after it for the action.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from loguru import logger
+from PIL import Image
+from transformers import (
+    AutoImageProcessor,
+    AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
+    Qwen3VLForConditionalGeneration,
+    TextStreamer,
+)
+
+from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
+from agent.prompt import thought_cutoff
+
+IMAGE_PAD = "<|image_pad|>"
+END_THINK = "</think>"
+MIN_PIXELS = 32 * 32 * 4
+ACTION_TOKENS = 96
+"""Room kept after a forced cut-off for the model to write its tool call."""
+Quantize = Literal["4bit", "8bit"]
+
+
+class LocalModel:
+    """A Qwen3-VL checkpoint loaded once and asked many times."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        source: str,
+        *,
+        quantize: Quantize | None = None,
+        cpu_offload: bool = False,
+        gpu_memory_gib: float | None = None,
+        attn: str = "sdpa",
+        max_pixels: int = 1280 * 800,
+    ) -> None:
+        self.source, self.max_pixels = source, max_pixels
+        folder = weights_folder(source)
+        load = load_options(quantize, cpu_offload, gpu_memory_gib, attn)
+        logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in describe(load).items()))
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder)
+            self.chat_template = find_chat_template(folder, self.tokenizer)
+            self.images = AutoImageProcessor.from_pretrained(folder)
+            self.model = Qwen3VLForConditionalGeneration.from_pretrained(folder, **load).eval()
+        except (OSError, ValueError, KeyError) as error:
+            raise ModelUnavailable(f"cannot load a Qwen3-VL model from {folder}: {error}") from None
+        self.stop_ids = self.model.generation_config.eos_token_id
+        if isinstance(self.stop_ids, int):
+            self.stop_ids = [self.stop_ids]
+        self.end_think = self.tokenizer.convert_tokens_to_ids(END_THINK)
+        self.cutoff_ids = self.tokenizer(thought_cutoff(), add_special_tokens=False)["input_ids"]
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def encode(self, request: ModelRequest) -> tuple[dict[str, torch.Tensor], str]:
+        """Model inputs for a request, and the prompt text (with one pad per image)."""
+        messages, images = [], []
+        for message in request.messages:
+            parts = []
+            for part in message.content:
+                if isinstance(part, Image.Image):
+                    images.append(part.convert("RGB"))
+                    parts.append({"type": "image"})
+                else:
+                    parts.append({"type": "text", "text": part})
+            messages.append({"role": message.role, "content": parts})
+        prompt = self.tokenizer.apply_chat_template(
+            messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=True,
+        )
+        inputs: dict[str, torch.Tensor] = {}
+        text = prompt
+        if images:
+            vision = self.images(
+                images=images, size={"longest_edge": self.max_pixels, "shortest_edge": MIN_PIXELS}, return_tensors="pt",
+            )
+            merge = self.images.merge_size**2
+            pieces = prompt.split(IMAGE_PAD)
+            if len(pieces) != len(images) + 1:
+                raise ModelUnavailable(f"the chat template of {self.source} did not place one image pad per image")
+            counts = [int(grid.prod()) // merge for grid in vision["image_grid_thw"]]
+            text = pieces[0] + "".join(IMAGE_PAD * n + piece for n, piece in zip(counts, pieces[1:]))
+            inputs.update(vision)
+        inputs.update(self.tokenizer(text, add_special_tokens=False, return_tensors="pt"))
+        return {k: v.to(self.device) for k, v in inputs.items()}, prompt
+
+    def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
+        inputs, prompt = self.encode(request)
+        sampling = request.sampling
+        prompt_length = inputs["input_ids"].shape[1]
+        processors = LogitsProcessorList()
+        if sampling.presence_penalty:
+            processors.append(PresencePenalty(prompt_length, sampling.presence_penalty))
+        if sampling.thinking_budget is not None and prompt.rstrip().endswith("<think>"):
+            room = sampling.max_new_tokens - len(self.cutoff_ids) - ACTION_TOKENS
+            budget = max(0, min(sampling.thinking_budget, room))
+            processors.append(ThinkingBudget(prompt_length, budget, self.end_think, self.cutoff_ids))
+        options: dict[str, Any] = {"do_sample": False}
+        if sampling.temperature > 0:
+            options = {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p,
+                       "top_k": sampling.top_k}
+        streamer = Streamer(self.tokenizer, on_text, self.stop_ids) if on_text else None
+        try:
+            with torch.inference_mode():
+                output = self.model.generate(
+                    **inputs, max_new_tokens=sampling.max_new_tokens, logits_processor=processors,
+                    eos_token_id=self.stop_ids, pad_token_id=self.stop_ids[0], streamer=streamer, **options,
+                )
+        except torch.OutOfMemoryError as error:
+            raise ModelUnavailable(f"out of GPU memory while generating: {error}; try --quantize 4bit, "
+                                   "--cpu-offload or a smaller --max-pixels") from None
+        new = output[0, prompt_length:].tolist()
+        stopped = bool(new) and new[-1] in self.stop_ids
+        while new and new[-1] in self.stop_ids:
+            new.pop()
+        return ModelReply(
+            text=self.tokenizer.decode(new, skip_special_tokens=False),
+            finish_reason="stop" if stopped or len(new) < sampling.max_new_tokens else "length",
+            prompt_tokens=prompt_length,
+            completion_tokens=len(new),
+        )
+
+
+class PresencePenalty(LogitsProcessor):
+    """Subtract a fixed penalty from every token the reply has already used (OpenAI semantics)."""
+
+    def __init__(self, prompt_length: int, penalty: float) -> None:
+        self.prompt_length, self.penalty = prompt_length, penalty
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        used = input_ids[:, self.prompt_length:]
+        if used.shape[1]:
+            penalty = torch.zeros_like(scores).scatter_(1, used, self.penalty)
+            scores = scores - penalty
+        return scores
+
+
+class ThinkingBudget(LogitsProcessor):
+    """After ``budget`` reply tokens without ``</think>``, force the cut-off text, then let go."""
+
+    def __init__(self, prompt_length: int, budget: int, end_think: int, cutoff: list[int]) -> None:
+        self.prompt_length, self.budget, self.end_think, self.cutoff = prompt_length, budget, end_think, cutoff
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        generated = input_ids.shape[1] - self.prompt_length
+        forced = generated - self.budget
+        if 0 <= forced < len(self.cutoff):
+            thought = input_ids[:, self.prompt_length:self.prompt_length + self.budget]
+            closed = (thought == self.end_think).any(dim=1)
+            target = torch.full_like(scores, float("-inf"))
+            target[:, self.cutoff[forced]] = 0.0
+            scores = torch.where(closed[:, None], scores, target)
+        return scores
+
+
+class Streamer(TextStreamer):
+    """Hands decoded text to a sink as words complete, leaving out the end-of-turn tokens."""
+
+    def __init__(self, tokenizer: Any, sink: TextSink, stop_ids: list[int]) -> None:
+        super().__init__(tokenizer, skip_prompt=True)
+        self.sink = sink
+        self.stop_texts = [tokenizer.decode([i]) for i in stop_ids]
+
+    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+        for stop in self.stop_texts:
+            text = text.replace(stop, "")
+        if text:
+            self.sink(text)
+
+
+def weights_folder(source: str) -> Path:
+    """A local folder as is; a hub id downloaded (or found in the cache when offline)."""
+    if Path(source).expanduser().is_dir():
+        return Path(source).expanduser()
+    if Path(source).suffix or source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise ModelUnavailable(f"{source} is neither a model folder nor a hub id like Qwen/Qwen3-VL-4B-Instruct")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    try:
+        return Path(snapshot_download(source, local_files_only=True))
+    except LocalEntryNotFoundError:
+        if offline:
+            raise ModelUnavailable(f"{source} is not in the local model cache and HF_HUB_OFFLINE is set: download it "
+                                   "first, or pass --model with the path of a model folder") from None
+    logger.info("downloading {} (first use; about 9 GB for a 4B model)", source)
+    try:
+        return Path(snapshot_download(source))
+    except RepositoryNotFoundError:
+        raise ModelUnavailable(f"there is no model {source} on the hub (or it needs a token: set HF_TOKEN)") from None
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as error:
+        raise ModelUnavailable(f"cannot download {source}: {error}") from None
+
+
+def load_options(quantize: Quantize | None, cpu_offload: bool, gpu_memory_gib: float | None, attn: str) -> dict[str, Any]:
+    """``from_pretrained`` keyword arguments, refusing combinations this machine cannot do."""
+    cuda = torch.cuda.is_available()
+    options: dict[str, Any] = {"dtype": "auto", "attn_implementation": attn}
+    if attn == "flash_attention_2":
+        if importlib.util.find_spec("flash_attn") is None:
+            raise ModelUnavailable("--attn flash_attention_2 needs the flash-attn package (pip install flash-attn "
+                                   "--no-build-isolation); --attn sdpa works without it")
+        if not cuda:
+            raise ModelUnavailable("--attn flash_attention_2 needs a CUDA GPU; use --attn sdpa")
+    if quantize is not None:
+        if not cuda:
+            raise ModelUnavailable(f"--quantize {quantize} needs a CUDA GPU (bitsandbytes); on this machine run "
+                                   "without it, or serve the model elsewhere and use --backend openai")
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ModelUnavailable(f"--quantize {quantize} needs bitsandbytes: pip install bitsandbytes")
+        from transformers import BitsAndBytesConfig
+
+        # The vision tower is small and sensitive to quantisation: it stays in bf16.
+        options["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=quantize == "4bit", load_in_8bit=quantize == "8bit",
+            bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+            llm_int8_skip_modules=["visual", "lm_head"], llm_int8_enable_fp32_cpu_offload=cpu_offload,
+        )
+    if cpu_offload:
+        if not cuda:
+            raise ModelUnavailable("--cpu-offload splits the model between a GPU and the CPU, and there is no CUDA "
+                                   "GPU here: leave it out to run on the CPU")
+        options["device_map"] = "auto"
+        if gpu_memory_gib is not None:
+            options["max_memory"] = {0: f"{gpu_memory_gib}GiB", "cpu": "1024GiB"}
+    elif cuda:
+        options["device_map"] = {"": 0}
+    elif gpu_memory_gib is not None:
+        raise ModelUnavailable("--gpu-memory caps GPU memory, and there is no CUDA GPU here")
+    return options
+
+
+def describe(options: dict[str, Any]) -> dict[str, Any]:
+    shown = {k: v for k, v in options.items() if k != "quantization_config"}
+    if "quantization_config" in options:
+        config = options["quantization_config"]
+        shown["quantize"] = "4bit" if config.load_in_4bit else "8bit"
+    shown.setdefault("device_map", "cpu")
+    return shown
+
+
+def find_chat_template(folder: Path, tokenizer: Any) -> str:
+    """The model's chat template: the tokenizer's, else the processor's file beside it."""
+    if tokenizer.chat_template:
+        return tokenizer.chat_template
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    legacy = folder / "chat_template.json"
+    if legacy.is_file():
+        import json
+
+        return json.loads(legacy.read_text(encoding="utf-8"))["chat_template"]
+    raise ModelUnavailable(f"{folder} has no chat template (chat_template.jinja or in tokenizer_config.json)")
