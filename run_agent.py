@@ -13,6 +13,8 @@ from pathlib import Path
 
 from loguru import logger
 
+from agent.settings import Settings, SettingsError
+
 EXIT_CODES = """exit codes:
   0    success, or the model answered the question
   1    the model reported failure
@@ -40,8 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--script replies.txt\n\n" + EXIT_CODES,
     )
     run.add_argument("instruction", help="what to do, in plain words")
-    run.add_argument("--backend", choices=["scripted"], help="which model answers (default: scripted)")
-    run.add_argument("--script", type=Path, help="reply file for the scripted backend")
+    add_model_options(run)
     run.add_argument("--max-steps", type=int, help="stop after this many steps (default: 30)")
     run.add_argument("--confirm", choices=["ask", "allow", "deny"],
                      help="what to do with actions the safety policy wants confirmed: ask you here, "
@@ -53,11 +54,21 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--policy", type=Path, help="a TOML file of safety rules added to the defaults")
     run.add_argument("--sensitive-window", action="append", dest="sensitive_windows", metavar="TITLE_REGEX",
                      help="a window whose actions always need confirmation (repeatable)")
-    run.add_argument("--max-pixels", type=int, help="pixel budget of the screenshot the model sees")
-    run.add_argument("--config", type=Path, help="a TOML settings file (default: ./agent.toml if present); "
-                     "environment variables AGENT_<SETTING> work too")
-    run.add_argument("-v", "--verbose", action="store_const", const="DEBUG", dest="log_level",
-                     help="log every detail")
+    add_common_options(run)
+
+    ask = commands.add_parser(
+        "ask", help="ask the model about an image, or where something is in it",
+        description="Ask one question about an image file and print the answer. With --point, the model\n"
+        "locates what the question describes and the point is printed in pixels of the image.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='examples:\n  run_agent.py ask screen.png "What is this dialog asking?"\n'
+        '  run_agent.py ask screen.png "the Save button" --point --mode thinking',
+    )
+    ask.add_argument("image", type=Path, help="a PNG or JPEG file")
+    ask.add_argument("question", help="a question, or (with --point) a description of the thing to find")
+    ask.add_argument("--point", action="store_true", help="print the located point as X Y pixels of the image")
+    add_model_options(ask)
+    add_common_options(ask)
 
     demo = commands.add_parser(
         "demo", help="watch the agent fill a form on a virtual display (no GPU or model needed)",
@@ -69,15 +80,74 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    model = parser.add_argument_group("model")
+    model.add_argument("--backend", choices=["transformers", "openai", "scripted"],
+                       help="who answers: the model in this process (default), an OpenAI-compatible server "
+                       "(default with --base-url), or a reply file (default with --script)")
+    model.add_argument("--mode", choices=["instruct", "thinking"],
+                       help="Qwen3-VL variant: instruct (default, fast) or thinking (reasons before acting)")
+    model.add_argument("--model", help="hub id or folder of the weights, or the model name on the server "
+                       "(default: Qwen/Qwen3-VL-4B-Instruct or -Thinking)")
+    model.add_argument("--quantize", choices=["4bit", "8bit"], help="load the weights quantised (CUDA GPUs only)")
+    model.add_argument("--cpu-offload", action="store_true", default=None,
+                       help="keep what does not fit on the GPU in CPU memory")
+    model.add_argument("--gpu-memory", type=float, metavar="GIB", help="GPU memory for the weights with --cpu-offload")
+    model.add_argument("--attn", choices=["sdpa", "flash_attention_2", "eager"], help="attention kernels (default: sdpa)")
+    model.add_argument("--max-new-tokens", type=int, help="longest reply in tokens (default: 1024, thinking 1536)")
+    model.add_argument("--thinking-budget", type=int, metavar="TOKENS",
+                       help="longest thought before the model must act (thinking mode; default: 1024)")
+    model.add_argument("--temperature", type=float, help="sampling temperature; 0 = greedy (default: model card's)")
+    model.add_argument("--top-p", type=float)
+    model.add_argument("--top-k", type=int)
+    model.add_argument("--presence-penalty", type=float)
+    model.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1 "
+                       "(API key from AGENT_API_KEY or OPENAI_API_KEY)")
+    model.add_argument("--timeout", type=float, dest="request_timeout", metavar="SECONDS",
+                       help="how long to wait for the server (default: 120)")
+    model.add_argument("--script", type=Path, help="reply file for the scripted backend")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-pixels", type=int, help="pixel budget of the image the model sees (default: 1280*800)")
+    parser.add_argument("--config", type=Path, help="a TOML settings file (default: ./agent.toml if present); "
+                        "environment variables AGENT_<SETTING> work too")
+    parser.add_argument("-v", "--verbose", action="store_const", const="DEBUG", dest="log_level",
+                        help="log every detail")
+
+
 def configure_logging(level: str) -> None:
     logger.remove()
     logger.add(sys.stderr, level=level, format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
 
 
+def ask_about_image(settings: Settings, path: Path, question: str, point: bool) -> int:
+    from PIL import Image, UnidentifiedImageError
+
+    from agent.backends import make_backend
+    from agent.reply import ReplyError
+    from tasks.ask import ask
+
+    try:
+        image = Image.open(path)
+        image.load()
+    except (OSError, UnidentifiedImageError) as error:
+        raise SettingsError(f"cannot read the image {path}: {error}") from None
+    try:
+        answer = ask(make_backend(settings), image, question, settings.sampling(), point=point)
+    except ReplyError as error:
+        print(f"run_agent.py: {error}", file=sys.stderr)
+        return 1
+    if answer.thought:
+        logger.info("thought: {}", answer.thought)
+    print(f"{answer.point[0]} {answer.point[1]}" if answer.point else answer.text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agent.model import ModelUnavailable
-    from agent.settings import SettingsError, load_settings
+    from agent.settings import load_settings
     from desktop.virtual import DesktopError
     from perception.screen import ScreenUnavailable
     from safety.policy import PolicyError
@@ -88,9 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             from tasks.demo import run_demo
 
             return run_demo(args.runs_dir)
-        options = {k: v for k, v in vars(args).items() if k not in ("command", "instruction", "config")}
+        positional = ("command", "instruction", "config", "image", "question", "point")
+        options = {k: v for k, v in vars(args).items() if k not in positional}
         settings = load_settings(args.config, **options)
         configure_logging(settings.log_level)
+        if args.command == "ask":
+            return ask_about_image(settings, args.image, args.question, args.point)
         from agent.progress import ConsoleProgress
         from tasks.command import run_command
 

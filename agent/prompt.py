@@ -33,6 +33,11 @@ def thought_cutoff() -> str:
     return _template("thought_cutoff.md")
 
 
+def point_question(question: str) -> str:
+    """A grounding question: where is ``question`` in the image, as a point on the grid."""
+    return _template("ask_point.md").format(question=question).strip()
+
+
 class PromptBuilder:
     def __init__(self, sampling: Sampling, history_images: int = 1) -> None:
         self.sampling = sampling

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
@@ -53,8 +54,7 @@ class VirtualDesktop:
         if self.set_environment:
             self._old_display = os.environ.get("DISPLAY")
             os.environ["DISPLAY"] = self.display
-        self._processes.append(self.launch(["openbox", "--sm-disable"], quiet=True))
-        self._wait_for_window_manager()
+        self._start_window_manager()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
@@ -98,16 +98,26 @@ class VirtualDesktop:
             else:
                 os.environ["DISPLAY"] = self._old_display
 
-    def _wait_for_window_manager(self, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            probe = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=self.env,
-                                   capture_output=True, text=True)
-            if "window id" in probe.stdout:
-                return
-            time.sleep(0.05)
+    def _start_window_manager(self, attempts: int = 3, timeout: float = 10.0) -> None:
+        """Start openbox and wait until it manages the screen; a crashed start is tried again."""
+        error = b""
+        for _ in range(attempts):
+            log = tempfile.TemporaryFile()
+            openbox = subprocess.Popen(["openbox", "--sm-disable"], env=self.env, stdout=subprocess.DEVNULL, stderr=log)
+            self._processes.append(openbox)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and openbox.poll() is None:
+                probe = subprocess.run(["xprop", "-root", "_NET_SUPPORTING_WM_CHECK"], env=self.env,
+                                       capture_output=True, text=True)
+                if "window id" in probe.stdout:
+                    return
+                time.sleep(0.05)
+            openbox.kill()
+            openbox.wait()
+            log.seek(0)
+            error = log.read()
         self.close()
-        raise DesktopError("the openbox window manager did not start")
+        raise DesktopError(f"the openbox window manager did not start: {error.decode(errors='replace')[-300:]}")
 
 
 def app_path(name: str) -> Path:

@@ -96,3 +96,29 @@ def test_demo_fills_the_bundled_form(tmp_path):
     result = run_agent("demo", "--runs-dir", str(tmp_path), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert '"city": "Zürich – 東京"' in result.stdout and '"newsletter": true' in result.stdout
+
+
+def test_ask_points_at_a_thing_in_pixels_of_the_image(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (1920, 1080), "white").save(tmp_path / "screen.png")
+    answer = 'The Save button is at the bottom.\n</think>\n\n{"point_2d": [250, 500], "label": "Save"}'
+    replies = script(tmp_path / "r.txt", answer, "It is a white screen.")
+    result = run_agent("ask", str(tmp_path / "screen.png"), "the Save button", "--point", "--script", str(replies))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "480 540"
+
+
+def test_ask_answers_a_question_and_explains_bad_input(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (640, 400), "white").save(tmp_path / "screen.png")
+    replies = script(tmp_path / "r.txt", "Nothing to see.\n</think>\n\nIt is a blank white screen.", "No idea.")
+    answered = run_agent("ask", str(tmp_path / "screen.png"), "What is on screen?", "--script", str(replies))
+    assert answered.returncode == 0 and answered.stdout.strip() == "It is a blank white screen."
+    no_point = run_agent("ask", str(tmp_path / "screen.png"), "the OK button", "--point", "--script",
+                         str(script(tmp_path / "n.txt", "I cannot find it.")))
+    assert no_point.returncode == 1 and "holds no point" in no_point.stderr
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    broken = run_agent("ask", str(tmp_path / "broken.png"), "What?", "--script", str(replies))
+    assert broken.returncode == 64 and "cannot read the image" in broken.stderr

@@ -150,3 +150,20 @@ def test_heavy_libraries_load_only_with_the_in_process_model():
             "tasks.ask; print(sorted(m for m in ('torch', 'transformers', 'bitsandbytes') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_command_line_runs_the_tiny_model_from_its_folder(contact_form, tiny_models, tmp_path):
+    from tests.test_cli import run_agent
+
+    result = run_agent("run", "Fill in the form", "--model", str(tiny_models["instruct"]), "--max-new-tokens", "24",
+                       "--max-steps", "2", "--runs-dir", str(tmp_path / "runs"), "--confirm", "deny",
+                       stdin=subprocess.DEVNULL)
+    assert result.returncode == 2, result.stderr  # a budget ran out: gibberish is never an action
+    (folder,) = (tmp_path / "runs").iterdir()
+    run = json.loads((folder / "run.json").read_text())
+    assert run["backend"] == "transformers" and run["model"] == str(tiny_models["instruct"])
+    assert len((folder / "steps.jsonl").read_text().splitlines()) == 2
+    Image.new("RGB", (320, 200), "white").save(tmp_path / "shot.png")
+    asked = run_agent("ask", str(tmp_path / "shot.png"), "the OK button", "--point", "--mode", "thinking",
+                      "--model", str(tiny_models["thinking"]), "--max-new-tokens", "200", "--thinking-budget", "8")
+    assert asked.returncode == 1 and "holds no point" in asked.stderr
