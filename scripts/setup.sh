@@ -27,7 +27,9 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 echo "Installing Python packages"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+# torch is pinned so that nothing drags in another build: on a machine with the CPU wheel in
+# its package index that one is taken (small, no CUDA); elsewhere pip picks the usual build.
+.venv/bin/python -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[model,test]"
 # pyautogui drags in python3-xlib 0.15, which overwrites the Xlib package that pynput and
 # pywinctl need; put 0.33 back.
 .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33

@@ -166,4 +166,4 @@ def test_command_line_runs_the_tiny_model_from_its_folder(contact_form, tiny_mod
     Image.new("RGB", (320, 200), "white").save(tmp_path / "shot.png")
     asked = run_agent("ask", str(tmp_path / "shot.png"), "the OK button", "--point", "--mode", "thinking",
                       "--model", str(tiny_models["thinking"]), "--max-new-tokens", "200", "--thinking-budget", "8")
-    assert asked.returncode == 1 and "holds no point" in asked.stderr
+    assert asked.returncode == 1 and ("holds no point" in asked.stderr or "cut off" in asked.stderr)

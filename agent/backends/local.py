@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +60,8 @@ class LocalModel:
         max_pixels: int = 1280 * 800,
     ) -> None:
         self.source, self.max_pixels = source, max_pixels
+        if quantize == "8bit":  # bitsandbytes warns once per layer per step that it casts to float16
+            warnings.filterwarnings("ignore", message="MatMul8bitLt")
         folder = weights_folder(source)
         load = load_options(quantize, cpu_offload, gpu_memory_gib, attn)
         logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in describe(load).items()))
