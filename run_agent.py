@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("instruction", help="what to do, in plain words")
     add_model_options(run)
     run.add_argument("--max-steps", type=int, help="stop after this many steps (default: 30)")
+    run.add_argument("--history-images", type=int, metavar="K",
+                     help="screenshots the model sees per step: the current one and K-1 earlier (default: 1)")
     run.add_argument("--confirm", choices=["ask", "allow", "deny"],
                      help="what to do with actions the safety policy wants confirmed: ask you here, "
                      "allow them, or deny them (default: ask on a terminal, deny otherwise)")
