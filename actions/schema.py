@@ -18,8 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 GRID = 1000
 """Qwen3-VL's coordinate grid: 0..1000 across the width and the height of the image."""
 
+_GridValue = Annotated[float, Field(ge=0, le=GRID)]
 GridPoint = Annotated[
-    tuple[float, float],
+    tuple[_GridValue, _GridValue],
     Field(
         description=(
             f"(x, y) on a {GRID}x{GRID} grid laid over the screenshot: x from the left edge, "

@@ -137,6 +137,112 @@ def test_text_after_the_call_is_ignored():
     assert parse_reply(ModelReply(text)).action.action == "left_click"
 
 
+
+@pytest.mark.parametrize(
+    "coordinate, expected",
+    [
+        ([337.5, 146.25], (337.5, 146.25)),
+        (["337", "146.5"], (337, 146.5)),
+        ("[337, 146]", (337, 146)),
+        ("337, 146", (337, 146)),
+        (" ( 337.5 ,146 ) ", (337.5, 146)),
+        ([0, 1000], (0, 1000)),
+    ],
+)
+def test_coordinates_written_as_floats_or_strings(coordinate, expected):
+    text = "</think>\n<tool_call>" + call(action="left_click", coordinate=coordinate) + "</tool_call>"
+    assert parse_reply(ModelReply(text)).action == LeftClick(action="left_click", coordinate=expected)
+
+
+def test_string_coordinate_inside_string_arguments():
+    arguments = json.dumps({"action": "double_click", "coordinate": "12, 34"})
+    reply = ModelReply("", tool_calls=({"name": "computer_use", "arguments": arguments},))
+    assert parse_reply(reply).action.point == (12, 34)
+
+
+@pytest.mark.parametrize(
+    "coordinate, words",
+    [
+        ("337 146", ["coordinate.0", "valid number", "coordinate.1: Field required"]),
+        ("x=337, y=146", ["coordinate.0", "valid number"]),
+        ("[337, 146, 5]", ["coordinate", "at most 2 items"]),
+        ("", ["coordinate.0", "valid number"]),
+        ("1200, 50", ["coordinate.0", "less than or equal to 1000"]),
+        ([-1, 50], ["coordinate.0", "greater than or equal to 0"]),
+        ([50, 1000.5], ["coordinate.1", "less than or equal to 1000"]),
+        (["ten", "20"], ["coordinate.0"]),
+    ],
+)
+def test_coordinates_that_are_not_one_grid_point(coordinate, words):
+    text = "</think><tool_call>" + call(action="left_click", coordinate=coordinate) + "</tool_call>"
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(text))
+    for word in ["invalid left_click action", *words, "call computer_use again"]:
+        assert word in str(error.value)
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_coordinates_are_rejected(constant):
+    arguments = f'{{"action": "left_click", "coordinate": [{constant}, 5]}}'
+    text = f'<tool_call>{{"name": "computer_use", "arguments": {arguments}}}'
+    with pytest.raises(ReplyError, match="coordinate.0"):
+        parse_reply(ModelReply(text))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"```json\n<tool_call>\n{CLICK}\n</tool_call>\n```",  # fences around the block
+        f"```json\n{CLICK}\n```",  # fences instead of the block
+        f"```\n{CLICK}\n```",
+        f"```json\n{CLICK}",  # ... and the closing fence missing
+        f"Action: <tool_call>{CLICK}</tool_call>",
+        f"Action: {CLICK}",  # no tags at all after an Action: preface
+        f"Action:\n{json.dumps(json.loads(CLICK), indent=2)}",
+        f"Action: ```json\n{CLICK}\n```",
+        f"\n\n  \t<tool_call>  {CLICK}  </tool_call>  \n",
+    ],
+)
+def test_tolerated_ways_of_writing_the_call(answer):
+    decision = parse_reply(ModelReply(f"I'll click the name field.\n</think>\n{answer}"))
+    assert decision.action == LeftClick(action="left_click", coordinate=(337, 146))
+    assert decision.thought == "I'll click the name field."
+
+
+@pytest.mark.parametrize(
+    "answer", [f"Action: <tool_call>{CLICK}</tool_call>", f"Action: {CLICK}", f"Action: ```json\n{CLICK}\n```"]
+)
+def test_instruct_thought_leaves_out_the_action_preface(answer):
+    decision = parse_reply(ModelReply(f"Thought: the name field is empty.\n{answer}"))
+    assert decision.thought == "Thought: the name field is empty."
+    assert decision.action.action == "left_click"
+
+
+def test_structured_call_gives_the_instruct_text_as_thought():
+    reply = ModelReply("I'll click the field.", tool_calls=({"name": "computer_use", "arguments": {
+        "action": "left_click", "coordinate": [1, 2]}},))
+    assert parse_reply(reply).thought == "I'll click the field."
+
+
+def test_complete_call_in_a_cut_off_reply_is_not_taken():
+    # The </think> seen may be one written inside the reasoning, the real end still to come.
+    for text in (f"Clicking.\n</think>\n<tool_call>\n{CLICK}\n</tool_call>\nAnd then I will",
+                 f"I might write </think><tool_call>{CLICK}</tool_call> but first"):
+        with pytest.raises(ReplyError, match="cut off by the token limit after the thought"):
+            parse_reply(ModelReply(text, finish_reason="length"))
+
+
+def test_structured_call_of_a_cut_off_reply_is_taken():
+    reply = ModelReply("Clicking the", finish_reason="length",
+                       tool_calls=({"name": "computer_use", "arguments": {"action": "wait", "time": 1}},))
+    assert parse_reply(reply).action.action == "wait"
+
+
+def test_unknown_finish_reason_is_treated_as_a_stop():
+    text = f"<tool_call>{CLICK}</tool_call>"
+    reply = ModelReply(text, finish_reason="content_filter")  # type: ignore[arg-type]
+    assert parse_reply(reply).action.action == "left_click"
+
 # ---- errors --------------------------------------------------------------------------------
 
 
@@ -171,12 +277,13 @@ def test_missing_tool_name():
 def test_invalid_json(body):
     with pytest.raises(ReplyError) as error:
         parse_reply(ModelReply(f"</think>\n<tool_call>{body}</tool_call>"))
-    assert "the <tool_call> block is not valid JSON" in str(error.value)
+    assert "the tool call is not valid JSON" in str(error.value)
+    assert "double quotes" in str(error.value)
 
 
 @pytest.mark.parametrize("body", ["[1, 2]", '"computer_use"', "42"])
 def test_call_must_be_an_object(body):
-    with pytest.raises(ReplyError, match="must hold a JSON object"):
+    with pytest.raises(ReplyError, match="must be a JSON object with 'name' and 'arguments'"):
         parse_reply(ModelReply(f"<tool_call>{body}</tool_call>"))
 
 
@@ -193,9 +300,9 @@ def test_cut_off_reply_without_opening_tag_mentions_the_token_limit():
         parse_reply(reply)
 
 
-def test_cut_off_inside_the_call_is_invalid_json():
+def test_cut_off_inside_the_call_says_so():
     reply = ModelReply('</think><tool_call>{"name": "computer_use", "argu', finish_reason="length")
-    with pytest.raises(ReplyError, match="not valid JSON"):
+    with pytest.raises(ReplyError, match="cut off by the token limit after the thought"):
         parse_reply(reply)
 
 
@@ -222,6 +329,153 @@ def test_reply_error_is_a_value_error():
     assert issubclass(ReplyError, ValueError)
 
 
+
+# ---- one action per reply ---------------------------------------------------------------------
+
+WAIT = call(action="wait", time=1)
+
+
+@pytest.mark.parametrize(
+    "answer, count",
+    [
+        (f"<tool_call>{CLICK}</tool_call>\n<tool_call>{WAIT}</tool_call>", 2),
+        (f"<tool_call>{CLICK}</tool_call><tool_call>{WAIT}</tool_call><tool_call>{WAIT}</tool_call>", 3),
+        (f"<tool_call><tool_call>{CLICK}</tool_call>", 2),  # a duplicated tag
+        (f"```json\n{CLICK}\n```\n```json\n{WAIT}\n```", 2),
+        (f"Action: {CLICK}\nAction: {WAIT}", 1),  # the first object runs on into the second: not JSON
+    ],
+)
+def test_more_than_one_call_is_rejected(answer, count):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(f"Two things to do.\n</think>\n{answer}"))
+    message = str(error.value)
+    if count > 1:
+        assert f"holds {count} tool calls: ask for exactly one action per reply" in message
+    else:
+        assert "not valid JSON" in message
+
+
+def test_more_than_one_structured_call_is_rejected():
+    calls = tuple({"name": "computer_use", "arguments": {"action": "wait", "time": t}} for t in (1, 2))
+    with pytest.raises(ReplyError, match="holds 2 tool calls: ask for exactly one action per reply"):
+        parse_reply(ModelReply("", tool_calls=calls))
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"<tool_call>{CLICK}</tool_call>\nAction: {WAIT}",  # a second call without tags
+        f"<tool_call>{CLICK}</tool_call>\n{WAIT}",  # a second bare call object
+        f"{WAIT}</tool_call>\n<tool_call>{CLICK}</tool_call>",  # a call that lost its opening tag
+        f"<tool_call>{CLICK}</tool_call>\n{WAIT}</tool_call>",
+        f"<tool_call>{CLICK}</tool_call></tool_call>",  # a stray closing tag
+        f"Let me close this: </tool_call>\n<tool_call>{CLICK}</tool_call>",
+        f"<tool_call>{CLICK}</tool_call>\n```json\n{WAIT}\n```",
+    ],
+)
+def test_markup_outside_the_one_call_is_rejected(answer):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(f"Thinking.\n</think>\n{answer}"))
+    assert "markup outside its one call" in str(error.value)
+    assert "exactly one action per reply" in str(error.value)
+
+
+def test_forgotten_closing_think_tag_exposes_calls_in_the_reasoning_and_is_rejected():
+    text = f"Maybe <tool_call>{WAIT}</tool_call>? No.\nAction: {CLICK}"
+    with pytest.raises(ReplyError, match="markup outside its one call"):
+        parse_reply(ModelReply(text))
+    text = f"Maybe <tool_call>{WAIT}</tool_call>? No.\n<tool_call>{CLICK}</tool_call>"
+    with pytest.raises(ReplyError, match="holds 2 tool calls"):
+        parse_reply(ModelReply(text))
+
+
+# ---- cut off by the token limit ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The form has many fields, and first I need to",
+        "<think>\nThe form has many fields",
+        f"I could do <tool_call>{CLICK}</tool_call> but first I need to check",  # a call in the reasoning
+    ],
+)
+def test_cut_off_while_thinking(text):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(text, finish_reason="length"))
+    assert str(error.value).startswith("the reply was cut off by the token limit while still thinking")
+    assert "</think>" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "answer", ["", "I will now click the", "<tool_call>", '<tool_call>{"name": "computer_use", "arguments": {"act',
+               '```json\n{"name": "comp', 'Action: {"name"']
+)
+def test_cut_off_in_the_answer(answer):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(f"Done thinking.\n</think>\n{answer}", finish_reason="length"))
+    assert str(error.value).startswith("the reply was cut off by the token limit after the thought, before it ended")
+    assert "while still thinking" not in str(error.value)
+
+
+def test_unclosed_thought_that_stopped_is_a_thought_without_action():
+    with pytest.raises(ReplyError, match="ended after the thought without an action: after </think>"):
+        parse_reply(ModelReply(f"<think>\nI should <tool_call>{CLICK}</tool_call>"))
+
+
+# ---- other rejections --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        CLICK,  # a bare object, with no tags, fence or Action: preface
+        "left_click(337, 146)",
+        "Action: left_click(337, 146)",
+        "Action: click the name field",
+    ],
+)
+def test_calls_in_no_accepted_form(answer):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(f"Thinking.\n</think>\n{answer}"))
+    assert "no <tool_call> block" in str(error.value)
+    assert '{"name": "computer_use", "arguments"' in str(error.value)  # the model is shown the form
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"Action: {CLICK}\nThat should do it.",  # text after a bare call: where does it end?
+        f"<tool_call>{CLICK} {WAIT}</tool_call>",
+        "<tool_call>{'name': 'computer_use', 'arguments': {'action': 'wait', 'time': 1}}</tool_call>",
+        f"<tool_call>{CLICK}\nThat should do it.",
+        "<tool_call>" + "[" * 100_000 + "</tool_call>",
+        '<tool_call>{"name": "computer_use", "arguments": {"action": "scroll", "pixels": ' + "9" * 5000 + "}}",
+    ],
+)
+def test_call_that_is_not_one_json_object(answer):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply(f"Thinking.\n</think>\n{answer}"))
+    assert "the tool call is not valid JSON" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "tool_call, words",
+    [
+        ("computer_use", ["must be a JSON object"]),
+        ({"function": "computer_use"}, ["unknown tool None"]),
+        ({"id": "call_1", "type": "function", "function": {"name": "computer_use"}}, ["got NoneType"]),
+        ({"function": {"name": "computer_use", "arguments": "[1, 2]"}}, ["got list"]),
+        ({"name": "computer_use", "arguments": "```json\n{\"action\": \"wait\", \"time\": 99}\n```"}, ["time"]),
+        ({"name": ["computer_use"] * 100, "arguments": {}}, ["['computer_use', 'computer_use', 'comput: call"]),
+    ],
+)
+def test_malformed_structured_calls(tool_call, words):
+    with pytest.raises(ReplyError) as error:
+        parse_reply(ModelReply("", tool_calls=(tool_call,)))
+    for word in words:
+        assert word in str(error.value)
+
 # ---- split_thought ----------------------------------------------------------------------------
 
 
@@ -234,6 +488,7 @@ def test_reply_error_is_a_value_error():
         ("a</think>b</think>c", ("a</think>b", "c")),
         ("no tags here", ("", "no tags here")),
         ("</think>", ("", "")),
+        ("<think>a never closed", ("a never closed", "")),
     ],
 )
 def test_split_thought(text, expected):
