@@ -7,7 +7,10 @@ the model's own chat template renders the messages with one ``<|image_pad|>`` pe
 the image processor turns each image into patches at our pixel budget, and each pad is
 widened to the image's token count (one token per 32x32 pixels).
 
-Generation adds two logits processors: the Instruct card's presence penalty, and the
+Two decoders: ``fast`` (the default; :mod:`agent.backends.fast`: static KV cache, CUDA
+graphs, prefix and vision reuse) and ``plain`` (transformers' ``generate``, the reference
+it is checked against, and the fallback for a model split across devices). ``plain`` adds two
+logits processors: the Instruct card's presence penalty, and the
 thinking budget, which closes a thought that runs past its budget with a cut-off text ending
 in ``</think>`` so the model names an action within the same reply. The budget shrinks when
 ``max_new_tokens`` would leave no room after it for the action.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +37,7 @@ from transformers import (
     TextStreamer,
 )
 
+from agent.backends.fast import FastGenerator, StepStats, Thinking
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
 from agent.prompt import thought_cutoff
 
@@ -42,6 +47,7 @@ MIN_PIXELS = 32 * 32 * 4
 ACTION_TOKENS = 96
 """Room kept after a forced cut-off for the model to write its tool call."""
 Quantize = Literal["4bit", "8bit"]
+Decoder = Literal["fast", "plain"]
 
 
 class LocalModel:
@@ -58,6 +64,7 @@ class LocalModel:
         gpu_memory_gib: float | None = None,
         attn: str = "sdpa",
         max_pixels: int = 1280 * 800,
+        decoder: Decoder = "fast",
     ) -> None:
         self.source, self.max_pixels = source, max_pixels
         if quantize == "8bit":  # bitsandbytes warns once per layer per step that it casts to float16
@@ -77,13 +84,20 @@ class LocalModel:
             self.stop_ids = [self.stop_ids]
         self.end_think = self.tokenizer.convert_tokens_to_ids(END_THINK)
         self.cutoff_ids = self.tokenizer(thought_cutoff(), add_special_tokens=False)["input_ids"]
+        self.fast = None
+        if decoder == "fast":
+            if len({p.device for p in self.model.parameters()}) == 1:
+                self.fast = FastGenerator(self.model, self.images, self.stop_ids)
+            else:
+                logger.info("the model is split between devices: decoding with plain generate")
+        self.last_stats: StepStats | None = None
 
     @property
     def device(self) -> torch.device:
         return self.model.device
 
-    def encode(self, request: ModelRequest) -> tuple[dict[str, torch.Tensor], str]:
-        """Model inputs for a request, and the prompt text (with one pad per image)."""
+    def render(self, request: ModelRequest) -> tuple[str, list[Image.Image]]:
+        """The prompt text from the model's chat template (one pad per image), and the images."""
         messages, images = [], []
         for message in request.messages:
             parts = []
@@ -97,56 +111,97 @@ class LocalModel:
         prompt = self.tokenizer.apply_chat_template(
             messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=True,
         )
+        if prompt.count(IMAGE_PAD) != len(images):
+            raise ModelUnavailable(f"the chat template of {self.source} did not place one image pad per image")
+        return prompt, images
+
+    def widen(self, prompt: str, tokens_per_image: list[int]) -> str:
+        """The prompt with each image pad repeated once per image token."""
+        pieces = prompt.split(IMAGE_PAD)
+        return pieces[0] + "".join(IMAGE_PAD * n + piece for n, piece in zip(tokens_per_image, pieces[1:]))
+
+    def encode(self, request: ModelRequest) -> tuple[dict[str, torch.Tensor], str]:
+        """transformers inputs for a request (the image processor on the CPU), and the prompt text."""
+        prompt, images = self.render(request)
         inputs: dict[str, torch.Tensor] = {}
-        text = prompt
+        counts = []
         if images:
             vision = self.images(
                 images=images, size={"longest_edge": self.max_pixels, "shortest_edge": MIN_PIXELS}, return_tensors="pt",
             )
-            merge = self.images.merge_size**2
-            pieces = prompt.split(IMAGE_PAD)
-            if len(pieces) != len(images) + 1:
-                raise ModelUnavailable(f"the chat template of {self.source} did not place one image pad per image")
-            counts = [int(grid.prod()) // merge for grid in vision["image_grid_thw"]]
-            text = pieces[0] + "".join(IMAGE_PAD * n + piece for n, piece in zip(counts, pieces[1:]))
+            counts = [int(grid.prod()) // self.images.merge_size**2 for grid in vision["image_grid_thw"]]
             inputs.update(vision)
-        inputs.update(self.tokenizer(text, add_special_tokens=False, return_tensors="pt"))
+        inputs.update(self.tokenizer(self.widen(prompt, counts), add_special_tokens=False, return_tensors="pt"))
+        if images:  # which tokens are image tokens: M-RoPE gives those 2-D positions
+            inputs["mm_token_type_ids"] = (inputs["input_ids"] == self.model.config.image_token_id).int()
         return {k: v.to(self.device) for k, v in inputs.items()}, prompt
 
+    def thinking_budget(self, prompt: str, sampling: Sampling) -> int | None:
+        """Tokens of thought allowed, if the template opened a thought and a budget is set."""
+        if sampling.thinking_budget is None or not prompt.rstrip().endswith("<think>"):
+            return None
+        room = sampling.max_new_tokens - len(self.cutoff_ids) - ACTION_TOKENS
+        return max(0, min(sampling.thinking_budget, room))
+
     def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
+        try:
+            with torch.inference_mode():
+                if self.fast is not None:
+                    return self._complete_fast(request, on_text)
+                return self._complete_plain(request, on_text)
+        except torch.OutOfMemoryError as error:
+            raise ModelUnavailable(f"out of GPU memory while generating: {error}; try --quantize 4bit, "
+                                   "--cpu-offload or a smaller --max-pixels") from None
+
+    def _complete_fast(self, request: ModelRequest, on_text: TextSink | None) -> ModelReply:
+        assert self.fast is not None
+        started = time.perf_counter()
+        prompt, images = self.render(request)
+        grids = [self.fast.grid(image, self.max_pixels, MIN_PIXELS) for image in images]
+        text = self.widen(prompt, [h * w // self.fast.merge**2 for h, w in grids])
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        stats = StepStats()
+        logits, position = self.fast.prefill(ids, images, grids, stats)
+        budget = self.thinking_budget(prompt, request.sampling)
+        thinking = None if budget is None else Thinking(budget, self.end_think, tuple(self.cutoff_ids))
+        stream = TextStream(self.tokenizer, on_text) if on_text else None
+        tokens, stopped = self.fast.decode(logits, len(ids), position, request.sampling, thinking,
+                                           stream.add if stream else None)
+        stats.seconds["step"] = time.perf_counter() - started
+        self.last_stats = stats
+        return self.reply(tokens, stopped, len(ids), request.sampling)
+
+    def _complete_plain(self, request: ModelRequest, on_text: TextSink | None) -> ModelReply:
         inputs, prompt = self.encode(request)
         sampling = request.sampling
         prompt_length = inputs["input_ids"].shape[1]
         processors = LogitsProcessorList()
         if sampling.presence_penalty:
             processors.append(PresencePenalty(prompt_length, sampling.presence_penalty))
-        if sampling.thinking_budget is not None and prompt.rstrip().endswith("<think>"):
-            room = sampling.max_new_tokens - len(self.cutoff_ids) - ACTION_TOKENS
-            budget = max(0, min(sampling.thinking_budget, room))
+        budget = self.thinking_budget(prompt, sampling)
+        if budget is not None:
             processors.append(ThinkingBudget(prompt_length, budget, self.end_think, self.cutoff_ids))
         options: dict[str, Any] = {"do_sample": False}
         if sampling.temperature > 0:
             options = {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p,
                        "top_k": sampling.top_k}
         streamer = Streamer(self.tokenizer, on_text, self.stop_ids) if on_text else None
-        try:
-            with torch.inference_mode():
-                output = self.model.generate(
-                    **inputs, max_new_tokens=sampling.max_new_tokens, logits_processor=processors,
-                    eos_token_id=self.stop_ids, pad_token_id=self.stop_ids[0], streamer=streamer, **options,
-                )
-        except torch.OutOfMemoryError as error:
-            raise ModelUnavailable(f"out of GPU memory while generating: {error}; try --quantize 4bit, "
-                                   "--cpu-offload or a smaller --max-pixels") from None
+        output = self.model.generate(
+            **inputs, max_new_tokens=sampling.max_new_tokens, logits_processor=processors,
+            eos_token_id=self.stop_ids, pad_token_id=self.stop_ids[0], streamer=streamer, **options,
+        )
         new = output[0, prompt_length:].tolist()
         stopped = bool(new) and new[-1] in self.stop_ids
         while new and new[-1] in self.stop_ids:
             new.pop()
+        return self.reply(new, stopped, prompt_length, sampling)
+
+    def reply(self, tokens: list[int], stopped: bool, prompt_length: int, sampling: Sampling) -> ModelReply:
         return ModelReply(
-            text=self.tokenizer.decode(new, skip_special_tokens=False),
-            finish_reason="stop" if stopped or len(new) < sampling.max_new_tokens else "length",
+            text=self.tokenizer.decode(tokens, skip_special_tokens=False),
+            finish_reason="stop" if stopped or len(tokens) < sampling.max_new_tokens else "length",
             prompt_tokens=prompt_length,
-            completion_tokens=len(new),
+            completion_tokens=len(tokens),
         )
 
 
@@ -180,6 +235,23 @@ class ThinkingBudget(LogitsProcessor):
             target[:, self.cutoff[forced]] = 0.0
             scores = torch.where(closed[:, None], scores, target)
         return scores
+
+
+class TextStream:
+    """Turns token chunks into text for a sink, holding back a character still being spelled out."""
+
+    def __init__(self, tokenizer: Any, sink: TextSink) -> None:
+        self.tokenizer, self.sink = tokenizer, sink
+        self.tokens: list[int] = []
+        self.sent = 0
+
+    def add(self, tokens: list[int]) -> None:
+        self.tokens += tokens
+        text = self.tokenizer.decode(self.tokens, skip_special_tokens=False)
+        ready = len(text) - 1 if text.endswith("\ufffd") else len(text)
+        if ready > self.sent:
+            self.sink(text[self.sent:ready])
+            self.sent = ready
 
 
 class Streamer(TextStreamer):

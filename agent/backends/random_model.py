@@ -80,10 +80,12 @@ def chat_template(mode: Mode) -> str:
 
 
 def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "thinking", seed: int = 0,
-                       dtype: str = "float32", device: str = "cpu") -> Path:
+                       dtype: str = "float32", device: str = "cpu", init_std: float = 0.02) -> Path:
     """Write a loadable random-weight Qwen3-VL folder and return its path.
 
     ``device`` is where the weights are initialised: "cuda" makes the 4B shape in seconds.
+    A larger ``init_std`` gives sharper logits, so that greedy decoding does not just repeat
+    one token (what tests comparing two decoders want).
     """
     import torch
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
@@ -100,12 +102,13 @@ def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "th
             "rope_parameters": {"rope_type": "default", "rope_theta": 5_000_000.0,
                                 "mrope_section": list(shape.mrope_section), "mrope_interleaved": True},
             "max_position_embeddings": 262144, "tie_word_embeddings": True, "dtype": dtype,
+            "initializer_range": init_std,
         },
         vision_config={
             "depth": shape.vision_layers, "hidden_size": shape.vision_hidden, "intermediate_size": shape.vision_mlp,
             "num_heads": shape.vision_heads, "out_hidden_size": shape.hidden,
             "deepstack_visual_indexes": list(shape.deepstack), "patch_size": 16, "spatial_merge_size": 2,
-            "temporal_patch_size": 2, "num_position_embeddings": 2304,
+            "temporal_patch_size": 2, "num_position_embeddings": 2304, "initializer_range": init_std,
         },
         image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],

@@ -1,0 +1,367 @@
+"""Fast generation for an in-process Qwen3-VL: what makes a Thinking step take about a second.
+
+Decoding one token at batch 1 should cost the time to read the weights once. transformers'
+``generate`` spends most of each token around the model call instead (the Python loop,
+logits processors, per-token checks and host syncs, one kernel launch at a time). Here:
+
+- **Decode** runs one hand-written step over the model's own modules (norms, projections,
+  MLPs, ``lm_head``) with a static KV cache, captured as a CUDA graph per attention length
+  bucket and replayed. Sampling (temperature, top-k, top-p, presence penalty) and the
+  thinking budget run inside the graph, on the GPU; the host reads the tokens once per
+  ``CHUNK`` tokens, so there is no per-token sync.
+- **Prefill** embeds the prompt, scatters in the vision features and runs the language
+  model once. The text before the first image (system prompt and tool description) is
+  the same every step: its KV is kept and only the rest is prefilled.
+- **Vision** features are kept by image digest: a retry, or a screenshot identical to an
+  earlier one, does not run the vision encoder again. Preprocessing (resize, normalise,
+  patchify) runs on the GPU from the raw pixels.
+
+The step is checked against transformers: the same greedy tokens on the same model and
+inputs (``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from transformers import DynamicCache
+
+from agent.model import Sampling
+
+CHUNK = 16  # tokens decoded between looks from the host
+BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
+VISION_CACHE = 8  # images whose features are kept
+MIN_PREFIX = 16  # shorter shared prefixes are not worth reusing
+CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
+
+
+@dataclass
+class StepStats:
+    """Where a generation's time and work went."""
+
+    prompt_tokens: int = 0
+    reused_prefix: int = 0
+    images_encoded: int = 0
+    images_reused: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """The thinking budget, applied inside the decode graph."""
+
+    budget: int
+    end_think: int
+    cutoff: tuple[int, ...]
+
+
+def image_digest(image: Image.Image) -> str:
+    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + f"{image.size}"
+
+
+class FastGenerator:
+    """Generation with a static KV cache, CUDA-graph decode, prefix and vision reuse."""
+
+    def __init__(self, model: torch.nn.Module, image_processor: object, stop_ids: Sequence[int]) -> None:
+        self.model = model
+        self.text = model.model.language_model
+        self.visual = model.model.visual
+        config = model.config.text_config
+        self.layers = list(self.text.layers)
+        self.kv_heads, self.head_dim = config.num_key_value_heads, config.head_dim
+        self.groups = config.num_attention_heads // config.num_key_value_heads
+        self.device = next(model.parameters()).device
+        self.dtype = self.text.embed_tokens.weight.dtype
+        self.vocab = model.lm_head.out_features if hasattr(model.lm_head, "out_features") else config.vocab_size
+        self.image_token = model.config.image_token_id
+        self.vision_start = model.config.vision_start_token_id
+        self.merge = self.visual.spatial_merge_size
+        self.processor = image_processor
+        self.stop_ids = list(stop_ids)
+        self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
+        self.graphs = torch.cuda.is_available() and self.device.type == "cuda"
+        self.capacity = 0
+        self.prefix: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = ((), [])
+        self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
+        self._graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self._pool = None
+        self._buffers()
+
+    # ---- images -------------------------------------------------------------------------
+
+    def grid(self, image: Image.Image, max_pixels: int, min_pixels: int) -> tuple[int, int]:
+        """(height, width) in patches after the resize into the pixel budget (Qwen's rule, factor 32)."""
+        factor = self.processor.patch_size * self.merge
+        height, width = image.height, image.width
+        h, w = round(height / factor) * factor, round(width / factor) * factor
+        if h * w > max_pixels:
+            beta = math.sqrt(height * width / max_pixels)
+            h, w = max(factor, math.floor(height / beta / factor) * factor), max(factor, math.floor(width / beta / factor) * factor)
+        elif h * w < min_pixels:
+            beta = math.sqrt(min_pixels / (height * width))
+            h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+        patch = self.processor.patch_size
+        return h // patch, w // patch
+
+    def patches(self, image: Image.Image, grid: tuple[int, int]) -> torch.Tensor:
+        """Pixel patches in the layout of Qwen's image processor, made on the GPU."""
+        patch, temporal = self.processor.patch_size, self.processor.temporal_patch_size
+        pixels = torch.from_numpy(np.array(image.convert("RGB"))).to(self.device, non_blocking=True)
+        x = pixels.permute(2, 0, 1)[None].float()
+        height, width = grid[0] * patch, grid[1] * patch
+        if (x.shape[2], x.shape[3]) != (height, width):
+            x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
+            x = x.clamp(0, 255).round()
+        mean = torch.tensor(self.processor.image_mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.processor.image_std, device=self.device).view(1, 3, 1, 1)
+        x = (x * self.processor.rescale_factor - mean) / std
+        m = self.merge
+        x = x[0].reshape(3, grid[0] // m, m, patch, grid[1] // m, m, patch).permute(1, 4, 2, 5, 0, 3, 6)
+        x = x[:, :, :, :, :, None].expand(*x.shape[:5], temporal, patch, patch)
+        return x.reshape(grid[0] * grid[1], 3 * temporal * patch * patch)
+
+    def image_features(self, images: Sequence[Image.Image], grids: Sequence[tuple[int, int]],
+                       stats: StepStats) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Vision features of all images, in order, computing only those not seen before."""
+        embeds, deepstack = [], []
+        for image, grid in zip(images, grids):
+            key = image_digest(image) + f"{grid}"
+            if key in self.vision:
+                self.vision.move_to_end(key)
+                stats.images_reused += 1
+            else:
+                thw = torch.tensor([[1, *grid]], device=self.device)
+                out = self.model.model.get_image_features(self.patches(image, grid).to(self.visual.dtype), thw)
+                self.vision[key] = (out.pooler_output[0], [feature[0] for feature in out.deepstack_features])
+                stats.images_encoded += 1
+                while len(self.vision) > VISION_CACHE:
+                    self.vision.popitem(last=False)
+            embed, stack = self.vision[key]
+            embeds.append(embed)
+            deepstack.append(stack)
+        return torch.cat(embeds), [torch.cat(level) for level in zip(*deepstack)]
+
+    # ---- positions ----------------------------------------------------------------------
+
+    def positions(self, ids: list[int], grids: Sequence[tuple[int, int]]) -> tuple[torch.Tensor, int]:
+        """M-RoPE positions (3, L): text counts up on all three axes; an image's tokens take
+        (start, start + row, start + column) and the text after it resumes past its largest side."""
+        out = np.zeros((3, len(ids)), dtype=np.int64)
+        images = iter(grids)
+        position = i = 0
+        while i < len(ids):
+            if ids[i] != self.image_token:
+                out[:, i] = position
+                position += 1
+                i += 1
+                continue
+            h, w = (side // self.merge for side in next(images))
+            rows, cols = np.divmod(np.arange(h * w), w)
+            out[0, i:i + h * w] = position
+            out[1, i:i + h * w] = position + rows
+            out[2, i:i + h * w] = position + cols
+            position += max(h, w)
+            i += h * w
+        return torch.from_numpy(out).to(self.device), position
+
+    # ---- prefill ------------------------------------------------------------------------
+
+    def prefill(self, ids: list[int], images: Sequence[Image.Image], grids: Sequence[tuple[int, int]],
+                stats: StepStats) -> tuple[torch.Tensor, int]:
+        """Fill the KV cache with the prompt; returns the last position's logits and the next position."""
+        length = len(ids)
+        stats.prompt_tokens = length
+        first_image = ids.index(self.vision_start) if self.vision_start in ids else length
+        shared = 0
+        for a, b in zip(self.prefix[0], ids[:first_image]):
+            if a != b:
+                break
+            shared += 1
+        shared = shared if shared >= MIN_PREFIX else 0
+        stats.reused_prefix = shared
+        cache = DynamicCache()
+        for index, (keys, values) in enumerate(self.prefix[1]):
+            cache.update(keys[:, :, :shared], values[:, :, :shared], index)
+        positions, next_position = self.positions(ids, grids)
+        tokens = torch.tensor([ids[shared:]], device=self.device)
+        embeds = self.text.embed_tokens(tokens)
+        visual_mask = deepstack = None
+        if images:
+            features, deepstack = self.image_features(images, grids, stats)
+            visual_mask = tokens == self.image_token
+            embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
+        hidden = self.text(
+            inputs_embeds=embeds, position_ids=positions[:, None, shared:], cache=cache, use_cache=True,
+            visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
+        ).last_hidden_state
+        logits = self.model.lm_head(hidden[:, -1]).float()[0]
+        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        if first_image >= MIN_PREFIX and shared < first_image:
+            self.prefix = (tuple(ids[:first_image]), [(k[:, :, :first_image].clone(), v[:, :, :first_image].clone())
+                                                       for k, v in layers])
+        self.reserve(length)
+        for index, (keys, values) in enumerate(layers):
+            self.keys[index, :, :, :length] = keys
+            self.values[index, :, :, :length] = values
+        return logits, next_position
+
+    # ---- decode -------------------------------------------------------------------------
+
+    def reserve(self, length: int) -> None:
+        """A KV cache (and decode buffers) for at least ``length`` tokens, keeping what it holds."""
+        if length <= self.capacity:
+            return
+        capacity = -(-length // BUCKET) * BUCKET + BUCKET
+        shape = (len(self.layers), 1, self.kv_heads, capacity, self.head_dim)
+        keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        values = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        if self.capacity:
+            keys[:, :, :, :self.capacity] = self.keys
+            values[:, :, :, :self.capacity] = self.values
+        self.keys, self.values, self.capacity = keys, values, capacity
+        self.mask = torch.full((capacity,), float("-inf"), device=self.device, dtype=self.dtype)
+        self.out = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self._graphs.clear()
+
+    def _buffers(self) -> None:
+        """The decode graph's fixed inputs and state; written in place, never replaced."""
+        d = self.device
+        self.token = torch.zeros((1, 1), dtype=torch.long, device=d)
+        self.used = torch.zeros(self.vocab, device=d)
+        self.cutoff = torch.zeros(CUTOFF_TOKENS, dtype=torch.long, device=d)
+        self.scalars = {name: torch.zeros((), device=d, dtype=torch.long) for name in
+                        ("slot", "position", "count", "closed", "budget", "cutoff_length", "end_think", "greedy")}
+        self.scalars.update({name: torch.zeros((), device=d) for name in ("temperature", "top_p", "penalty")})
+
+    def _start(self, sampling: Sampling, thinking: Thinking | None, slot: int, position: int) -> None:
+        cutoff = thinking.cutoff[:self.cutoff.numel()] if thinking else ()
+        values = {
+            "slot": slot, "position": position, "count": 0, "closed": 0,
+            "budget": thinking.budget if thinking else 1 << 40, "cutoff_length": len(cutoff),
+            "end_think": thinking.end_think if thinking else -1, "greedy": int(sampling.temperature <= 0),
+            "temperature": max(sampling.temperature, 1e-5), "top_p": sampling.top_p, "penalty": sampling.presence_penalty,
+        }
+        for name, value in values.items():
+            self.scalars[name].fill_(value)
+        self.mask.fill_(float("-inf"))
+        self.mask[:slot] = 0
+        self.used.zero_()
+        self.cutoff.zero_()
+        if cutoff:
+            self.cutoff[:len(cutoff)] = torch.tensor(cutoff, device=self.device)
+
+    @staticmethod
+    def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+    def _step(self, span: int, top_k: int) -> None:
+        """One token: the model on ``self.token`` at the current slot, then the choice of the next."""
+        s = self.scalars
+        slot = s["slot"].view(1)
+        self.mask.index_fill_(0, slot, 0.0)
+        freqs = s["position"].float() * self.inv_freq  # all three M-RoPE axes agree for text
+        angles = torch.cat((freqs, freqs))
+        cos, sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+        x = self.text.embed_tokens(self.token)  # (1, 1, hidden)
+        mask = self.mask[:span].view(1, 1, 1, span)
+        for index, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            h = layer.input_layernorm(x)
+            q = self._rope(attn.q_norm(attn.q_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
+            k = self._rope(attn.k_norm(attn.k_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
+            v = attn.v_proj(h).view(1, 1, -1, self.head_dim)
+            self.keys[index, 0].index_copy_(1, slot, k[0].transpose(0, 1))
+            self.values[index, 0].index_copy_(1, slot, v[0].transpose(0, 1))
+            # grouped-query attention of one token: a KV head's query heads act as its query rows
+            q = q.view(1, self.kv_heads, self.groups, self.head_dim)
+            o = F.scaled_dot_product_attention(q, self.keys[index, :, :, :span], self.values[index, :, :, :span],
+                                               attn_mask=mask, scale=attn.scaling)
+            x = x + attn.o_proj(o.reshape(1, 1, -1))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        self._choose(self.model.lm_head(self.text.norm(x))[0, -1].float(), top_k)
+
+    def _choose(self, logits: torch.Tensor, top_k: int) -> None:
+        """Pick the next token on the GPU: presence penalty, top-k, top-p, temperature (Gumbel-max),
+        or the thinking budget's forced cut-off; then advance the state."""
+        s = self.scalars
+        values, indexes = torch.topk(logits - s["penalty"] * self.used, top_k)
+        scaled = values / s["temperature"]
+        probs = torch.softmax(scaled, dim=-1)
+        outside = (torch.cumsum(probs, dim=-1) - probs) > s["top_p"]
+        noise = -torch.log(-torch.log(torch.rand_like(scaled).clamp_(1e-20, 1.0)))
+        sampled = indexes[torch.argmax(scaled.masked_fill(outside, float("-inf")) + noise)]
+        token = torch.where(s["greedy"] > 0, indexes[0], sampled)
+        over = s["count"] - s["budget"]
+        force = (over >= 0) & (over < s["cutoff_length"]) & (s["closed"] == 0)
+        token = torch.where(force, self.cutoff[over.clamp(0, self.cutoff.numel() - 1)], token)
+        s["closed"].copy_(s["closed"] | ((token == s["end_think"]) & ~force).long())  # closed by the model itself
+        self.used.index_fill_(0, token.view(1), 1.0)
+        self.out.index_copy_(0, s["count"].view(1), token.view(1))
+        self.token.copy_(token.view(1, 1))
+        s["count"].add_(1)
+
+    def _advance(self) -> None:
+        self.scalars["slot"].add_(1)
+        self.scalars["position"].add_(1)
+
+    def _run_step(self, span: int, top_k: int) -> None:
+        self._step(span, top_k)
+        self._advance()
+
+    def _replay(self, span: int, top_k: int) -> None:
+        """One decode step: eagerly off the GPU, else a captured CUDA graph (captured on first use)."""
+        if not self.graphs:
+            self._run_step(span, top_k)
+            return
+        key = (span, top_k)
+        if key not in self._graphs:
+            saved = [t.clone() for t in (self.token, self.used, self.mask, self.out, *self.scalars.values())]
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                self._run_step(span, top_k)  # warm-up outside the graph: kernels, workspaces
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                self._run_step(span, top_k)
+            self._pool = graph.pool()
+            self._graphs[key] = graph
+            for tensor, value in zip((self.token, self.used, self.mask, self.out, *self.scalars.values()), saved):
+                tensor.copy_(value)  # undo what warm-up and capture did
+        self._graphs[key].replay()
+
+    def decode(self, logits: torch.Tensor, slot: int, position: int, sampling: Sampling, thinking: Thinking | None,
+               on_tokens: Callable[[list[int]], None] | None = None) -> tuple[list[int], bool]:
+        """The reply after the prompt, from the prefill's last logits; (tokens, stopped by an end token).
+
+        ``slot`` is the first free cache slot (the prompt length), ``position`` the next M-RoPE position.
+        """
+        limit = sampling.max_new_tokens
+        self.reserve(slot + limit + 1)
+        self._start(sampling, thinking, slot, position)
+        top_k = min(sampling.top_k or self.vocab, self.vocab)
+        self._choose(logits, top_k)
+        produced: list[int] = []
+        pending = self.out[:1].tolist()
+        while True:
+            stops = [i for i, token in enumerate(pending) if token in self.stop_ids]
+            pending = pending[:stops[0]] if stops else pending
+            produced += pending
+            if on_tokens and pending:
+                on_tokens(pending)
+            if stops or len(produced) >= limit:
+                return produced, bool(stops)
+            steps = min(CHUNK, limit - len(produced))
+            for j in range(steps):
+                current = slot + len(produced) - 1 + j  # the cache slot this step writes
+                self._replay(min(self.capacity, -(-(current + 1) // BUCKET) * BUCKET), top_k)
+            pending = self.out[len(produced):len(produced) + steps].tolist()
