@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from loguru import logger
 from PIL import Image
 from transformers import DynamicCache
 
@@ -331,12 +332,19 @@ class FastGenerator:
                 self._run_step(span, top_k)  # warm-up outside the graph: kernels, workspaces
             torch.cuda.current_stream().wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
-                self._run_step(span, top_k)
-            self._pool = graph.pool()
-            self._graphs[key] = graph
+            try:
+                with torch.cuda.graph(graph, pool=self._pool):
+                    self._run_step(span, top_k)
+            except RuntimeError as error:  # a kernel that cannot be captured (some quantised layers)
+                logger.warning("decoding without CUDA graphs: {}", str(error).splitlines()[0])
+                self.graphs = False
             for tensor, value in zip((self.token, self.used, self.mask, self.out, *self.scalars.values()), saved):
                 tensor.copy_(value)  # undo what warm-up and capture did
+            if not self.graphs:
+                self._run_step(span, top_k)
+                return
+            self._pool = graph.pool()
+            self._graphs[key] = graph
         self._graphs[key].replay()
 
     def decode(self, logits: torch.Tensor, slot: int, position: int, sampling: Sampling, thinking: Thinking | None,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.model import Mode
+from agent.prompt import system_prompt
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
            "<|image_pad|>", "<|video_pad|>"]
@@ -66,9 +67,10 @@ def build_tokenizer() -> Any:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1024, special_tokens=SPECIAL,
+    trainer = trainers.BpeTrainer(vocab_size=2048, special_tokens=SPECIAL,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator(_CORPUS, trainer)
+    # trained on the real prompt too, so that it takes about as many tokens as with Qwen's tokenizer
+    bpe.train_from_iterator([*_CORPUS, system_prompt()], trainer)
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|endoftext|>")
     tokenizer.add_tokens(MARKUP)
     return tokenizer

@@ -1,0 +1,187 @@
+"""Step latency of the in-process model: transformers' generate against our fast decoder, one run.
+
+Needs a CUDA GPU. Builds the real Qwen3-VL-4B shape with random weights (speed does not
+depend on weight values), loads it through LocalModel as a download would be, and for bf16
+and 4-bit at 1280x800 and 1920x1080 measures on the same inputs:
+
+- TTFT: a new screenshot to the first token, prefill and vision included (for the fast
+  path, a step after the first, so the system prompt's KV is reused as in a real run);
+- decode speed, and one step with 500 thinking tokens, screenshot to the last token;
+- peak GPU memory; and the fast path's cold start (a new process, weights on local disk,
+  to its first 500-token reply);
+- that both paths pick the same greedy tokens.
+
+    python bench/decode.py --folder /tmp/qwen3-vl-4b-random
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from agent.backends.local import LocalModel  # noqa: E402
+from agent.backends.random_model import SHAPES, build_random_model  # noqa: E402
+from agent.model import Message, ModelRequest, Sampling  # noqa: E402
+from agent.prompt import system_prompt  # noqa: E402
+
+STEP_TOKENS = int(__import__("os").environ.get("BENCH_STEP_TOKENS", 500))
+SCREENS = [(1280, 800), (1920, 1080)]
+CUDA = torch.cuda.is_available()
+
+
+def sync() -> None:
+    if CUDA:
+        torch.cuda.synchronize()
+
+
+def never(model: LocalModel) -> int:
+    """An end token the random model (almost) never picks: every step runs its full length."""
+    return model.model.config.text_config.vocab_size - 1
+
+
+def budget(size: tuple[int, int]) -> int:
+    """The pixel budget that keeps a screen whole (rounded up to 32-pixel blocks)."""
+    return size[0] * (-(-size[1] // 32) * 32)
+
+
+def screenshot(size: tuple[int, int], seed: int) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+def request(size: tuple[int, int], seed: int, tokens: int, history: str = "") -> ModelRequest:
+    sampling = Sampling.for_mode("thinking", max_new_tokens=tokens, thinking_budget=None)
+    text = f"The user's task: fill in the contact form.{history}\n\nThis is the current screen. What is the next action?"
+    return ModelRequest((Message("system", (system_prompt(),)), Message("user", (screenshot(size, seed), text))),
+                        sampling=sampling)
+
+
+def timed(model: LocalModel, plain: bool, req: ModelRequest) -> tuple[float, int]:
+    sync()
+    started = time.perf_counter()
+    with torch.inference_mode():
+        reply = model._complete_plain(req, None) if plain else model._complete_fast(req, None)
+    sync()
+    return time.perf_counter() - started, reply.prompt_tokens
+
+
+def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, float]:
+    """TTFT, decode speed and a 500-token step, after a warm-up step on another screenshot."""
+    timed(model, plain, request(size, 1, 8))  # warm-up: kernels, the cached prompt prefix
+    if not plain:
+        timed(model, plain, request(size, 2, STEP_TOKENS))  # capture the graph of every attention length
+    if CUDA:
+        torch.cuda.reset_peak_memory_stats()
+    ttft, prompt = timed(model, plain, request(size, 3, 1, " Earlier: 1. left_click (337, 146)"))
+    step, _ = timed(model, plain, request(size, 4, STEP_TOKENS, " Earlier: 1. left_click (337, 146)"))
+    retry, _ = timed(model, plain, request(size, 4, 1, " Earlier: 1. left_click (337, 146)"))
+    return {"prompt": prompt, "ttft_ms": ttft * 1000, "retry_ttft_ms": retry * 1000,
+            "tok_s": (STEP_TOKENS - 1) / (step - ttft), "step_s": step,
+            "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")}
+
+
+def agreement(model: LocalModel, tokens: int = 128) -> str:
+    req = request((1280, 800), 5, tokens)
+    req = ModelRequest(req.messages, sampling=Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=tokens))
+    with torch.inference_mode():
+        fast = model._complete_fast(req, None)
+        fast_tokens = model.fast.out[:fast.completion_tokens].tolist()
+        inputs, _ = model.encode(req)
+        output = model.model.generate(**inputs, max_new_tokens=tokens, do_sample=False, eos_token_id=[never(model)],
+                                      pad_token_id=0)
+    plain_tokens = output[0, inputs["input_ids"].shape[1]:].tolist()
+    same = next((i for i, (a, b) in enumerate(zip(fast_tokens, plain_tokens)) if a != b), min(len(fast_tokens), len(plain_tokens)))
+    return f"{same}/{tokens} greedy tokens identical before the first difference"
+
+
+def preprocessing(model: LocalModel) -> str:
+    rows = []
+    for size in SCREENS:
+        image = screenshot(size, 9)
+        grid = model.fast.grid(image, budget(size), 4096)
+        started = time.perf_counter()
+        model.images(images=[image], size={"longest_edge": budget(size), "shortest_edge": 4096}, return_tensors="pt")
+        cpu = time.perf_counter() - started
+        model.fast.patches(image, grid)
+        sync()
+        started = time.perf_counter()
+        model.fast.patches(image, grid)
+        sync()
+        rows.append(f"{size[0]}x{size[1]}: CPU image processor {cpu * 1000:.0f} ms, GPU patches "
+                    f"{(time.perf_counter() - started) * 1000:.1f} ms")
+    return "; ".join(rows)
+
+
+def cold_start(folder: Path) -> None:
+    """Run in a fresh process: load, then one 500-token step; prints seconds since process start."""
+    model = LocalModel(str(folder))
+    model.stop_ids = model.fast.stop_ids = [never(model)]
+    loaded = time.time()
+    with torch.inference_mode():
+        model._complete_fast(request((1280, 800), 6, STEP_TOKENS), None)
+    print(json.dumps({"loaded": loaded, "done": time.time()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/qwen3-vl-4b-random"))
+    parser.add_argument("--variants", nargs="*", default=["bf16", "4bit"])
+    parser.add_argument("--shape", choices=list(SHAPES), default="4b", help="tiny: a quick check of this script")
+    parser.add_argument("--cold-start", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.cold_start:
+        return cold_start(args.folder)
+    device = torch.cuda.get_device_name(0) if CUDA else "CPU"
+    print(f"torch {torch.__version__}, {device}, {time.strftime('%Y-%m-%d')}")
+    if not (args.folder / "config.json").exists():
+        build_random_model(args.folder, SHAPES[args.shape], mode="thinking", dtype="bfloat16" if CUDA else "float32",
+                           device="cuda" if CUDA else "cpu")
+    rows, notes = [], []
+    for variant in args.variants:
+        model = LocalModel(str(args.folder), quantize="4bit" if variant == "4bit" else None)
+        model.stop_ids = model.fast.stop_ids = [never(model)]
+        if variant == "bf16":
+            notes.append(f"agreement (bf16): {agreement(model)}")
+            notes.append(f"image preprocessing: {preprocessing(model)}")
+        for size in SCREENS:
+            model.max_pixels = budget(size)
+            for path in ("generate", "fast"):
+                result = measure(model, path == "generate", size)
+                rows.append((variant, f"{size[0]}x{size[1]}", path, result))
+                print(variant, size, path, {k: round(v, 2) for k, v in result.items()}, flush=True)
+        del model
+        gc.collect()
+        if CUDA:
+            torch.cuda.empty_cache()
+    started = time.time()
+    out = subprocess.run([sys.executable, __file__, "--cold-start", "--folder", str(args.folder)],
+                         capture_output=True, text=True)
+    try:
+        times = json.loads(out.stdout.strip().splitlines()[-1])
+        notes.append(f"cold start (bf16, 1280x800, new process to the end of a {STEP_TOKENS}-token step): "
+                     f"{times['done'] - started:.1f} s, of which loading {times['loaded'] - started:.1f} s")
+    except (ValueError, IndexError, KeyError):
+        notes.append(f"cold start failed: {out.stderr[-500:]}")
+    print("\n| weights | screen | path | prompt tok | TTFT | TTFT same screen | decode | 500-token step | peak GPU |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for variant, screen, path, r in rows:
+        print(f"| {variant} | {screen} | {path} | {r['prompt']} | {r['ttft_ms']:.0f} ms | {r['retry_ttft_ms']:.0f} ms | "
+              f"{r['tok_s']:.0f} tok/s | {r['step_s']:.2f} s | {r['peak_gib']:.2f} GiB |")
+    print()
+    for note in notes:
+        print(f"- {note}")
+
+
+if __name__ == "__main__":
+    main()
