@@ -67,11 +67,11 @@ def request(size: tuple[int, int], seed: int, tokens: int, history: str = "") ->
                         sampling=sampling)
 
 
-def timed(model: LocalModel, plain: bool, req: ModelRequest) -> tuple[float, int]:
+def timed(model: LocalModel, plain: bool, req: ModelRequest, phases: bool = False) -> tuple[float, int]:
     sync()
     started = time.perf_counter()
     with torch.inference_mode():
-        reply = model._complete_plain(req, None) if plain else model._complete_fast(req, None)
+        reply = model._complete_plain(req, None) if plain else model._complete_fast(req, None, timed=phases)
     sync()
     return time.perf_counter() - started, reply.prompt_tokens
 
@@ -84,6 +84,9 @@ def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, 
     if CUDA:
         torch.cuda.reset_peak_memory_stats()
     ttft, prompt = timed(model, plain, request(size, 3, 1, " Earlier: 1. left_click (337, 146)"))
+    if not plain:  # where the TTFT of a new screenshot goes (waiting for the GPU after each phase)
+        timed(model, plain, request(size, 7, 1, " Earlier: 1. left_click (337, 146)"), phases=True)
+        print("  TTFT phases:", {k: f"{v * 1000:.1f} ms" for k, v in model.last_stats.seconds.items()}, flush=True)
     step, _ = timed(model, plain, request(size, 4, STEP_TOKENS, " Earlier: 1. left_click (337, 146)"))
     retry, _ = timed(model, plain, request(size, 4, 1, " Earlier: 1. left_click (337, 146)"))
     return {"prompt": prompt, "ttft_ms": ttft * 1000, "retry_ttft_ms": retry * 1000,

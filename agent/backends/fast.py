@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -42,17 +43,93 @@ BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
 VISION_CACHE = 8  # images whose features are kept
 MIN_PREFIX = 16  # shorter shared prefixes are not worth reusing
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
+MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen's RMSNorm, to the bit: in float32, scaled in the input's dtype."""
+    x32 = x.float()
+    return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+def attention_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, norm: torch.Tensor, qkv: torch.Tensor,
+                     q_norm: torch.Tensor, k_norm: torch.Tensor, eps: float, heads: int,
+                     kv_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Query, key and value of one token (each (1, 1, heads, dim)), keys and queries rotated."""
+    dim = q_norm.shape[0]
+    q, k, v = F.linear(rms_norm(x, norm, eps), qkv).split((heads * dim, kv_heads * dim, kv_heads * dim), dim=-1)
+    q = rope(rms_norm(q.view(1, 1, heads, dim), q_norm, eps), cos, sin)
+    k = rope(rms_norm(k.view(1, 1, kv_heads, dim), k_norm, eps), cos, sin)
+    return q, k, v.view(1, 1, kv_heads, dim)
+
+
+def attention_output_and_mlp(x: torch.Tensor, o: torch.Tensor, out: torch.Tensor, norm: torch.Tensor,
+                             gate_up: torch.Tensor, down: torch.Tensor, eps: float) -> torch.Tensor:
+    """The rest of a decoder layer: output projection, residual, norm, SwiGLU MLP, residual."""
+    x = x + F.linear(o, out)
+    gate, up = F.linear(rms_norm(x, norm, eps), gate_up).chunk(2, dim=-1)
+    return x + F.linear(F.silu(gate) * up, down)
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One decoder layer's weights for the fused step (q/k/v and gate/up as single matrices)."""
+
+    norm: torch.Tensor
+    qkv: torch.Tensor
+    q_norm: torch.Tensor
+    k_norm: torch.Tensor
+    out: torch.Tensor
+    post_norm: torch.Tensor
+    gate_up: torch.Tensor
+    down: torch.Tensor
+
+
+def fuse(layer: torch.nn.Module) -> LayerWeights:
+    """Join q/k/v and gate/up into one matrix each; the modules keep views into them (no copy)."""
+    attn, mlp = layer.self_attn, layer.mlp
+    qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
+    gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
+    for module, part in zip((attn.q_proj, attn.k_proj, attn.v_proj),
+                            qkv.split([m.out_features for m in (attn.q_proj, attn.k_proj, attn.v_proj)])):
+        module.weight = torch.nn.Parameter(part, requires_grad=False)
+    for module, part in zip((mlp.gate_proj, mlp.up_proj), gate_up.split(mlp.gate_proj.out_features)):
+        module.weight = torch.nn.Parameter(part, requires_grad=False)
+    return LayerWeights(layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight,
+                        attn.o_proj.weight, layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight)
+
+
+def fusable(layer: torch.nn.Module) -> bool:
+    """Plain bias-free linear layers and a SiLU MLP (not quantised ones): the fused step applies."""
+    attn, mlp = layer.self_attn, layer.mlp
+    linears = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
+    return all(type(m) is torch.nn.Linear and m.bias is None for m in linears) and isinstance(mlp.act_fn, torch.nn.SiLU)
 
 
 @dataclass
 class StepStats:
-    """Where a generation's time and work went."""
+    """Where a generation's time and work went. With ``timed``, the GPU is waited for at
+    each phase's end so that the seconds are true (that costs a little: benchmarks only)."""
 
     prompt_tokens: int = 0
     reused_prefix: int = 0
     images_encoded: int = 0
     images_reused: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    timed: bool = False
+    _last: float = field(default_factory=time.perf_counter)
+
+    def mark(self, phase: str) -> None:
+        if self.timed and torch.cuda.is_available():
+            torch.cuda.synchronize()
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
 
 
 @dataclass(frozen=True)
@@ -89,6 +166,12 @@ class FastGenerator:
         self.stop_ids = list(stop_ids)
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
         self.graphs = torch.cuda.is_available() and self.device.type == "cuda"
+        self.eps = config.rms_norm_eps
+        self.weights = [fuse(layer) for layer in self.layers] if all(map(fusable, self.layers)) else None
+        self.attention_inputs, self.attention_output_and_mlp = attention_inputs, attention_output_and_mlp
+        if self.weights is not None and self.graphs:  # fused kernels, compiled once and cached on disk
+            self.attention_inputs = torch.compile(attention_inputs, dynamic=False, fullgraph=True)
+            self.attention_output_and_mlp = torch.compile(attention_output_and_mlp, dynamic=False, fullgraph=True)
         self.capacity = 0
         self.prefix: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = ((), [])
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
@@ -192,11 +275,13 @@ class FastGenerator:
         for index, (keys, values) in enumerate(self.prefix[1]):
             cache.update(keys[:, :, :shared], values[:, :, :shared], index)
         positions, next_position = self.positions(ids, grids)
+        stats.mark("positions")
         tokens = torch.tensor([ids[shared:]], device=self.device)
         embeds = self.text.embed_tokens(tokens)
         visual_mask = deepstack = None
         if images:
             features, deepstack = self.image_features(images, grids, stats)
+            stats.mark("vision")
             visual_mask = tokens == self.image_token
             embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
         hidden = self.text(
@@ -204,6 +289,7 @@ class FastGenerator:
             visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
         ).last_hidden_state
         logits = self.model.lm_head(hidden[:, -1]).float()[0]
+        stats.mark("prefill")
         layers = [(layer.keys, layer.values) for layer in cache.layers]
         if first_image >= MIN_PREFIX and shared < first_image:
             self.prefix = (tuple(ids[:first_image]), [(k[:, :, :first_image].clone(), v[:, :, :first_image].clone())
@@ -212,6 +298,7 @@ class FastGenerator:
         for index, (keys, values) in enumerate(layers):
             self.keys[index, :, :, :length] = keys
             self.values[index, :, :, :length] = values
+        stats.mark("cache copy")
         return logits, next_position
 
     # ---- decode -------------------------------------------------------------------------
@@ -230,7 +317,9 @@ class FastGenerator:
         self.keys, self.values, self.capacity = keys, values, capacity
         self.mask = torch.full((capacity,), float("-inf"), device=self.device, dtype=self.dtype)
         self.out = torch.zeros(capacity, dtype=torch.long, device=self.device)
+        self.uniform = torch.zeros((capacity, MAX_TOP_K), device=self.device)
         self._graphs.clear()
+        self._pool = None
 
     def _buffers(self) -> None:
         """The decode graph's fixed inputs and state; written in place, never replaced."""
@@ -255,14 +344,10 @@ class FastGenerator:
         self.mask.fill_(float("-inf"))
         self.mask[:slot] = 0
         self.used.zero_()
+        self.uniform.uniform_()
         self.cutoff.zero_()
         if cutoff:
             self.cutoff[:len(cutoff)] = torch.tensor(cutoff, device=self.device)
-
-    @staticmethod
-    def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        half = x.shape[-1] // 2
-        return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
     def _step(self, span: int, top_k: int) -> None:
         """One token: the model on ``self.token`` at the current slot, then the choice of the next."""
@@ -274,20 +359,28 @@ class FastGenerator:
         cos, sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
         x = self.text.embed_tokens(self.token)  # (1, 1, hidden)
         mask = self.mask[:span].view(1, 1, 1, span)
+        heads = self.kv_heads * self.groups
         for index, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            h = layer.input_layernorm(x)
-            q = self._rope(attn.q_norm(attn.q_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
-            k = self._rope(attn.k_norm(attn.k_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
-            v = attn.v_proj(h).view(1, 1, -1, self.head_dim)
+            attn, w = layer.self_attn, self.weights[index] if self.weights else None
+            if w is not None:
+                q, k, v = self.attention_inputs(x, cos, sin, w.norm, w.qkv, w.q_norm, w.k_norm, self.eps, heads,
+                                                self.kv_heads)
+            else:  # quantised layers: through their modules
+                h = layer.input_layernorm(x)
+                q = rope(attn.q_norm(attn.q_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
+                k = rope(attn.k_norm(attn.k_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
+                v = attn.v_proj(h).view(1, 1, -1, self.head_dim)
             self.keys[index, 0].index_copy_(1, slot, k[0].transpose(0, 1))
             self.values[index, 0].index_copy_(1, slot, v[0].transpose(0, 1))
             # grouped-query attention of one token: a KV head's query heads act as its query rows
-            q = q.view(1, self.kv_heads, self.groups, self.head_dim)
+            q = q.reshape(1, self.kv_heads, self.groups, self.head_dim)
             o = F.scaled_dot_product_attention(q, self.keys[index, :, :, :span], self.values[index, :, :, :span],
-                                               attn_mask=mask, scale=attn.scaling)
-            x = x + attn.o_proj(o.reshape(1, 1, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+                                               attn_mask=mask, scale=attn.scaling).reshape(1, 1, -1)
+            if w is not None:
+                x = self.attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate_up, w.down, self.eps)
+            else:
+                x = x + attn.o_proj(o)
+                x = x + layer.mlp(layer.post_attention_layernorm(x))
         self._choose(self.model.lm_head(self.text.norm(x))[0, -1].float(), top_k)
 
     def _choose(self, logits: torch.Tensor, top_k: int) -> None:
@@ -298,13 +391,15 @@ class FastGenerator:
         scaled = values / s["temperature"]
         probs = torch.softmax(scaled, dim=-1)
         outside = (torch.cumsum(probs, dim=-1) - probs) > s["top_p"]
-        noise = -torch.log(-torch.log(torch.rand_like(scaled).clamp_(1e-20, 1.0)))
-        sampled = indexes[torch.argmax(scaled.masked_fill(outside, float("-inf")) + noise)]
-        token = torch.where(s["greedy"] > 0, indexes[0], sampled)
+        uniform = self.uniform.index_select(0, s["count"].view(1))[0, :top_k]  # drawn outside the graph
+        noise = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
+        # (indexing with a tensor would read it on the host: index_select keeps it on the GPU)
+        sampled = indexes.index_select(0, torch.argmax(scaled.masked_fill(outside, float("-inf")) + noise).view(1))
+        token = torch.where(s["greedy"] > 0, indexes[:1], sampled)
         over = s["count"] - s["budget"]
         force = (over >= 0) & (over < s["cutoff_length"]) & (s["closed"] == 0)
-        token = torch.where(force, self.cutoff[over.clamp(0, self.cutoff.numel() - 1)], token)
-        s["closed"].copy_(s["closed"] | ((token == s["end_think"]) & ~force).long())  # closed by the model itself
+        token = torch.where(force, self.cutoff.index_select(0, over.clamp(0, self.cutoff.numel() - 1).view(1)), token)
+        s["closed"].copy_((s["closed"] | ((token == s["end_think"]) & ~force).long()).view(()))  # by the model itself
         self.used.index_fill_(0, token.view(1), 1.0)
         self.out.index_copy_(0, s["count"].view(1), token.view(1))
         self.token.copy_(token.view(1, 1))
@@ -326,6 +421,7 @@ class FastGenerator:
         key = (span, top_k)
         if key not in self._graphs:
             saved = [t.clone() for t in (self.token, self.used, self.mask, self.out, *self.scalars.values())]
+            # (a failed capture leaves nothing behind: no random numbers are drawn inside the graph)
             stream = torch.cuda.Stream()
             stream.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(stream):
@@ -336,7 +432,7 @@ class FastGenerator:
                 with torch.cuda.graph(graph, pool=self._pool):
                     self._run_step(span, top_k)
             except RuntimeError as error:  # a kernel that cannot be captured (some quantised layers)
-                logger.warning("decoding without CUDA graphs: {}", str(error).splitlines()[0])
+                logger.warning("decoding without CUDA graphs: {}", error)
                 self.graphs = False
             for tensor, value in zip((self.token, self.used, self.mask, self.out, *self.scalars.values()), saved):
                 tensor.copy_(value)  # undo what warm-up and capture did
@@ -356,7 +452,7 @@ class FastGenerator:
         limit = sampling.max_new_tokens
         self.reserve(slot + limit + 1)
         self._start(sampling, thinking, slot, position)
-        top_k = min(sampling.top_k or self.vocab, self.vocab)
+        top_k = min(sampling.top_k or MAX_TOP_K, MAX_TOP_K, self.vocab)
         self._choose(logits, top_k)
         produced: list[int] = []
         pending = self.out[:1].tolist()

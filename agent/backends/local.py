@@ -153,21 +153,21 @@ class LocalModel:
             raise ModelUnavailable(f"out of GPU memory while generating: {error}; try --quantize 4bit, "
                                    "--cpu-offload or a smaller --max-pixels") from None
 
-    def _complete_fast(self, request: ModelRequest, on_text: TextSink | None) -> ModelReply:
+    def _complete_fast(self, request: ModelRequest, on_text: TextSink | None, timed: bool = False) -> ModelReply:
         assert self.fast is not None
-        started = time.perf_counter()
+        stats = StepStats(timed=timed)
         prompt, images = self.render(request)
         grids = [self.fast.grid(image, self.max_pixels, MIN_PIXELS) for image in images]
         text = self.widen(prompt, [h * w // self.fast.merge**2 for h, w in grids])
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        stats = StepStats()
+        stats.mark("prompt")
         logits, position = self.fast.prefill(ids, images, grids, stats)
         budget = self.thinking_budget(prompt, request.sampling)
         thinking = None if budget is None else Thinking(budget, self.end_think, tuple(self.cutoff_ids))
         stream = TextStream(self.tokenizer, on_text) if on_text else None
         tokens, stopped = self.fast.decode(logits, len(ids), position, request.sampling, thinking,
                                            stream.add if stream else None)
-        stats.seconds["step"] = time.perf_counter() - started
+        stats.mark("decode")
         self.last_stats = stats
         return self.reply(tokens, stopped, len(ids), request.sampling)
 
