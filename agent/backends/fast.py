@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from loguru import logger
 from PIL import Image
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import DynamicCache
 
 from agent.model import Sampling
@@ -44,6 +45,7 @@ VISION_CACHE = 8  # images whose features are kept
 MIN_PREFIX = 16  # shorter shared prefixes are not worth reusing
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
 MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
+PREFILL_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -223,7 +225,8 @@ class FastGenerator:
                 stats.images_reused += 1
             else:
                 thw = torch.tensor([[1, *grid]], device=self.device)
-                out = self.model.model.get_image_features(self.patches(image, grid).to(self.visual.dtype), thw)
+                with sdpa_kernel(PREFILL_ATTENTION):
+                    out = self.model.model.get_image_features(self.patches(image, grid).to(self.visual.dtype), thw)
                 self.vision[key] = (out.pooler_output[0], [feature[0] for feature in out.deepstack_features])
                 stats.images_encoded += 1
                 while len(self.vision) > VISION_CACHE:
@@ -284,10 +287,11 @@ class FastGenerator:
             stats.mark("vision")
             visual_mask = tokens == self.image_token
             embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
-        hidden = self.text(
-            inputs_embeds=embeds, position_ids=positions[:, None, shared:], cache=cache, use_cache=True,
-            visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
-        ).last_hidden_state
+        with sdpa_kernel(PREFILL_ATTENTION):  # not cuDNN's: it plans anew for every prompt length
+            hidden = self.text(
+                inputs_embeds=embeds, position_ids=positions[:, None, shared:], cache=cache, use_cache=True,
+                visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
+            ).last_hidden_state
         logits = self.model.lm_head(hidden[:, -1]).float()[0]
         stats.mark("prefill")
         layers = [(layer.keys, layer.values) for layer in cache.layers]
@@ -358,7 +362,7 @@ class FastGenerator:
         angles = torch.cat((freqs, freqs))
         cos, sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
         x = self.text.embed_tokens(self.token)  # (1, 1, hidden)
-        mask = self.mask[:span].view(1, 1, 1, span)
+        mask = self.mask[:span].view(1, 1, 1, span).float()
         heads = self.kv_heads * self.groups
         for index, layer in enumerate(self.layers):
             attn, w = layer.self_attn, self.weights[index] if self.weights else None
@@ -372,10 +376,13 @@ class FastGenerator:
                 v = attn.v_proj(h).view(1, 1, -1, self.head_dim)
             self.keys[index, 0].index_copy_(1, slot, k[0].transpose(0, 1))
             self.values[index, 0].index_copy_(1, slot, v[0].transpose(0, 1))
-            # grouped-query attention of one token: a KV head's query heads act as its query rows
+            # Grouped-query attention of one token: a KV head's query heads act as its query rows. Two
+            # batched matrix products spread the work over the whole cache; a fused attention kernel
+            # would give each of the few (head, query) pairs one block and leave most of the GPU idle.
             q = q.reshape(1, self.kv_heads, self.groups, self.head_dim)
-            o = F.scaled_dot_product_attention(q, self.keys[index, :, :, :span], self.values[index, :, :, :span],
-                                               attn_mask=mask, scale=attn.scaling).reshape(1, 1, -1)
+            scores = torch.matmul(q, self.keys[index, :, :, :span].transpose(-1, -2)).float() * attn.scaling + mask
+            o = torch.matmul(torch.softmax(scores, dim=-1).to(self.dtype), self.values[index, :, :, :span])
+            o = o.reshape(1, 1, -1)
             if w is not None:
                 x = self.attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate_up, w.down, self.eps)
             else:
