@@ -1,0 +1,80 @@
+"""Where a decode step's time goes on the GPU (the real 4B shape, random weights, bf16).
+
+Prints per token: the captured graph's replay time, the same step run eagerly, the GPU time
+of its kernels (torch profiler) with the costliest kernels and their count, and the floor:
+one read of every weight matrix at the card's copy bandwidth.
+
+    python bench/profile_decode.py --folder /tmp/qwen3-vl-4b-random
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
+
+from agent.backends.local import LocalModel  # noqa: E402
+from agent.backends.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
+from bench.decode import request  # noqa: E402
+
+TOKENS = 64
+
+
+def per_token_ms(run, tokens: int = TOKENS) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(tokens):
+        run()
+    end.record()
+    torch.cuda.synchronize()
+    return start.elapsed_time(end) / tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--folder", type=Path, default=Path("/tmp/qwen3-vl-4b-random"))
+    args = parser.parse_args()
+    if not (args.folder / "config.json").exists():
+        build_random_model(args.folder, QWEN3_VL_4B, mode="thinking", dtype="bfloat16", device="cuda")
+    model = LocalModel(str(args.folder))
+    fast = model.fast
+    with torch.inference_mode():
+        model._complete_fast(request((1280, 800), 1, 300), None)  # captures the graphs it needs
+        span, top_k = max(fast._graphs)[0], 20
+        graph = fast._graphs[(span, top_k)]
+        saved = {k: v.clone() for k, v in fast.scalars.items()}
+        replay = per_token_ms(graph.replay)
+        eager = per_token_ms(lambda: fast._run_step(span, top_k))
+        with profile(activities=[ProfilerActivity.CUDA]) as trace:
+            for _ in range(8):
+                fast._run_step(span, top_k)
+            torch.cuda.synchronize()
+        for k, v in saved.items():
+            fast.scalars[k].copy_(v)
+        weights = [p for p in model.model.model.language_model.parameters() if p.ndim == 2] + [model.model.lm_head.weight]
+        gigabytes = sum(w.numel() * w.element_size() for w in weights) / 1e9
+        x = torch.randn(1, 16384, device="cuda", dtype=torch.bfloat16)
+        floor = per_token_ms(lambda: [torch.nn.functional.linear(x[:, :w.shape[1]], w) for w in weights], 8)
+        copy = torch.empty(int(4e9), dtype=torch.uint8, device="cuda")
+        copied = torch.empty_like(copy)
+        bandwidth = 2 * copy.numel() / per_token_ms(lambda: copied.copy_(copy), 5) / 1e6  # GB/s
+    events = [e for e in trace.key_averages() if e.device_type.name == "CUDA"]
+    kernels = sum(e.count for e in events) / 8
+    gpu_ms = sum(e.self_device_time_total for e in events) / 8 / 1000
+    print(f"attention span {span}; weights read per token {gigabytes:.2f} GB")
+    print(f"graph replay {replay:.2f} ms/token ({1000 / replay:.0f} tok/s); eager {eager:.2f} ms/token")
+    print(f"GPU kernel time {gpu_ms:.2f} ms/token in {kernels:.0f} kernels")
+    print(f"every weight read once by plain matrix-vector products: {floor:.2f} ms; "
+          f"copy bandwidth {bandwidth:.0f} GB/s -> floor {gigabytes / bandwidth * 1000:.2f} ms/token")
+    print("costliest kernels per token:")
+    for e in sorted(events, key=lambda e: -e.self_device_time_total)[:14]:
+        print(f"  {e.self_device_time_total / 8 / 1000:6.3f} ms  x{e.count / 8:5.0f}  {e.key[:90]}")
+
+
+if __name__ == "__main__":
+    main()
