@@ -102,8 +102,11 @@ def fuse(layer: torch.nn.Module) -> LayerWeights:
         module.weight = torch.nn.Parameter(part, requires_grad=False)
     for module, part in zip((mlp.gate_proj, mlp.up_proj), gate_up.split(mlp.gate_proj.out_features)):
         module.weight = torch.nn.Parameter(part, requires_grad=False)
-    return LayerWeights(layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight,
-                        attn.o_proj.weight, layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight)
+    # plain tensors, not parameters: the compiled step then treats every layer's weights as inputs of
+    # one graph, where parameters would each be baked into a graph of their own (36 recompilations)
+    weights = (layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight, attn.o_proj.weight,
+               layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight)
+    return LayerWeights(*(w.detach() for w in weights))
 
 
 def fusable(layer: torch.nn.Module) -> bool:
