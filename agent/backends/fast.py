@@ -109,11 +109,11 @@ def fuse(layer: torch.nn.Module) -> LayerWeights:
     return LayerWeights(*(w.detach() for w in weights))
 
 
-def fusable(layer: torch.nn.Module) -> bool:
+def fusable(layer: torch.nn.Module, activation: str) -> bool:
     """Plain bias-free linear layers and a SiLU MLP (not quantised ones): the fused step applies."""
     attn, mlp = layer.self_attn, layer.mlp
     linears = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
-    return all(type(m) is torch.nn.Linear and m.bias is None for m in linears) and isinstance(mlp.act_fn, torch.nn.SiLU)
+    return all(type(m) is torch.nn.Linear and m.bias is None for m in linears) and activation == "silu"
 
 
 @dataclass
@@ -172,7 +172,8 @@ class FastGenerator:
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
         self.graphs = torch.cuda.is_available() and self.device.type == "cuda"
         self.eps = config.rms_norm_eps
-        self.weights = [fuse(layer) for layer in self.layers] if all(map(fusable, self.layers)) else None
+        fused = all(fusable(layer, config.hidden_act) for layer in self.layers)
+        self.weights = [fuse(layer) for layer in self.layers] if fused else None
         self.attention_inputs, self.attention_output_and_mlp = attention_inputs, attention_output_and_mlp
         if self.weights is not None and self.graphs:  # fused kernels, compiled once and cached on disk
             self.attention_inputs = torch.compile(attention_inputs, dynamic=False, fullgraph=True)
