@@ -96,6 +96,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="keep what does not fit on the GPU in CPU memory")
     model.add_argument("--gpu-memory", type=float, metavar="GIB", help="GPU memory for the weights with --cpu-offload")
     model.add_argument("--attn", choices=["sdpa", "flash_attention_2", "eager"], help="attention kernels (default: sdpa)")
+    model.add_argument("--decoder", choices=["fast", "plain"],
+                       help="fast (default): static KV cache and CUDA graphs; plain: transformers' generate")
     model.add_argument("--max-new-tokens", type=int, help="longest reply in tokens (default: 1024, thinking 1536)")
     model.add_argument("--thinking-budget", type=int, metavar="TOKENS",
                        help="longest thought before the model must act (thinking mode; default: 1024)")

@@ -70,7 +70,8 @@ class Executor:
             case "left_click" | "right_click" | "middle_click" | "double_click" | "triple_click":
                 button = {"right_click": "right", "middle_click": "middle"}.get(action.action, "left")
                 clicks = {"double_click": 2, "triple_click": 3}.get(action.action, 1)
-                gui.click(*target, clicks=clicks, interval=0.05, button=button)
+                # (pyautogui sleeps the interval after every click, the last one too)
+                gui.click(*target, clicks=clicks, interval=0.05 if clicks > 1 else 0.0, button=button)
                 return f"{action.action.replace('_', ' ')} at {target}"
             case "mouse_move":
                 gui.moveTo(*target)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     cpu_offload: bool = Field(False, description="Put what does not fit on the GPU in CPU memory.")
     gpu_memory: float | None = Field(None, gt=0, description="GiB of GPU memory the weights may use (with cpu_offload).")
     attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
+    decoder: Literal["fast", "plain"] = Field("fast", description="fast: static KV cache, CUDA graphs, prefix and "
+                                              "vision reuse; plain: transformers' generate (for comparison).")
     max_new_tokens: int | None = Field(None, ge=16, description="Longest reply, in tokens (default per mode).")
     thinking_budget: int | None = Field(None, ge=0, description="Longest thought before the model must act "
                                         "(thinking mode; default 1024 tokens).")

@@ -13,9 +13,11 @@ import json
 import os
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from PIL import Image, ImageDraw, ImageFont
 
 from actions.schema import GRID
@@ -37,19 +39,29 @@ class Trajectory:
         self.folder.mkdir(parents=True)
         self._write_json("run.json", {"instruction": self.redact(instruction), "started": stamp, **meta})
         self._steps = open(self.folder / "steps.jsonl", "a", encoding="utf-8")
+        # PNG encoding takes tens of milliseconds a step: a worker does it while the loop goes on
+        self._images = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trajectory-images")
+        self._saved: list[Future[None]] = []
 
     def on_step(self, step: Step, task: object = None) -> None:
         if step.action is not None and step.action.action == "type" and looks_like_secret(step.action.text):
             self.redact.add(step.action.text)
         name = f"step-{step.index:03d}"
-        step.screenshot.image.save(self.folder / f"{name}.png")
-        annotate(step, self.redact).save(self.folder / f"{name}-action.png")
+        self._saved.append(self._images.submit(self._save_images, step, name))
         record = {"screenshot": f"{name}.png", "annotated": f"{name}-action.png", **step.to_record()}
         self._steps.write(json.dumps(_scrub(record, self.redact), ensure_ascii=False) + "\n")
         self._steps.flush()
         os.fsync(self._steps.fileno())
 
+    def _save_images(self, step: Step, name: str) -> None:
+        step.screenshot.image.save(self.folder / f"{name}.png", compress_level=1)
+        annotate(step, self.redact).save(self.folder / f"{name}-action.png", compress_level=1)
+
     def finish(self, summary: dict[str, Any]) -> None:
+        self._images.shutdown(wait=True)
+        for saved in self._saved:
+            if saved.exception() is not None:
+                logger.warning("a step image was not saved: {}", saved.exception())
         self._steps.close()
         self._write_json("summary.json", _scrub(summary, self.redact))
 

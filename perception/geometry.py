@@ -38,6 +38,11 @@ class Monitor:
     def contains(self, x: float, y: float) -> bool:
         return self.left <= x < self.left + self.width and self.top <= y < self.top + self.height
 
+    @property
+    def corners(self) -> tuple[tuple[int, int], ...]:
+        right, bottom = self.left + self.width - 1, self.top + self.height - 1
+        return ((self.left, self.top), (right, self.top), (self.left, bottom), (right, bottom))
+
     def __str__(self) -> str:
         tag = " primary" if self.primary else ""
         return f"monitor {self.index}{tag} {self.width}x{self.height}{self.left:+d}{self.top:+d}"

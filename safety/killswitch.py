@@ -3,15 +3,16 @@
 On X11, pynput's ``injected`` flag is only set for XSendEvent events, so it cannot tell the
 agent's XTest input (pyautogui, xdotool) from a person's. Instead the executor's input is
 bracketed by :meth:`KillSwitch.agent_input`: every event seen outside those brackets (plus
-a short grace for events still in flight) is the person's. pyautogui's corner failsafe is
-the third way out and needs no listener at all.
+a short grace for events still in flight) is the person's. A person who throws the pointer
+into a screen corner stops the run at once; pyautogui's own corner failsafe backs that up
+where no listener can run.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
 from loguru import logger
@@ -26,9 +27,11 @@ class StopRequested(RuntimeError):
 class KillSwitch:
     """Listens to the real mouse and keyboard while the agent runs."""
 
-    def __init__(self, hotkey: str = DEFAULT_HOTKEY, grace: float = 0.2) -> None:
+    def __init__(self, hotkey: str = DEFAULT_HOTKEY, grace: float = 0.2,
+                 corners: Collection[tuple[int, int]] = ()) -> None:
         self.hotkey = hotkey
         self.grace = grace
+        self.corners = frozenset(corners)
         self.stop_requested = threading.Event()
         self.stop_reason = ""
         self._lock = threading.Lock()
@@ -45,7 +48,7 @@ class KillSwitch:
 
             self._combo = keyboard.HotKey(keyboard.HotKey.parse(self.hotkey), self._hotkey_pressed)
             key_listener = keyboard.Listener(on_press=self._key_down, on_release=self._key_up)
-            mouse_listener = mouse.Listener(on_move=self._touched, on_click=self._touched, on_scroll=self._touched)
+            mouse_listener = mouse.Listener(on_move=self._moved, on_click=self._touched, on_scroll=self._touched)
             self._listeners = [key_listener, mouse_listener]
             for listener in self._listeners:
                 listener.start()
@@ -123,6 +126,13 @@ class KillSwitch:
         if not self._is_agent():
             with self._lock:
                 self._person_at = time.monotonic()
+
+    def _moved(self, x: int, y: int, *args: object) -> None:
+        if self._is_agent():
+            return
+        self._touched()
+        if (x, y) in self.corners:
+            self.request_stop("the pointer was moved into a screen corner (failsafe)")
 
     def _key_down(self, key: object) -> None:
         self._key(key, down=True)

@@ -60,7 +60,7 @@ def run_command(
         policy.mark_sensitive(window_title=title)
     gate = Gate(policy, layout, settings.confirm_mode, ask or TerminalAsker())
     model = model or make_backend(settings)
-    kill_switch = KillSwitch(settings.stop_hotkey)
+    kill_switch = KillSwitch(settings.stop_hotkey, corners=[c for m in layout.monitors for c in m.corners])
     executor = DryRunExecutor() if settings.dry_run else Executor(sleep=kill_switch.sleep)
     budget = Budget(max_steps=settings.max_steps, max_errors=settings.max_errors)
     meta = {
