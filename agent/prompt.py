@@ -38,6 +38,11 @@ def point_question(question: str) -> str:
     return _template("ask_point.md").format(question=question).strip()
 
 
+def describe_recording(steps: str) -> str:
+    """Ask for a one-sentence task description of recorded ``steps`` (one per line)."""
+    return _template("describe_recording.md").format(steps=steps).strip()
+
+
 class PromptBuilder:
     def __init__(self, sampling: Sampling, history_images: int = 1) -> None:
         self.sampling = sampling

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     dry_run: bool = False
     monitor: str = Field("primary", pattern=r"^(primary|active|\d+)$")
     runs_dir: Path = Path("runs")
+    recordings_dir: Path = Field(Path("recordings"), description="Where recorded demonstrations are kept.")
     max_pixels: int = Field(1280 * 800, ge=32 * 32 * 4, description="Pixel budget of the screenshot the model sees.")
     history_images: int = Field(1, ge=1, description="Screenshots sent per step (the current one and earlier ones).")
     policy: Path | None = Field(None, description="A TOML file of safety rules added to the defaults.")
