@@ -64,7 +64,7 @@ class KillSwitch:
     def close(self) -> None:
         for listener in self._listeners:
             listener.stop()  # type: ignore[attr-defined]
-            _unblock_x11_listener(listener)
+            unblock_x11_listener(listener)
         for listener in self._listeners:
             listener.join(timeout=2)  # type: ignore[attr-defined]
         self._listeners = []
@@ -152,7 +152,7 @@ class KillSwitch:
         self.request_stop(f"the stop hotkey {self.hotkey} was pressed")
 
 
-def _unblock_x11_listener(listener: object) -> None:
+def unblock_x11_listener(listener: object) -> None:
     """Make a stopped pynput X11 listener thread actually end.
 
     pynput sends its "disable recording" request on the very connection that is blocked
