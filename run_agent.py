@@ -72,6 +72,52 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(ask)
     add_common_options(ask)
 
+    record = commands.add_parser(
+        "record", help="record a task you do by hand, to replay it later",
+        description="Record what you do with the mouse and keyboard as steps that can be replayed: clicks\n"
+        "with the screen and the patch around the pointer, typed text, hotkeys, scrolls, drags. Press\n"
+        "the stop hotkey (ctrl+alt+esc) or Ctrl+C here to stop; every finished step is already saved.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  run_agent.py record invoice-entry --secret-window 'Log ?in'",
+    )
+    record.add_argument("name", help="the recording's name (letters, digits, '.', '_', '-')")
+    record.add_argument("--secret-window", action="append", default=[], metavar="TITLE_REGEX",
+                        help="text typed in a matching window is kept as a parameter, never stored (repeatable)")
+    add_recording_options(record)
+
+    replay = commands.add_parser(
+        "replay", help="replay a recording, finding each target where it is now",
+        description="Replay a recording: each step waits for its window, finds its target on the screen as it\n"
+        "is now (the window may have moved), passes the safety gate and is done. A target that cannot be\n"
+        "found for sure is not clicked: the replay asks you or stops.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='example:\n  run_agent.py replay invoice-entry --speed 2 --param customer="ACME"\n'
+        "  run_agent.py replay invoice-entry --data rows.csv\n\n" + EXIT_CODES,
+    )
+    replay.add_argument("name", help="the recording to replay")
+    replay.add_argument("--speed", type=float, default=1.0, help="faster than recorded by this factor (default: 1)")
+    replay.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a value for a {NAME} in the typed text, or a secret parameter (repeatable)")
+    replay.add_argument("--data", type=Path, help="a CSV file: one replay per row, its columns as parameters")
+    replay.add_argument("--from-step", type=int, default=1, help="start at this step (default: 1)")
+    replay.add_argument("--dry-run", action="store_true", default=None, help="find every target, touch nothing")
+    replay.add_argument("--confirm", choices=["ask", "allow", "deny"], help="as for run")
+    replay.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
+    add_recording_options(replay)
+
+    recordings = commands.add_parser(
+        "recordings", help="list recordings, show one, or turn one into a task script",
+        description="list: the recordings there are. show NAME: its steps and pictures (edit steps.jsonl to\n"
+        "change them). to-task NAME: a reply script that run --script replays through the agent loop;\n"
+        "with --describe the model also writes what the task is.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    recordings.add_argument("action", choices=["list", "show", "to-task"])
+    recordings.add_argument("name", nargs="?", help="the recording (for show and to-task)")
+    recordings.add_argument("--describe", action="store_true", help="to-task: let the model describe the task")
+    add_model_options(recordings)
+    add_recording_options(recordings)
+
     demo = commands.add_parser(
         "demo", help="watch the agent fill a form on a virtual display (no GPU or model needed)",
         description="Start a virtual display with the bundled contact form and let the agent fill it in,\n"
@@ -120,6 +166,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                         help="log every detail")
 
 
+def add_recording_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--recordings-dir", type=Path, help="where recordings are kept (default: recordings/)")
+    parser.add_argument("--config", type=Path, help="a TOML settings file (default: ./agent.toml if present)")
+    parser.add_argument("-v", "--verbose", action="store_const", const="DEBUG", dest="log_level",
+                        help="log every detail")
+
+
 def configure_logging(level: str) -> None:
     logger.remove()
     logger.add(sys.stderr, level=level, format="<green>{time:HH:mm:ss}</green> <level>{level: <7}</level> {message}")
@@ -148,6 +201,27 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
     return 0
 
 
+NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
+                "param", "data", "from_step", "action", "describe"}
+"""Command-line arguments that are not settings."""
+
+
+def record_or_replay(settings: Settings, args: argparse.Namespace) -> int:
+    from tasks import record_replay
+
+    if args.command == "record":
+        return record_replay.record(settings, args.name, args.secret_window)
+    if args.command == "replay":
+        return record_replay.replay(settings, args.name, args.param, args.data, args.speed, args.from_step)
+    if args.action == "list":
+        return record_replay.list_recordings(settings)
+    if args.name is None:
+        raise SettingsError(f"recordings {args.action} needs the recording's name")
+    if args.action == "show":
+        return record_replay.show(settings, args.name)
+    return record_replay.to_task(settings, args.name, args.describe)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agent.model import ModelUnavailable
@@ -155,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.virtual import DesktopError
     from perception.screen import ScreenUnavailable
     from safety.policy import PolicyError
+    from tasks.record import RecorderError
+    from tasks.recording import RecordingError
+    from tasks.replay import ReplayError
 
     try:
         if args.command == "demo":
@@ -162,12 +239,13 @@ def main(argv: list[str] | None = None) -> int:
             from tasks.demo import run_demo
 
             return run_demo(args.runs_dir)
-        positional = ("command", "instruction", "config", "image", "question", "point")
-        options = {k: v for k, v in vars(args).items() if k not in positional}
+        options = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
         settings = load_settings(args.config, **options)
         configure_logging(settings.log_level)
         if args.command == "ask":
             return ask_about_image(settings, args.image, args.question, args.point)
+        if args.command in ("record", "replay", "recordings"):
+            return record_or_replay(settings, args)
         from agent.progress import ConsoleProgress
         from tasks.command import run_command
 
@@ -175,10 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         if result.answer is not None:
             print(result.answer)
         return result.exit_code
-    except (SettingsError, PolicyError) as error:
+    except (SettingsError, PolicyError, RecordingError, ReplayError) as error:
         print(f"run_agent.py: {error}", file=sys.stderr)
         return 64
-    except (ModelUnavailable, ScreenUnavailable, DesktopError) as error:
+    except (ModelUnavailable, ScreenUnavailable, DesktopError, RecorderError) as error:
         print(f"run_agent.py: {error}", file=sys.stderr)
         return 70
 

@@ -63,3 +63,15 @@ def _app_name(window: object) -> str:
         return Path(f"/proc/{pid}/comm").read_text().strip() if pid else ""
     except OSError:
         return ""
+
+
+def windows_titled(title: str) -> list[WindowInfo]:
+    """The windows whose title is exactly ``title``, with their boxes."""
+    try:
+        import pywinctl
+
+        found = pywinctl.getWindowsWithTitle(title)
+    except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
+        logger.debug("windows unknown: {}", error)
+        return []
+    return [WindowInfo(w.title, "", w.box.left, w.box.top, w.box.width, w.box.height) for w in found]

@@ -7,19 +7,22 @@ run folder, also when something breaks half-way.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from loguru import logger
 
 from actions.executor import DryRunExecutor, Executor
 from agent.backends import make_backend
-from agent.loop import Agent, Pacing, StepObserver
+from agent.loop import Agent, Executes, Pacing, StepObserver
 from agent.model import ModelBackend
 from agent.prompt import PromptBuilder
 from agent.settings import Settings
 from agent.task import Budget, Status, TaskState
 from agent.trajectory import Trajectory
+from perception.geometry import ScreenLayout
 from perception.screen import Screen
 from safety.confirm import TerminalAsker
 from safety.gate import Asker, Gate
@@ -41,6 +44,33 @@ class RunResult:
         return self.status.exit_code
 
 
+@dataclass(frozen=True)
+class Controls:
+    """What every way of driving the desktop shares: one screen, one gate, one kill switch, one executor."""
+
+    screen: Screen
+    layout: ScreenLayout
+    gate: Gate
+    kill_switch: KillSwitch
+    executor: Executes
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.screen, self.layout, self.gate, self.kill_switch, self.executor))
+
+
+def controls(settings: Settings, ask: Asker | None = None) -> Controls:
+    """The screen, the safety gate (policy and marked windows), the kill switch and the executor."""
+    screen = Screen(settings.monitor_choice, settings.max_pixels)
+    layout = screen.layout()
+    policy = Policy.load(settings.policy)
+    for title in settings.sensitive_windows:
+        policy.mark_sensitive(window_title=title)
+    gate = Gate(policy, layout, settings.confirm_mode, ask or TerminalAsker())
+    kill_switch = KillSwitch(settings.stop_hotkey, corners=[c for m in layout.monitors for c in m.corners])
+    executor = DryRunExecutor() if settings.dry_run else Executor(sleep=kill_switch.sleep)
+    return Controls(screen, layout, gate, kill_switch, executor)
+
+
 def run_command(
     settings: Settings,
     instruction: str,
@@ -53,15 +83,8 @@ def run_command(
 
     ``model`` shares an already loaded backend; by default one is made from the settings.
     """
-    screen = Screen(settings.monitor_choice, settings.max_pixels)
-    layout = screen.layout()
-    policy = Policy.load(settings.policy)
-    for title in settings.sensitive_windows:
-        policy.mark_sensitive(window_title=title)
-    gate = Gate(policy, layout, settings.confirm_mode, ask or TerminalAsker())
+    screen, layout, gate, kill_switch, executor = controls(settings, ask)
     model = model or make_backend(settings)
-    kill_switch = KillSwitch(settings.stop_hotkey, corners=[c for m in layout.monitors for c in m.corners])
-    executor = DryRunExecutor() if settings.dry_run else Executor(sleep=kill_switch.sleep)
     budget = Budget(max_steps=settings.max_steps, max_errors=settings.max_errors)
     meta = {
         "backend": model.name,

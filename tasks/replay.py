@@ -1,0 +1,440 @@
+"""Replaying a recording: ``run_agent.py replay NAME [--speed 2] [--param k=v] [--data rows.csv]
+[--from-step N] [--dry-run]``.
+
+Each recorded step is done again the way the agent does its own actions: as an
+:mod:`actions.schema` action, checked by the safety gate, performed by the one executor, written
+to a normal run folder, with the kill switch listening. What a replay adds is finding each
+target again (:mod:`perception.locate`), as windows move between recording and replay, and
+knowing when not to act:
+
+* **Where.** Before each step the screen settles and the step's window (by title) is waited
+  for. The replay never raises or focuses a window itself: one that is covered or out of focus
+  means the desktop is not as recorded (a dialog, a notification), and acting on a guess is what
+  a replay must not do. A click focuses its window, as it did for the person; keys and text go
+  only to the recorded window, so when another one has the focus the replay stops.
+* **How sure.** A pointer step's patch is looked for at the recorded place in its window, then
+  in the window (a point recorded inside its window is not looked for elsewhere), then on the
+  screen. A place scoring ``ACT`` or more with no other within ``MARGIN`` is acted on. A weaker
+  one (down to ``ASK``), or one with a look-alike, is put to a person through the gate's
+  confirmation (``--confirm ask``; with ``allow`` or ``deny`` the replay stops: approving the
+  policy's questions is not approving a guess). Below ``ASK`` the target is gone: the replay
+  stops, and the run folder shows the screen. Measured on the contact form: the true place
+  scores 0.96-1.0 (moved, tinted, scaled 0.8-1.25), a blurred recording 0.86; look-alikes that
+  are not it (Clear for Save, one label for another) 0.55-0.65. A text field that has the focus
+  now scores ~0.7 (its focus ring) while its unfocused neighbours score 1.0; but at its recorded
+  place it looks as it did just after the recorded click, and a target already in that state (a
+  focused field, a ticked box) is not done again: redoing it could undo it.
+* **Did it work.** A step that changed the screen when recorded (its screenshot and the next
+  step's differ) must change it again within the settle time, or the replay stops: the app did
+  not react as it did then (it hangs, a click missed), and later steps would act on the wrong
+  things. It checks "changed", not "changed into the same picture": a moved window or other
+  data make the pictures differ anyway.
+* **Pace.** The recorded pauses, divided by ``speed``, at most ``MAX_GAP`` seconds each.
+
+A dry run goes through every step and acts on none. A step it could not do is noted and it
+goes on, since the earlier steps that would have brought a target up did not happen.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from loguru import logger
+from PIL import Image
+
+from actions.executor import DryRunExecutor, Executor, FailSafeTriggered, InputFailed
+from actions.schema import Action, InvalidAction, parse_action
+from agent.loop import Pacing
+from agent.settings import Settings
+from agent.task import Outcome, Status, Step
+from agent.trajectory import Trajectory
+from perception.geometry import Monitor
+from perception.locate import SCALES, FeaturelessPatch, locate, match_at
+from perception.screen import Screen, ScreenUnavailable
+from perception.windows import WindowInfo, active_window, windows_titled
+from safety.confirm import TerminalAsker
+from safety.gate import Asker, Gate
+from safety.killswitch import KillSwitch, StopRequested
+from safety.policy import Decision, Policy, Proposal, Rule
+from safety.secrets import Redactor
+from tasks.command import controls
+from tasks.recording import POINTER_KINDS, RecordedStep, Recording, Window
+from tasks.to_task import step_actions
+
+ACT, ASK, MARGIN = 0.9, 0.7, 0.1
+MAX_GAP = 3.0  # seconds: a person's long pause while recording is not replayed
+WINDOW_WAIT = 5.0  # seconds a step waits for its window (an app still starting)
+CHANGED = 0.0005  # fraction of pixels: less (a blinking cursor) is no change, as in wait_until_still
+Plan = list[tuple[Action, tuple[int, int] | None]]
+
+
+class ReplayError(ValueError):
+    """A replay that cannot start (a missing parameter, a step without its target); nothing has run."""
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    status: Status
+    reason: str
+    steps: int  # recorded steps done (in a dry run: gone through)
+    folder: Path
+
+    @property
+    def exit_code(self) -> int:
+        return self.status.exit_code
+
+
+class _Refused(Exception):
+    """The current step cannot be done: the replay ends with ``args`` (status, reason); a dry run goes on."""
+
+
+def replay(settings: Settings, recording: Recording, params: dict[str, str], speed: float = 1.0,
+           from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
+           window_wait: float = WINDOW_WAIT) -> ReplayResult:
+    """Replay ``recording`` from step ``from_step``; the result says how far it got and why it stopped."""
+    steps = [s for s in recording.steps if s.index >= from_step]
+    texts = _prepare(recording, steps, params)
+    if speed <= 0:
+        raise ReplayError(f"--speed must be above 0, not {speed:g}")
+    ask = ask or TerminalAsker()
+    screen, layout, gate, kill_switch, executor = controls(settings, ask)
+    # values for parameter steps were kept out of the recording: keep them out of the run folder too
+    redactor = Redactor(params[s.parameter] for s in steps if s.parameter)
+    meta = {"recording": recording.name, "recording_folder": str(recording.folder), "parameters": sorted(params),
+            "speed": speed, "from_step": from_step, "settings": settings.model_dump(mode="json"),
+            "monitors": [str(m) for m in layout.monitors]}
+    trajectory = Trajectory(settings.runs_dir, f"replay {recording.name}", redactor, meta)
+    logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), trajectory.folder)
+    replayer = _Replayer(recording, texts, screen, gate, ask, kill_switch, executor, trajectory,
+                         pacing or Pacing(settle_timeout=settings.settle_timeout), speed, window_wait)
+    started = time.monotonic()
+    status, reason = Status.ERROR, "crashed"
+    kill_switch.start()
+    try:
+        status, reason = replayer.run(steps)
+    finally:
+        kill_switch.close()
+        outcomes = [s.outcome.value for s in replayer.records if s.outcome]
+        trajectory.finish({"recording": recording.name, "status": status.value, "exit_code": status.exit_code,
+                           "reason": reason, "steps": replayer.done, "seconds": round(time.monotonic() - started, 3),
+                           "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))}})
+    logger.log("SUCCESS" if status.exit_code == 0 else "WARNING", "{}: {}", status.value, reason)
+    return ReplayResult(status, reason, replayer.done, trajectory.folder)
+
+
+def replay_rows(settings: Settings, recording: Recording, rows: Path, params: dict[str, str] | None = None,
+                speed: float = 1.0, from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
+                window_wait: float = WINDOW_WAIT) -> list[ReplayResult]:
+    """One replay per row of a CSV file, its columns as parameters (over ``params``).
+
+    Every row is checked before the first runs; the rows stop at the first replay that does not
+    succeed, as the app is then in a state the recording does not start from.
+    """
+    with open(rows, newline="", encoding="utf-8-sig") as file:
+        table = [{**(params or {}), **{k: v or "" for k, v in row.items() if k is not None}}
+                 for row in csv.DictReader(file)]
+    if not table:
+        raise ReplayError(f"{rows} has no data rows (the first line names the columns)")
+    for number, row in enumerate(table, start=1):
+        try:
+            _prepare(recording, [s for s in recording.steps if s.index >= from_step], row)
+        except ReplayError as error:
+            raise ReplayError(f"{rows}, row {number}: {error}") from None
+    results: list[ReplayResult] = []
+    for number, row in enumerate(table, start=1):
+        logger.info("data row {} of {}", number, len(table))
+        results.append(replay(settings, recording, row, speed, from_step, ask, pacing=pacing, window_wait=window_wait))
+        if results[-1].exit_code != 0:
+            break
+    return results
+
+
+def fill(text: str, params: dict[str, str]) -> str:
+    """``{name}`` in recorded text becomes that parameter's value; braces naming no parameter stay."""
+    return re.sub(r"\{(\w+)\}", lambda m: params.get(m.group(1), m.group(0)), text)
+
+
+def _prepare(recording: Recording, steps: list[RecordedStep], params: dict[str, str]) -> dict[int, str]:
+    """Everything a replay can check before it touches anything; returns each type step's text."""
+    if not steps:
+        raise ReplayError(f"the recording {recording.name!r} has no steps from there ({len(recording.steps)} in all)")
+    missing = sorted({s.parameter for s in steps if s.parameter and s.parameter not in params})
+    if missing:
+        raise ReplayError(f"the recording {recording.name!r} needs a value for {', '.join(missing)}: "
+                          + " ".join(f"--param {name}=VALUE" for name in missing))
+    texts = {}
+    for step in steps:
+        if step.kind == "type":
+            texts[step.index] = params[step.parameter] if step.parameter else fill(step.text or "", params)
+        elif step.kind == "hotkey":
+            try:
+                parse_action({"action": "key", "keys": step.keys or []})
+            except InvalidAction as error:
+                raise ReplayError(f"step {step.index} ({step.describe()}): {error}") from None
+        elif step.kind in POINTER_KINDS and not (step.point and step.target_box and step.target
+                                                 and (recording.folder / step.target).is_file()):
+            raise ReplayError(f"step {step.index} ({step.describe()}) has no target picture, so the replay "
+                              "cannot find what it pointed at")
+    return texts
+
+
+@dataclass
+class _Replayer:
+    recording: Recording
+    texts: dict[int, str]
+    screen: Screen
+    gate: Gate
+    ask: Asker
+    kill: KillSwitch
+    executor: Executor | DryRunExecutor
+    trajectory: Trajectory
+    pacing: Pacing
+    speed: float
+    window_wait: float
+    records: list[Step] = field(default_factory=list)
+    done: int = 0
+    missed: list[str] = field(default_factory=list)  # dry run: the steps it could not have done
+
+    @property
+    def dry_run(self) -> bool:
+        return isinstance(self.executor, DryRunExecutor)
+
+    def run(self, steps: list[RecordedStep]) -> tuple[Status, str]:
+        previous: RecordedStep | None = None
+        finished = time.monotonic()
+        try:
+            for recorded in steps:
+                if previous is not None:  # the recorded pause, less what the last step's checks took
+                    gap = min(max(0.0, recorded.at - previous.at) / self.speed, MAX_GAP)
+                    self.kill.sleep(max(0.0, gap - (time.monotonic() - finished)))
+                while not self.step(recorded):  # a person used the input: look again, then do it
+                    pass
+                self.done += 1
+                previous, finished = recorded, time.monotonic()
+        except _Refused as refused:
+            return refused.args
+        except (StopRequested, FailSafeTriggered) as stop:
+            return Status.STOPPED, str(stop)
+        except KeyboardInterrupt:
+            return Status.STOPPED, "interrupted (Ctrl+C)"
+        except (ScreenUnavailable, InputFailed) as error:
+            return Status.ERROR, str(error)
+        if self.missed:
+            return Status.FAILURE, f"dry run of {self.done} steps; it would have stopped: {' | '.join(self.missed)}"
+        return Status.SUCCESS, f"{'dry run of' if self.dry_run else 'replayed'} all {self.done} steps"
+
+    def step(self, recorded: RecordedStep) -> bool:
+        """Settle, find, check, act, verify, record; False when a person interrupted it."""
+        self.kill.check()
+        self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)  # their input pauses it
+        self.screen.wait_until_still(self.pacing.settle_timeout)
+        windows = self.await_window(recorded)
+        seen_at = time.monotonic()
+        step = Step(index=len(self.records) + 1, screenshot=self.screen.capture(), seen_at=seen_at)
+        step.thought = f"recorded step {recorded.index}: {recorded.describe()}"
+        try:
+            plan, unsure, settled = self.plan(recorded, step, windows)
+            self.check(step, plan, unsure)
+            if not self.act(step, plan):
+                return False
+            self.verify(recorded, step, expect_change=not settled)
+        except _Refused as refused:
+            reason = refused.args[1]
+            step.outcome = step.outcome or Outcome.BLOCKED
+            step.detail = f"{step.detail}; {reason}" if step.detail else reason
+            self.record(step)
+            if not self.dry_run:
+                raise
+            self.missed.append(reason)
+            return True
+        self.record(step)
+        return True
+
+    def await_window(self, recorded: RecordedStep) -> list[WindowInfo]:
+        if recorded.window is None:
+            return []
+        deadline = time.monotonic() + self.window_wait
+        while not (found := windows_titled(recorded.window.title)) and time.monotonic() < deadline:
+            self.kill.sleep(0.1)
+        if not found:
+            logger.warning("step {}: no window titled {!r}", recorded.index, recorded.window.title)
+        return found
+
+    def plan(self, recorded: RecordedStep, step: Step, windows: list[WindowInfo]) -> tuple[Plan, str | None, bool]:
+        """The actions that redo the step now, why a person must approve them (None: no need), and
+        whether its target already looks as it did after the step (then nothing is done)."""
+        monitor = step.screenshot.monitor
+        if recorded.kind not in POINTER_KINDS:
+            self.require_focus(recorded)
+            return self.actions(recorded, monitor, None), None, False
+        recorded_place = self.actions(recorded, monitor, recorded.point)  # drawn if the target is not found
+        step.action = recorded_place[-1][0] if recorded_place else None
+        point, unsure, settled = self.find(recorded, step, windows)
+        plan = self.actions(recorded, monitor, point)
+        if settled:  # e.g. a checkbox already ticked: doing it again would undo it
+            step.action, step.target = plan[-1] if plan else (None, None)
+            step.detail = "its target already looks as it did after this step when recorded: not done again"
+            return [], None, True
+        return plan, unsure, False
+
+    def find(self, recorded: RecordedStep, step: Step,
+             windows: list[WindowInfo]) -> tuple[tuple[int, int], str | None, bool]:
+        patch, box, point = self.recording.image(recorded.target), recorded.target_box, recorded.point
+        assert patch is not None and box is not None and point is not None  # checked by _prepare
+        expected = near = mine = None
+        scales = SCALES
+        then = recorded.window
+        if then is not None and len(windows) == 1 and _inside(point, then):
+            # the point was in its window: carry it along with the window, and look nowhere else
+            mine = windows[0]
+            expected = (mine.left + point[0] - then.left, mine.top + point[1] - then.top)
+            near = (mine.left - patch.width, mine.top - patch.height,
+                    mine.left + mine.width + patch.width, mine.top + mine.height + patch.height)
+            if (mine.width, mine.height) == (then.width, then.height):
+                scales = (1.0,)  # a window of the recorded size shows its app at the recorded scale
+        shot, m = step.screenshot, step.screenshot.monitor
+        picture = shot.capture if shot.capture.size == (m.width, m.height) else shot.capture.resize((m.width, m.height))
+        started = time.monotonic()
+        try:
+            matches = locate(picture, patch, (point[0] - box[0], point[1] - box[1]), origin=(m.left, m.top),
+                             expected=expected, near=near, enough=ACT, scales=scales, anywhere=mine is None)
+        except FeaturelessPatch as error:
+            raise _Refused(Status.FAILURE, f"step {recorded.index}: {error}") from None
+        step.timings["locate"] = time.monotonic() - started
+        matches = [match for match in matches if mine is None or _inside(match.point, mine)]
+        best, rival = (matches + [None, None])[:2]
+        doubts = []
+        if best is not None and best.score < ACT:
+            doubts.append(f"its target looks only {best.score:.0%} like the recorded one")
+        if best is not None and rival is not None and rival.score > best.score - MARGIN:
+            doubts.append(f"two places look like its target: {best.point} ({best.score:.2f}) and {rival.point} "
+                          f"({rival.score:.2f})")
+        after = self.after_picture(recorded)
+        if expected is not None and after is not None and (best is None or doubts):
+            # not found for sure, but where it was it may look as the step left it: a text field that
+            # has the focus already (its focus ring makes it unlike the recording), a box already ticked
+            with suppress(FeaturelessPatch):
+                done = match_at(picture, after.crop(box), (point[0] - box[0], point[1] - box[1]), expected,
+                                origin=(m.left, m.top))
+                if done.score >= ACT:
+                    step.thought += f"; at {done.point} it looks as it did after this step ({done.score:.2f})"
+                    return done.point, None, True
+        if best is None or best.score < ASK:
+            where = f'in its window "{mine.title}" (covered, or showing something else)' if mine else "on the screen"
+            seen = f"; the best place looks {best.score:.0%} like it" if best else ""
+            raise _Refused(Status.FAILURE, f"the target of step {recorded.index} ({recorded.describe()}) is not "
+                           f"{where}{seen}: stopped without acting")
+        step.thought += (f"; found at {best.point} ({best.where}) scoring {best.score:.2f} at scale {best.scale:g}"
+                         + (f", next best {rival.score:.2f} at {rival.point}" if rival else ""))
+        unsure = f"step {recorded.index} of the replay of {self.recording.name!r}: {'; '.join(doubts)}"
+        return best.point, unsure if doubts else None, False
+
+    def require_focus(self, recorded: RecordedStep) -> None:
+        """Keys go to the focused window: it must be the recorded one (a dry run has not clicked into it)."""
+        if recorded.window is None or self.dry_run:
+            return
+        wanted, deadline = recorded.window, time.monotonic() + self.window_wait
+        while not _same_window(active := active_window(), wanted):
+            if time.monotonic() > deadline:
+                where = f'"{active.title}"' if active else "no window"
+                raise _Refused(Status.FAILURE, f"step {recorded.index} ({recorded.describe()}) would go to {where}, "
+                               f'not to "{wanted.title}" as recorded; the replay does not move the focus itself')
+            self.kill.sleep(0.1)
+
+    def actions(self, recorded: RecordedStep, monitor: Monitor, start: tuple[int, int] | None) -> Plan:
+        """The agent's own actions for the step (as ``to_task`` writes them), aimed at ``start``;
+        a drag keeps its recorded length and direction."""
+        end = start
+        if start is not None and recorded.point is not None and recorded.to is not None:
+            end = (start[0] + recorded.to[0] - recorded.point[0], start[1] + recorded.to[1] - recorded.point[1])
+        text = self.texts.get(recorded.index)
+        if recorded.kind == "type" and not text:
+            return []  # an empty data cell: nothing to type
+        on_monitor = {"point": start and (start[0] - monitor.left, start[1] - monitor.top),
+                      "to": end and (end[0] - monitor.left, end[1] - monitor.top)}
+        copy = recorded.model_copy(update={"text": text, "parameter": None, **on_monitor})
+        try:
+            actions = [parse_action(a) for a in step_actions(copy, (monitor.width, monitor.height))]
+        except InvalidAction:  # a recorded point off today's monitor: nothing to aim at
+            return []
+        return [(a, (end if a.action == "left_click_drag" else start) if a.point else None) for a in actions]
+
+    def check(self, step: Step, plan: Plan, unsure: str | None) -> None:
+        """The gate, for each action; an unsure target makes the first one a question to a person."""
+        shot = step.screenshot
+        for number, (action, target) in enumerate(plan):
+            gate = self.gate
+            if unsure and number == 0 and not self.dry_run:
+                rules = [Rule(verdict=Decision.CONFIRM, reason=unsure), *self.gate.policy.rules]
+                gate = Gate(Policy(rules), self.gate.layout, "ask" if self.gate.mode == "ask" else "deny", self.ask)
+            step.action, step.target = action, target
+            step.verdict = gate.check(Proposal(action, target, shot.window, shot))
+            if step.verdict.asked:  # the person's answer took time, and input of theirs
+                step.seen_at = time.monotonic()
+            if not step.verdict.allowed:
+                raise _Refused(Status.BLOCKED, f"refused: {step.verdict.reason}")
+        if unsure and self.dry_run:
+            step.detail = f"would ask a person first: {unsure}"
+
+    def act(self, step: Step, plan: Plan) -> bool:
+        if self.kill.person_active_since(step.seen_at):
+            step.outcome = Outcome.INTERRUPTED
+            step.detail = "a person used the mouse or keyboard, so this step is done again on a fresh look"
+            self.record(step)
+            self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)
+            return False
+        details = [step.detail] if step.detail else []
+        for action, target in plan:
+            with self.kill.agent_input():
+                execution = self.executor.execute(action, target)
+            details.append(execution.detail)
+            step.timings["act"] = step.timings.get("act", 0.0) + execution.seconds
+        step.outcome = Outcome.DRY_RUN if self.dry_run else Outcome.DONE
+        step.detail = "; ".join(details) or "nothing to do"
+        return True
+
+    def after_picture(self, recorded: RecordedStep) -> Image.Image | None:
+        """The screen just after the step when recorded: the next step's screenshot."""
+        later = [s for s in self.recording.steps if s.index > recorded.index]
+        return self.recording.image(later[0].screenshot) if later else None
+
+    def verify(self, recorded: RecordedStep, step: Step, expect_change: bool) -> None:
+        """Wait for the step's effect; stop if it changed the screen when recorded and does not now."""
+        if step.outcome is not Outcome.DONE:
+            return
+        before, after = self.recording.image(recorded.screenshot), self.after_picture(recorded)
+        if expect_change and before is not None and after is not None and _changed(np.asarray(before),
+                                                                                   np.asarray(after)):
+            shot = step.screenshot
+            deadline = time.monotonic() + self.pacing.settle_timeout
+            while not _changed(np.asarray(shot.capture), np.asarray(self.screen.grab(shot.monitor))):
+                if time.monotonic() > deadline:
+                    raise _Refused(Status.NO_PROGRESS, f"the screen did not change after step {recorded.index} "
+                                   f"({recorded.describe()}) as it did when recorded: stopped")
+                self.kill.sleep(0.05)
+        step.timings["settle"] = self.screen.wait_until_still(self.pacing.settle_timeout)
+
+    def record(self, step: Step) -> None:
+        self.records.append(step)
+        self.trajectory.on_step(step)
+
+
+def _changed(before: np.ndarray, after: np.ndarray) -> bool:
+    if before.shape != after.shape:
+        return True
+    return np.count_nonzero(np.any(before != after, axis=-1)) / before[..., 0].size > CHANGED
+
+
+def _inside(point: tuple[int, int], window: Window | WindowInfo) -> bool:
+    return window.left <= point[0] < window.left + window.width and window.top <= point[1] < window.top + window.height
+
+
+def _same_window(active: WindowInfo | None, recorded: Window) -> bool:
+    """The recorded window, by its title (or, for a title that changed, its application)."""
+    return active is not None and (active.title == recorded.title or bool(recorded.app and active.app == recorded.app))
