@@ -305,7 +305,11 @@ class _Replayer:
             matches = locate(picture, patch, (point[0] - box[0], point[1] - box[1]), origin=(m.left, m.top),
                              expected=expected, near=near, enough=ACT, scales=scales, anywhere=mine is None)
         except FeaturelessPatch as error:
-            raise _Refused(Status.FAILURE, f"step {recorded.index}: {error}") from None
+            if mine is None or expected is None:
+                raise _Refused(Status.FAILURE, f"step {recorded.index}: {error}") from None
+            # a plain area of its window (a click that only focuses a terminal, say): the same spot of it
+            step.thought += f"; a plain area of its window \"{mine.title}\": the same spot of the window now"
+            return expected, None, False
         step.timings["locate"] = time.monotonic() - started
         matches = [match for match in matches if mine is None or _inside(match.point, mine)]
         best, rival = (matches + [None, None])[:2]

@@ -332,3 +332,44 @@ def test_ctrl_c_keeps_everything_recorded_so_far(contact_form, desktop, tmp_path
     assert summary(steps) == [("click", pixel(NAME)), ("type", "Ada")]
     assert json.loads((tmp_path / "recordings" / "demo" / "recording.json").read_text())["name"] == "demo"
     assert os.path.isfile(tmp_path / "recordings" / "demo" / steps[0].screenshot)
+
+
+def test_a_command_recorded_in_xterm_replays_in_a_new_xterm_elsewhere(desktop, tmp_path):
+    from agent.settings import Settings
+    from tasks.replay import replay
+
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+
+    def terminal(geometry: str):
+        process = desktop.launch(["xterm", "-title", "rec-term", "-geometry", geometry,
+                                  "-e", "bash", "--norc", "--noprofile"], quiet=True)
+        desktop.wait_for_window("rec-term")
+        time.sleep(0.3)  # the shell starts
+        return process
+
+    shell = terminal("70x10+650+450")
+    try:
+        recording = new_recording(tmp_path)
+        with Recorder(recording, Screen()) as recorder:
+            xclick(desktop, (900, 520))
+            xdotool(desktop, "type", f"echo replayed > {first}")
+            xdotool(desktop, "key", "Return")
+            wait_until(first.exists)
+            stop_with_hotkey(desktop, recorder)
+    finally:
+        shell.terminate()
+        shell.wait(timeout=5)
+    # the person edits the typed command: the file name becomes a parameter
+    steps_file = recording.folder / "steps.jsonl"
+    steps_file.write_text(steps_file.read_text().replace(str(first), "{out}"))
+
+    shell = terminal("70x10+120+140")
+    try:
+        result = replay(Settings(runs_dir=tmp_path / "runs", confirm="deny"),
+                        Recording.load(tmp_path / "recordings", "demo"), {"out": str(second)}, speed=4)
+        wait_until(second.exists)
+    finally:
+        shell.terminate()
+        shell.wait(timeout=5)
+    assert result.status.value == "success" and result.steps == 3, result.reason
+    assert second.read_text() == "replayed\n"
