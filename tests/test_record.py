@@ -260,30 +260,6 @@ def test_records_pointer_gestures(contact_form, desktop, tmp_path):
     assert all((recording.folder / s.screenshot).is_file() for s in steps if s.kind != "type")
 
 
-def test_records_a_command_in_xterm(desktop, tmp_path):
-    out = tmp_path / "out.txt"
-    terminal = desktop.launch(["xterm", "-title", "rec-term", "-geometry", "70x10+650+450",
-                               "-e", "bash", "--norc", "--noprofile"], quiet=True)  # no rc: it would retitle the window
-    try:
-        desktop.wait_for_window("rec-term")
-        time.sleep(0.3)  # the shell starts
-        recording = new_recording(tmp_path)
-        with Recorder(recording, Screen()) as recorder:
-            xclick(desktop, (900, 520))
-            xdotool(desktop, "type", f"echo recorded > {out}")
-            xdotool(desktop, "key", "Return")
-            wait_until(out.exists)
-            stop_with_hotkey(desktop, recorder)
-    finally:
-        terminal.terminate()
-        terminal.wait(timeout=5)
-
-    steps = Recording.load(tmp_path / "recordings", "demo").steps
-    assert summary(steps) == [("click", (900, 520)), ("type", f"echo recorded > {out}"), ("hotkey", ["enter"])]
-    assert all(s.window and s.window.title == "rec-term" for s in steps)
-    assert out.read_text() == "recorded\n"
-
-
 def test_text_typed_in_a_secret_window_is_a_parameter_and_never_written(contact_form, desktop, tmp_path):
     recording = new_recording(tmp_path)
     with Recorder(recording, Screen(), secret_windows=["^Contact$"]) as recorder:
@@ -335,14 +311,15 @@ def test_ctrl_c_keeps_everything_recorded_so_far(contact_form, desktop, tmp_path
 
 
 def test_a_command_recorded_in_xterm_replays_in_a_new_xterm_elsewhere(desktop, tmp_path):
+    """The README's walk-through: record in xterm, edit a parameter in, replay in a new xterm."""
     from agent.settings import Settings
     from tasks.replay import replay
 
     first, second = tmp_path / "first.txt", tmp_path / "second.txt"
 
     def terminal(geometry: str):
-        process = desktop.launch(["xterm", "-title", "rec-term", "-geometry", geometry,
-                                  "-e", "bash", "--norc", "--noprofile"], quiet=True)
+        process = desktop.launch(["xterm", "-title", "rec-term", "-geometry", geometry,  # no rc: it would
+                                  "-e", "bash", "--norc", "--noprofile"], quiet=True)  # retitle the window
         desktop.wait_for_window("rec-term")
         time.sleep(0.3)  # the shell starts
         return process
@@ -359,6 +336,10 @@ def test_a_command_recorded_in_xterm_replays_in_a_new_xterm_elsewhere(desktop, t
     finally:
         shell.terminate()
         shell.wait(timeout=5)
+    steps = Recording.load(tmp_path / "recordings", "demo").steps
+    assert summary(steps) == [("click", (900, 520)), ("type", f"echo replayed > {first}"), ("hotkey", ["enter"])]
+    assert all(s.window and s.window.title == "rec-term" for s in steps)
+    assert first.read_text() == "replayed\n"
     # the person edits the typed command: the file name becomes a parameter
     steps_file = recording.folder / "steps.jsonl"
     steps_file.write_text(steps_file.read_text().replace(str(first), "{out}"))
