@@ -101,8 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--data", type=Path, help="a CSV file: one replay per row, its columns as parameters")
     replay.add_argument("--from-step", type=int, default=1, help="start at this step (default: 1)")
     replay.add_argument("--dry-run", action="store_true", default=None, help="find every target, touch nothing")
+    replay.add_argument("--find-with-model", action="store_true",
+                        help="when a target no longer looks as recorded, ask the model where it is (a person "
+                        "approves what it finds); the model options below choose the model")
     replay.add_argument("--confirm", choices=["ask", "allow", "deny"], help="as for run")
     replay.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
+    add_model_options(replay)
     add_recording_options(replay)
 
     recordings = commands.add_parser(
@@ -202,7 +206,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 
 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
-                "param", "data", "from_step", "action", "describe"}
+                "param", "data", "from_step", "action", "describe", "find_with_model"}
 """Command-line arguments that are not settings."""
 
 
@@ -212,7 +216,8 @@ def record_or_replay(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "record":
         return record_replay.record(settings, args.name, args.secret_window)
     if args.command == "replay":
-        return record_replay.replay(settings, args.name, args.param, args.data, args.speed, args.from_step)
+        return record_replay.replay(settings, args.name, args.param, args.data, args.speed, args.from_step,
+                                    args.find_with_model)
     if args.action == "list":
         return record_replay.list_recordings(settings)
     if args.name is None:

@@ -43,6 +43,11 @@ def describe_recording(steps: str) -> str:
     return _template("describe_recording.md").format(steps=steps).strip()
 
 
+def find_patch(step: str) -> str:
+    """Ask where a recorded patch (the first image) is on the screen now (the second image)."""
+    return _template("find_patch.md").format(step=step).strip()
+
+
 class PromptBuilder:
     def __init__(self, sampling: Sampling, history_images: int = 1) -> None:
         self.sampling = sampling

@@ -33,7 +33,7 @@ def record(settings: Settings, name: str, secret_windows: list[str], out: TextIO
 
 
 def replay(settings: Settings, name: str, params: list[str], data: Path | None, speed: float, from_step: int,
-           out: TextIO = sys.stdout) -> int:
+           with_model: bool = False, out: TextIO = sys.stdout) -> int:
     from tasks.replay import replay as replay_once
     from tasks.replay import replay_rows
 
@@ -44,8 +44,13 @@ def replay(settings: Settings, name: str, params: list[str], data: Path | None, 
         if not equals or not key:
             raise RecordingError(f"--param wants NAME=VALUE, not {param!r}")
         values[key] = value
-    results = (replay_rows(settings, recording, data, values, speed, from_step) if data
-               else [replay_once(settings, recording, values, speed, from_step)])
+    model = None
+    if with_model:
+        from agent.backends import make_backend
+
+        model = make_backend(settings)
+    results = (replay_rows(settings, recording, data, values, speed, from_step, model=model) if data
+               else [replay_once(settings, recording, values, speed, from_step, model=model)])
     for number, result in enumerate(results, start=1):
         row = f"row {number}: " if data else ""
         out.write(f"{row}{result.status.value} after {result.steps} steps: {result.reason} ({result.folder})\n")

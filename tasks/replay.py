@@ -41,7 +41,7 @@ import csv
 import re
 import time
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,8 +49,11 @@ from loguru import logger
 from PIL import Image
 
 from actions.executor import DryRunExecutor, Executor, FailSafeTriggered, InputFailed
-from actions.schema import Action, InvalidAction, parse_action
+from actions.schema import GRID, Action, InvalidAction, parse_action
 from agent.loop import Pacing
+from agent.model import Message, ModelBackend, ModelRequest, Sampling
+from agent.prompt import find_patch
+from agent.reply import ReplyError, split_thought
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory
@@ -63,6 +66,7 @@ from safety.gate import Asker, Gate
 from safety.killswitch import KillSwitch, StopRequested
 from safety.policy import Decision, Policy, Proposal, Rule
 from safety.secrets import Redactor
+from tasks.ask import find_point
 from tasks.command import controls
 from tasks.recording import POINTER_KINDS, RecordedStep, Recording, Window
 from tasks.to_task import step_actions
@@ -96,8 +100,12 @@ class _Refused(Exception):
 
 def replay(settings: Settings, recording: Recording, params: dict[str, str], speed: float = 1.0,
            from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
-           window_wait: float = WINDOW_WAIT) -> ReplayResult:
-    """Replay ``recording`` from step ``from_step``; the result says how far it got and why it stopped."""
+           window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None) -> ReplayResult:
+    """Replay ``recording`` from step ``from_step``; the result says how far it got and why it stopped.
+
+    With a ``model``, a target whose picture no longer matches is looked for by the model; what it
+    finds is never acted on without a person's yes.
+    """
     steps = [s for s in recording.steps if s.index >= from_step]
     texts = _prepare(recording, steps, params)
     if speed <= 0:
@@ -112,7 +120,8 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
     trajectory = Trajectory(settings.runs_dir, f"replay {recording.name}", redactor, meta)
     logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), trajectory.folder)
     replayer = _Replayer(recording, texts, screen, gate, ask, kill_switch, executor, trajectory,
-                         pacing or Pacing(settle_timeout=settings.settle_timeout), speed, window_wait)
+                         pacing or Pacing(settle_timeout=settings.settle_timeout), speed, window_wait, model,
+                         replace(settings.sampling(), temperature=0.0))
     started = time.monotonic()
     status, reason = Status.ERROR, "crashed"
     kill_switch.start()
@@ -130,7 +139,7 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
 
 def replay_rows(settings: Settings, recording: Recording, rows: Path, params: dict[str, str] | None = None,
                 speed: float = 1.0, from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
-                window_wait: float = WINDOW_WAIT) -> list[ReplayResult]:
+                window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None) -> list[ReplayResult]:
     """One replay per row of a CSV file, its columns as parameters (over ``params``).
 
     Every row is checked before the first runs; the rows stop at the first replay that does not
@@ -149,7 +158,8 @@ def replay_rows(settings: Settings, recording: Recording, rows: Path, params: di
     results: list[ReplayResult] = []
     for number, row in enumerate(table, start=1):
         logger.info("data row {} of {}", number, len(table))
-        results.append(replay(settings, recording, row, speed, from_step, ask, pacing=pacing, window_wait=window_wait))
+        results.append(replay(settings, recording, row, speed, from_step, ask, pacing=pacing, window_wait=window_wait,
+                              model=model))
         if results[-1].exit_code != 0:
             break
     return results
@@ -197,6 +207,8 @@ class _Replayer:
     pacing: Pacing
     speed: float
     window_wait: float
+    model: ModelBackend | None = None  # asked where a target is when its picture no longer matches
+    sampling: Sampling = field(default_factory=Sampling)
     records: list[Step] = field(default_factory=list)
     done: int = 0
     missed: list[str] = field(default_factory=list)  # dry run: the steps it could not have done
@@ -329,6 +341,12 @@ class _Replayer:
                 if done.score >= ACT:
                     step.thought += f"; at {done.point} it looks as it did after this step ({done.score:.2f})"
                     return done.point, None, True
+        if (best is None or best.score < ASK) and self.model is not None:
+            found = self.ground(recorded, patch, picture, m)
+            if found is not None and (mine is None or _inside(found, mine)):
+                step.thought += f"; the picture no longer matches, and the model places the target at {found}"
+                return found, (f"step {recorded.index} of the replay of {self.recording.name!r}: the target no "
+                               f"longer looks as recorded; the model places it at {found}"), False
         if best is None or best.score < ASK:
             where = f'in its window "{mine.title}" (covered, or showing something else)' if mine else "on the screen"
             seen = f"; the best place looks {best.score:.0%} like it" if best else ""
@@ -338,6 +356,21 @@ class _Replayer:
                          + (f", next best {rival.score:.2f} at {rival.point}" if rival else ""))
         unsure = f"step {recorded.index} of the replay of {self.recording.name!r}: {'; '.join(doubts)}"
         return best.point, unsure if doubts else None, False
+
+    def ground(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image,
+               monitor: Monitor) -> tuple[int, int] | None:
+        """Where the model sees the recorded patch on the screen now (desktop pixels), if anywhere."""
+        assert self.model is not None
+        request = ModelRequest((Message("user", (patch, picture, find_patch(recorded.describe()))),),
+                               sampling=self.sampling)
+        reply = self.model.complete(request)
+        try:
+            x, y = find_point(split_thought(reply.text)[1], cut_off=reply.finish_reason == "length")
+        except ReplyError as error:
+            logger.info("the model did not find the target of step {}: {}", recorded.index, error)
+            return None
+        return (monitor.left + min(monitor.width - 1, int(x / GRID * monitor.width)),
+                monitor.top + min(monitor.height - 1, int(y / GRID * monitor.height)))
 
     def require_focus(self, recorded: RecordedStep) -> None:
         """Keys go to the focused window: it must be the recorded one (a dry run has not clicked into it)."""

@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
@@ -352,3 +353,37 @@ def test_locate_is_fast_and_tolerates_scale_and_colour(contact_form, desktop, tm
     timings["window"] = time.perf_counter() - started
     print("locate on 1280x800, 120x60 patch, ms:", {k: round(v * 1000, 1) for k, v in timings.items()})
     assert near[0].where == "window" and timings["same"] < 0.5
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_a_target_that_changed_looks_is_found_by_the_model_and_clicked_only_on_a_yes(contact_form, desktop,
+                                                                                      tmp_path, approve):
+    from agent.backends.scripted import ScriptedBackend
+    from actions.schema import GRID
+
+    recorder = Recorder(desktop, tmp_path / "recordings")
+    recorder.click(SAVE)
+    recording = recorder.done(contact_form)
+    target = recording.folder / recording.steps[0].target
+    # the app was restyled since: nothing on the screen looks like the recorded picture any more
+    noise = np.random.default_rng(7).integers(0, 256, (PATCH[1] // 6, PATCH[0] // 6, 3), dtype=np.uint8)
+    Image.fromarray(noise).resize(PATCH, Image.Resampling.NEAREST).save(target)
+    box = form_box()
+    save = (box.left + SAVE[0], box.top + SAVE[1])
+    grid = [round(save[0] / 1280 * GRID), round(save[1] / 800 * GRID)]
+    model = ScriptedBackend([f'The Save button.\n</think>\n\n{{"point_2d": {grid}, "label": "Save"}}'])
+    saved = len(contact_form.state()["submissions"])
+    asked: list[str] = []
+
+    result = replay(settings(tmp_path, confirm="ask"), recording, {}, pacing=FAST, model=model,
+                    ask=lambda proposal, verdict: asked.append(verdict.reason) or approve)
+
+    assert len(model.requests) == 1 and len(model.requests[0].messages[0].content) == 3  # patch, screen, question
+    assert len(asked) == 1 and "the model places it" in asked[0]
+    if approve:
+        assert result.status is Status.SUCCESS, result.reason
+        assert len(contact_form.wait_for(lambda s: len(s["submissions"]) > saved)["submissions"]) == saved + 1
+    else:
+        assert result.status is not Status.SUCCESS
+        time.sleep(0.5)
+        assert len(contact_form.state()["submissions"]) == saved
