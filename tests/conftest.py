@@ -32,12 +32,13 @@ def desktop() -> VirtualDesktop:
 class ContactForm:
     """The bundled contact form, running for one test; ``state()`` is what it holds now."""
 
-    def __init__(self, desktop: VirtualDesktop, state_file: Path) -> None:
+    def __init__(self, desktop: VirtualDesktop, state_file: Path, *options: str) -> None:
         self.desktop = desktop
         self.state_file = state_file
         # a pointer left in a corner by an earlier test would trip pyautogui's failsafe
         subprocess.run(["xdotool", "mousemove", "640", "400"], env=desktop.env, check=True)
-        self.process = desktop.launch([sys.executable, str(app_path("contact_form")), "--state", str(state_file)])
+        self.process = desktop.launch([sys.executable, str(app_path("contact_form")), "--state", str(state_file),
+                                       *options])
         self.window = desktop.wait_for_window("Contact")
         self.wait_for(lambda s: True)
 

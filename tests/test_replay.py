@@ -387,3 +387,21 @@ def test_a_target_that_changed_looks_is_found_by_the_model_and_clicked_only_on_a
         assert result.status is not Status.SUCCESS
         time.sleep(0.5)
         assert len(contact_form.state()["submissions"]) == saved
+
+
+def test_a_button_that_moved_within_its_window_is_found_where_it_is_now(contact_form, desktop, tmp_path):
+    recorder = Recorder(desktop, tmp_path / "recordings")
+    recorder.click(NAME)
+    recorder.type("Ada Lovelace")
+    recorder.click(SAVE)
+    recording = recorder.done(contact_form)
+    contact_form.close()
+    # a new version of the app: the same window, its buttons 150 px further right
+    moved = type(contact_form)(desktop, tmp_path / "moved.json", "--buttons-x", "330")
+    try:
+        result = replay(settings(tmp_path), recording, {}, pacing=FAST)
+        assert result.status is Status.SUCCESS, result.reason
+        saved = moved.wait_for(lambda s: s["submissions"])["submissions"]
+        assert saved[0]["name"] == "Ada Lovelace"
+    finally:
+        moved.close()
