@@ -48,6 +48,11 @@ def fit_to_budget(size: tuple[int, int], max_pixels: int, min_pixels: int = PATC
     return (w, h)
 
 
+def image_digest(image: Image.Image) -> str:
+    """A content hash of an image's pixels."""
+    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+
+
 @dataclass(frozen=True)
 class Screenshot:
     """One capture of one monitor, and the image of it the model sees."""
@@ -65,7 +70,7 @@ class Screenshot:
     @cached_property
     def digest(self) -> str:
         """Content hash of the model's image: equal digests mean the model saw the same thing."""
-        return hashlib.blake2b(self.image.tobytes(), digest_size=16).hexdigest()
+        return image_digest(self.image)
 
 
 class Screen:

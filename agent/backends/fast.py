@@ -22,8 +22,6 @@ inputs (``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
 
 from __future__ import annotations
 
-import hashlib
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -38,6 +36,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import DynamicCache
 
 from agent.model import Sampling
+from perception.screen import fit_to_budget, image_digest
 
 CHUNK = 16  # tokens decoded between looks from the host
 BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
@@ -146,10 +145,6 @@ class Thinking:
     cutoff: tuple[int, ...]
 
 
-def image_digest(image: Image.Image) -> str:
-    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest() + f"{image.size}"
-
-
 class FastGenerator:
     """Generation with a static KV cache, CUDA-graph decode, prefix and vision reuse."""
 
@@ -188,18 +183,10 @@ class FastGenerator:
     # ---- images -------------------------------------------------------------------------
 
     def grid(self, image: Image.Image, max_pixels: int, min_pixels: int) -> tuple[int, int]:
-        """(height, width) in patches after the resize into the pixel budget (Qwen's rule, factor 32)."""
-        factor = self.processor.patch_size * self.merge
-        height, width = image.height, image.width
-        h, w = round(height / factor) * factor, round(width / factor) * factor
-        if h * w > max_pixels:
-            beta = math.sqrt(height * width / max_pixels)
-            h, w = max(factor, math.floor(height / beta / factor) * factor), max(factor, math.floor(width / beta / factor) * factor)
-        elif h * w < min_pixels:
-            beta = math.sqrt(min_pixels / (height * width))
-            h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+        """(height, width) in patches after the resize into the pixel budget (the screen's own rule)."""
+        width, height = fit_to_budget(image.size, max_pixels, min_pixels)
         patch = self.processor.patch_size
-        return h // patch, w // patch
+        return height // patch, width // patch
 
     def patches(self, image: Image.Image, grid: tuple[int, int]) -> torch.Tensor:
         """Pixel patches in the layout of Qwen's image processor, made on the GPU."""
@@ -223,7 +210,7 @@ class FastGenerator:
         """Vision features of all images, in order, computing only those not seen before."""
         embeds, deepstack = [], []
         for image, grid in zip(images, grids):
-            key = image_digest(image) + f"{grid}"
+            key = f"{image_digest(image)}{image.size}{grid}"
             if key in self.vision:
                 self.vision.move_to_end(key)
                 stats.images_reused += 1
