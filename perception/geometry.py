@@ -78,6 +78,11 @@ class ScreenLayout:
         return next((m for m in self.monitors if m.contains(x, y)), None)
 
 
+def grid_to_pixel(point: tuple[float, float], size: tuple[int, int]) -> tuple[int, int]:
+    """The pixel of a ``size`` image that a point on the 0-1000 grid falls on (the far edge onto the last pixel)."""
+    return (min(size[0] - 1, int(point[0] / GRID * size[0])), min(size[1] - 1, int(point[1] / GRID * size[1])))
+
+
 @dataclass(frozen=True)
 class CoordinateTransform:
     """Maps a point on the model's grid to the desktop point the input API must use.

@@ -18,6 +18,7 @@ from actions.schema import GRID
 from agent.model import Message, ModelBackend, ModelRequest, Sampling, TextSink
 from agent.prompt import point_question
 from agent.reply import ReplyError, split_thought
+from perception.geometry import grid_to_pixel
 
 _NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
 _POINT = re.compile(rf"\[{_NUMBER},{_NUMBER}(?:,{_NUMBER},{_NUMBER})?\]")
@@ -38,9 +39,7 @@ def ask(model: ModelBackend, image: Image.Image, question: str, sampling: Sampli
     thought, text = split_thought(reply.text)
     if not point:
         return Answer(text, thought)
-    x, y = find_point(text, cut_off=reply.finish_reason == "length")
-    width, height = image.size
-    return Answer(text, thought, (min(width - 1, int(x / GRID * width)), min(height - 1, int(y / GRID * height))))
+    return Answer(text, thought, grid_to_pixel(find_point(text, cut_off=reply.finish_reason == "length"), image.size))
 
 
 def find_point(text: str, cut_off: bool = False) -> tuple[float, float]:

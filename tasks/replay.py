@@ -49,7 +49,7 @@ from loguru import logger
 from PIL import Image
 
 from actions.executor import DryRunExecutor, Executor, FailSafeTriggered, InputFailed
-from actions.schema import GRID, Action, InvalidAction, parse_action
+from actions.schema import Action, InvalidAction, parse_action
 from agent.loop import Pacing
 from agent.model import Message, ModelBackend, ModelRequest, Sampling
 from agent.prompt import find_patch
@@ -57,7 +57,7 @@ from agent.reply import ReplyError, split_thought
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory
-from perception.geometry import Monitor
+from perception.geometry import Monitor, grid_to_pixel
 from perception.locate import SCALES, FeaturelessPatch, locate, match_at
 from perception.screen import Screen, ScreenUnavailable
 from perception.windows import WindowInfo, active_window, windows_titled
@@ -365,12 +365,12 @@ class _Replayer:
                                sampling=self.sampling)
         reply = self.model.complete(request)
         try:
-            x, y = find_point(split_thought(reply.text)[1], cut_off=reply.finish_reason == "length")
+            point = find_point(split_thought(reply.text)[1], cut_off=reply.finish_reason == "length")
         except ReplyError as error:
             logger.info("the model did not find the target of step {}: {}", recorded.index, error)
             return None
-        return (monitor.left + min(monitor.width - 1, int(x / GRID * monitor.width)),
-                monitor.top + min(monitor.height - 1, int(y / GRID * monitor.height)))
+        x, y = grid_to_pixel(point, (monitor.width, monitor.height))
+        return monitor.left + x, monitor.top + y
 
     def require_focus(self, recorded: RecordedStep) -> None:
         """Keys go to the focused window: it must be the recorded one (a dry run has not clicked into it)."""
