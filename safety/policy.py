@@ -160,18 +160,13 @@ class Policy:
             monitor = layout.monitor_at(x, y)
             if monitor is None:
                 return Verdict(Decision.DENY, f"point ({x}, {y}) is not on any monitor")
-            if _is_corner(monitor, x, y):
+            if (x, y) in monitor.corners:
                 return Verdict(Decision.DENY, f"point ({x}, {y}) is a screen corner, kept for the person's failsafe")
         verdict = Verdict(Decision.ALLOW, "no rule objects")
         for rule in self.rules:
             if rule.matches(proposal) and rule.verdict.severity > verdict.decision.severity:
                 verdict = Verdict(rule.verdict, rule.reason)
         return verdict
-
-
-def _is_corner(monitor: Any, x: int, y: int) -> bool:
-    right, bottom = monitor.left + monitor.width - 1, monitor.top + monitor.height - 1
-    return x in (monitor.left, right) and y in (monitor.top, bottom)
 
 
 def _parse_rules(text: str, source: str) -> list[Rule]:
