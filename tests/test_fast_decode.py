@@ -114,3 +114,9 @@ def test_patches_made_on_the_device_match_the_image_processor(fast, size):
         assert difference.max() < 1e-5
     else:  # torch's bicubic against PIL's: a level or two of 255 at edges
         assert difference.mean() < 0.01
+
+
+def test_generate_streams_the_reply_too(plain):
+    pieces: list[str] = []
+    reply = plain.complete(request(screen(4), max_new_tokens=40), pieces.append)
+    assert "".join(pieces) == reply.text

@@ -33,8 +33,8 @@ from transformers import (
     LogitsProcessor,
     LogitsProcessorList,
     Qwen3VLForConditionalGeneration,
-    TextStreamer,
 )
+from transformers.generation.streamers import BaseStreamer
 
 from agent.backends.fast import FastGenerator, StepStats, Thinking
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
@@ -163,9 +163,11 @@ class LocalModel:
         logits, position = self.fast.prefill(ids, images, grids, stats)
         budget = self.thinking_budget(prompt, request.sampling)
         thinking = None if budget is None else Thinking(budget, self.end_think, tuple(self.cutoff_ids))
-        stream = TextStream(self.tokenizer, on_text) if on_text else None
+        stream = TextStream(self.tokenizer, on_text, self.stop_ids) if on_text else None
         tokens, stopped = self.fast.decode(logits, len(ids), position, request.sampling, thinking,
                                            stream.add if stream else None)
+        if stream:
+            stream.end()
         stats.mark("decode")
         self.last_stats = stats
         return self.reply(tokens, stopped, len(ids), request.sampling)
@@ -184,7 +186,7 @@ class LocalModel:
         if sampling.temperature > 0:
             options = {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p,
                        "top_k": sampling.top_k}
-        streamer = Streamer(self.tokenizer, on_text, self.stop_ids) if on_text else None
+        streamer = TextStream(self.tokenizer, on_text, self.stop_ids) if on_text else None
         output = self.model.generate(
             **inputs, max_new_tokens=sampling.max_new_tokens, logits_processor=processors,
             eos_token_id=self.stop_ids, pad_token_id=self.stop_ids[0], streamer=streamer, **options,
@@ -236,36 +238,32 @@ class ThinkingBudget(LogitsProcessor):
         return scores
 
 
-class TextStream:
-    """Turns token chunks into text for a sink, holding back a character still being spelled out."""
+class TextStream(BaseStreamer):
+    """Reply tokens in, text out to a sink, from either decoder: the fast one calls :meth:`add`,
+    ``generate`` calls ``put`` (the prompt first, which is skipped) and ``end``. End-of-turn tokens
+    are left out, and a character still being spelled out is held back until it is whole."""
 
-    def __init__(self, tokenizer: Any, sink: TextSink) -> None:
-        self.tokenizer, self.sink = tokenizer, sink
+    def __init__(self, tokenizer: Any, sink: TextSink, stop_ids: list[int]) -> None:
+        self.tokenizer, self.sink, self.stop_ids = tokenizer, sink, set(stop_ids)
         self.tokens: list[int] = []
         self.sent = 0
+        self.prompt_seen = False
 
-    def add(self, tokens: list[int]) -> None:
-        self.tokens += tokens
+    def add(self, tokens: list[int], final: bool = False) -> None:
+        self.tokens += [token for token in tokens if token not in self.stop_ids]
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=False)
-        ready = len(text) - 1 if text.endswith("\ufffd") else len(text)
+        ready = len(text) - 1 if text.endswith("\ufffd") and not final else len(text)
         if ready > self.sent:
             self.sink(text[self.sent:ready])
             self.sent = ready
 
+    def put(self, value: torch.Tensor) -> None:
+        if self.prompt_seen:
+            self.add(value.flatten().tolist())
+        self.prompt_seen = True
 
-class Streamer(TextStreamer):
-    """Hands decoded text to a sink as words complete, leaving out the end-of-turn tokens."""
-
-    def __init__(self, tokenizer: Any, sink: TextSink, stop_ids: list[int]) -> None:
-        super().__init__(tokenizer, skip_prompt=True)
-        self.sink = sink
-        self.stop_texts = [tokenizer.decode([i]) for i in stop_ids]
-
-    def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
-        for stop in self.stop_texts:
-            text = text.replace(stop, "")
-        if text:
-            self.sink(text)
+    def end(self) -> None:
+        self.add([], final=True)
 
 
 def weights_folder(source: str) -> Path:
@@ -275,7 +273,11 @@ def weights_folder(source: str) -> Path:
     if Path(source).suffix or source.startswith((".", "/", "~")) or source.count("/") != 1:
         raise ModelUnavailable(f"{source} is neither a model folder nor a hub id like Qwen/Qwen3-VL-4B-Instruct")
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+    )
 
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     try:
