@@ -19,15 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from agent.backends.local import LocalModel  # noqa: E402
 from agent.backends.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
 from agent.model import Message, ModelRequest, Sampling  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
 from agent.reply import ReplyError, parse_reply  # noqa: E402
+from bench.decode import screenshot  # noqa: E402
 
 VARIANTS = {
     "bf16": {},
@@ -38,16 +37,10 @@ VARIANTS = {
 SHORT = {"bf16+offload"}  # layers on the CPU decode slowly: a short reply says enough
 
 
-def screenshot(size: tuple[int, int]) -> Image.Image:
-    """A busy random picture: a blank one would compress into nothing in no real codec path."""
-    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    return Image.fromarray(pixels)
-
-
 def one_step(model: LocalModel, tokens: int) -> dict[str, float]:
     sampling = Sampling.for_mode("thinking", max_new_tokens=tokens, thinking_budget=tokens - 120)
     request = ModelRequest(
-        (Message("system", (system_prompt(),)), Message("user", (screenshot((1280, 800)), "Fill in the form."))),
+        (Message("system", (system_prompt(),)), Message("user", (screenshot((1280, 800), 0), "Fill in the form."))),
         sampling=sampling,
     )
     first: list[float] = []
