@@ -9,9 +9,10 @@ Run: ``python contact_form.py --state /tmp/form.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import tkinter as tk
 from pathlib import Path
+
+from app_state import StateFile
 
 FIELDS = [("name", "Full name"), ("email", "Email"), ("city", "City")]
 FONT = ("DejaVu Sans", 13)
@@ -20,10 +21,9 @@ FONT = ("DejaVu Sans", 13)
 class ContactForm:
     def __init__(self, root: tk.Tk, state_file: Path | None, buttons_x: int = 180) -> None:
         self.root = root
-        self.state_file = state_file
+        self.state_file = StateFile(state_file)
         self.submissions: list[dict[str, object]] = []
         self.entries: dict[str, tk.Entry] = {}
-        self._last = ""
         root.title("Contact")
         for row, (key, label) in enumerate(FIELDS):
             tk.Label(root, text=label, font=FONT, anchor="w").place(x=30, y=40 + row * 60, width=140, height=34)
@@ -66,12 +66,7 @@ class ContactForm:
         focus = self.root.focus_get()
         state = {"fields": self.values(), "submissions": self.submissions,
                  "focus": next((k for k, e in self.entries.items() if e is focus), None)}
-        text = json.dumps(state, ensure_ascii=False, indent=2)
-        if self.state_file is not None and text != self._last:
-            temporary = self.state_file.with_suffix(".tmp")
-            temporary.write_text(text, encoding="utf-8")
-            temporary.replace(self.state_file)
-            self._last = text
+        self.state_file.write(state)
         self.root.after(100, self.publish)
 
 

@@ -1,0 +1,98 @@
+"""Where a form's control is, seen from its label, and whether a box is ticked: pixel geometry.
+
+A control (a text field, a combo box, a check box's square) is a block that stands out from the
+background around its label: a filled field, or the frame of one. The control of a label is the
+nearest such block to its right on the same line, else the nearest below it; a check box's or a
+radio button's indicator is the small square block just left of its text. Toolkits draw forms
+this way (Tk, Qt, GTK), and it needs no model and no accessibility support.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+from PIL import Image
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+Side = Literal["auto", "right", "below"]
+
+CONTRAST = 24  # grey levels: less is the same background
+MIN_CONTROL = 12  # pixels: smaller blocks are letters, not controls
+INDICATOR = (8, 32)  # pixels: the side of a check box or radio indicator
+TICKED = 0.08  # fraction of dark pixels inside an indicator that means it is ticked
+
+
+@dataclass(frozen=True)
+class Blocks:
+    """The blocks standing out from one background colour, in a picture."""
+
+    boxes: list[Box]
+
+    @classmethod
+    def around(cls, image: Image.Image, label: Box) -> Blocks:
+        """The blocks against the background just around ``label``."""
+        pixels = np.asarray(image.convert("RGB")).astype(np.int16)
+        background = _ring_colour(pixels, label)
+        differs = (np.abs(pixels - background).max(axis=2) > CONTRAST).astype(np.uint8)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(differs, connectivity=8)
+        boxes = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
+        return cls(boxes)
+
+    def control(self, label: Box, side: Side = "auto") -> Box | None:
+        """The control this label names: right of it on its line, else below it."""
+        cy = (label[1] + label[3]) // 2
+        height = label[3] - label[1]
+        candidates = [b for b in self.boxes if _is_control(b, label)]
+        right = [b for b in candidates if b[0] >= label[2] - 2 and b[1] <= cy <= b[3]]
+        below = [b for b in candidates if b[1] >= label[3] - 2 and b[1] - label[3] <= 4 * height + 20
+                 and b[0] <= label[2] and b[2] >= label[0]]
+        nearest_right = min(right, key=lambda b: b[0] - label[2], default=None)
+        nearest_below = min(below, key=lambda b: (b[1] - label[3], abs(b[0] - label[0])), default=None)
+        if side == "right":
+            return nearest_right
+        if side == "below":
+            return nearest_below
+        return nearest_right or nearest_below
+
+    def indicator(self, text: Box) -> Box | None:
+        """The check box or radio button square just left of its text."""
+        cy = (text[1] + text[3]) // 2
+        low, high = INDICATOR
+        squares = [b for b in self.boxes
+                   if b[2] <= text[0] + 2 and text[0] - b[2] <= 3 * (text[3] - text[1]) and b[1] <= cy <= b[3]
+                   and low <= b[2] - b[0] <= high and low <= b[3] - b[1] <= high
+                   and 0.75 <= (b[2] - b[0]) / (b[3] - b[1]) <= 1.33]
+        return max(squares, key=lambda b: b[2], default=None)
+
+
+def ticked(image: Image.Image, indicator: Box) -> bool:
+    """Whether a check box or radio indicator shows a mark inside its frame."""
+    left, top, right, bottom = indicator
+    inset = max(2, (right - left) // 5)
+    inside = np.asarray(image.convert("L").crop((left + inset, top + inset, right - inset, bottom - inset)))
+    return inside.size > 0 and float((inside < 110).mean()) >= TICKED
+
+
+def center(box: Box) -> tuple[int, int]:
+    return ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)
+
+
+def _is_control(box: Box, label: Box) -> bool:
+    """Big enough to be a control, and not the label itself or a frame around it."""
+    width, height = box[2] - box[0], box[3] - box[1]
+    overlaps = box[0] < label[2] and label[0] < box[2] and box[1] < label[3] and label[1] < box[3]
+    return width >= MIN_CONTROL and height >= MIN_CONTROL and not overlaps
+
+
+def _ring_colour(pixels: np.ndarray, box: Box, gap: int = 3) -> np.ndarray:
+    """The most common colour in a thin ring just outside ``box``."""
+    height, width = pixels.shape[:2]
+    left, top = max(0, box[0] - gap), max(0, box[1] - gap)
+    right, bottom = min(width - 1, box[2] + gap), min(height - 1, box[3] + gap)
+    ring = np.concatenate([pixels[top, left:right + 1], pixels[bottom, left:right + 1],
+                           pixels[top:bottom + 1, left], pixels[top:bottom + 1, right]])
+    colours, counts = np.unique(ring, axis=0, return_counts=True)
+    return colours[counts.argmax()]
