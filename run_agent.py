@@ -129,6 +129,56 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where the run folder goes")
+
+    evaluation = commands.add_parser(
+        "eval", help="run a task suite (OSWorld's task format) and score it",
+        description="Run every task of a suite, each on a fresh virtual display with a throwaway home, and\n"
+        "score it as OSWorld does. Prints a table per domain; writes results.jsonl and report.html.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  run_agent.py eval suites/builtin --reference --parallel 4\n"
+        "  run_agent.py eval path/to/osworld/examples --only os,libreoffice_calc --base-url http://localhost:8000/v1",
+    )
+    evaluation.add_argument("source", type=Path, help="a task file, or a folder of <domain>/<task>.json files")
+    evaluation.add_argument("--only", help="comma-separated domains or task ids to run")
+    evaluation.add_argument("--parallel", type=int, default=1, metavar="N", help="tasks at once (default: 1)")
+    solver = evaluation.add_mutually_exclusive_group()
+    solver.add_argument("--reference", action="store_true", help="replay each task's reference solution")
+    solver.add_argument("--do-nothing", action="store_true", help="say 'done' at once (every task should score 0)")
+    evaluation.add_argument("--task-timeout", type=float, metavar="SECONDS", help="time per task (default: the "
+                          "task's x_timeout, else 300)")
+    evaluation.add_argument("--max-steps", type=int, help="step budget per task (default: 30)")
+    evaluation.add_argument("--runs-dir", type=Path, help="where the evaluation folder goes (default: runs/)")
+    add_model_options(evaluation)
+    add_common_options(evaluation)
+
+    ground = commands.add_parser(
+        "ground-eval", help="measure grounding on ScreenSpot, ScreenSpot-v2 or ScreenSpot-Pro",
+        description="Ask for a point on every annotated target of a ScreenSpot-style folder and report how\n"
+        "often it falls inside the box: overall, text vs icon, per platform and group. --generate makes\n"
+        "such a folder from the built-in suite's apps instead.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  run_agent.py ground-eval data/ScreenSpot-v2 --base-url http://localhost:8000/v1\n"
+        "  run_agent.py ground-eval own-set --generate && run_agent.py ground-eval own-set --locator ocr",
+    )
+    ground.add_argument("source", type=Path, help="folder with the annotation files and images")
+    ground.add_argument("--locator", choices=["model", "ocr"], default="model",
+                        help="who points: the model (default) or Tesseract OCR matching the instruction's text")
+    ground.add_argument("--limit", type=int, help="only the first N targets")
+    ground.add_argument("--generate", action="store_true", help="write a set made from the built-in apps into SOURCE")
+    ground.add_argument("--runs-dir", type=Path, help="where the results go (default: runs/)")
+    add_model_options(ground)
+    add_common_options(ground)
+
+    report = commands.add_parser(
+        "eval-report", help="the HTML report of an evaluation, or two side by side",
+        description="Write the HTML report of an evaluation folder; given two, compare them per domain and\n"
+        "per task (success, steps, seconds per step, first-text latency, tokens, memory, refusals).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  run_agent.py eval-report runs/eval-20261125-101500 runs/eval-20261125-113000",
+    )
+    report.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="one or two evaluation folders")
+    report.add_argument("--output", type=Path, help="where the HTML goes")
+    report.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     return parser
 
 
@@ -206,7 +256,9 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 
 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
-                "param", "data", "from_step", "action", "describe", "find_with_model"}
+                "param", "data", "from_step", "action", "describe", "find_with_model",
+                "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "locator", "limit", "generate",
+                "runs", "output"}
 """Command-line arguments that are not settings."""
 
 
@@ -227,11 +279,38 @@ def record_or_replay(settings: Settings, args: argparse.Namespace) -> int:
     return record_replay.to_task(settings, args.name, args.describe)
 
 
+def evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from evaluation import grounding, report, results, suite
+    from evaluation.own_set import make_own_set
+
+    if args.command == "eval":
+        solver = "reference" if args.reference else "nothing" if args.do_nothing else "model"
+        only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
+        suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout)
+    elif args.command == "ground-eval" and args.generate:
+        print(f"{make_own_set(args.source)} targets written to {args.source}")
+    elif args.command == "ground-eval":
+        grounding.run_grounding(settings, args.source, args.locator, args.limit)
+    elif len(args.runs) == 1:
+        print(results.summary_table(results.load(args.runs[0])))
+        print(f"Report: {report.write(args.runs[0], args.output)}")
+    elif len(args.runs) == 2:
+        a, b = args.runs
+        print(f"A = {a}\nB = {b}\n" + results.comparison_table(results.load(a), results.load(b), ("A", "B")))
+        print(f"Report: {report.write_comparison(a, b, args.output or a / f'compare-{b.name}.html')}")
+    else:
+        raise SettingsError("eval-report takes one evaluation folder, or two to compare")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agent.model import ModelUnavailable
     from agent.settings import load_settings
     from desktop.virtual import DesktopError
+    from evaluation.grounding import GroundingError
+    from evaluation.results import ResultsError
+    from evaluation.task import TaskError
     from perception.screen import ScreenUnavailable
     from safety.policy import PolicyError
     from tasks.record import RecorderError
@@ -251,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
             return ask_about_image(settings, args.image, args.question, args.point)
         if args.command in ("record", "replay", "recordings"):
             return record_or_replay(settings, args)
+        if args.command in ("eval", "ground-eval", "eval-report"):
+            return evaluate(settings, args)
         from agent.progress import ConsoleProgress
         from tasks.command import run_command
 
@@ -258,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         if result.answer is not None:
             print(result.answer)
         return result.exit_code
-    except (SettingsError, PolicyError, RecordingError, ReplayError) as error:
+    except (SettingsError, PolicyError, RecordingError, ReplayError, TaskError, GroundingError, ResultsError) as error:
         print(f"run_agent.py: {error}", file=sys.stderr)
         return 64
     except (ModelUnavailable, ScreenUnavailable, DesktopError, RecorderError) as error:

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
     xvfb xauth openbox xdotool x11-utils x11-xserver-utils xclip xterm
+    mousepad libreoffice-calc
     tesseract-ocr tesseract-ocr-eng
     python3 python3-venv python3-dev python3-tk tk gcc
     fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji
@@ -30,7 +31,7 @@ fi
 echo "Installing Python packages"
 # torch is pinned so that nothing drags in another build: on a machine with the CPU wheel in
 # its package index that one is taken (small, no CUDA); elsewhere pip picks the usual build.
-.venv/bin/python -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[model,test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[model,test,eval]"
 # pyautogui drags in python3-xlib 0.15, which overwrites the Xlib package that pynput and
 # pywinctl need; put 0.33 back.
 .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33

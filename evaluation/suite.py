@@ -1,0 +1,124 @@
+"""``run_agent.py eval SOURCE``: every task of a suite on its own display, N at a time.
+
+Each task runs in a worker process (:mod:`evaluation.worker`) in a session of its own; when
+it overruns its time the whole session is killed (the apps it started too), and the next
+task is not affected. Results go to ``<runs-dir>/eval-<time>/``:
+
+- ``eval.json``: what was run, with which solver and settings;
+- ``results.jsonl``: one line per task, written as each one ends;
+- ``tasks/<domain>/<id>/``: the task's run folder (steps, screenshots) and its worker's log;
+- ``report.html``: the report, with every step's screenshot and action.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from agent.settings import Settings
+from evaluation import report, results
+from evaluation.task import TaskError, find_tasks, load_task
+
+ROOT = Path(__file__).resolve().parent.parent
+GRACE = 30.0  # seconds a worker gets beyond its task's time, for starting up and scoring
+
+
+def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parallel: int = 1,
+              solver: str = "model", task_timeout: float | None = None) -> Path:
+    """Run the tasks of ``source`` and return the evaluation folder."""
+    paths = find_tasks(source, only)
+    folder = _new_folder(settings.runs_dir, f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
+    meta = {"source": str(source), "solver": solver, "parallel": parallel, "tasks": len(paths),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "backend": settings.backend_choice,
+            "model": settings.model_id, "mode": settings.mode}
+    (folder / "eval.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    lock = threading.Lock()
+    logger.info("{} tasks from {}, {} at a time; results in {}", len(paths), source, parallel, folder)
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
+            open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
+        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout) for path in paths]
+        for done, future in enumerate(as_completed(futures), 1):
+            record = future.result()
+            with lock:
+                lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+                lines.flush()
+            logger.info("[{}/{}] {}/{}: score {} ({}{})", done, len(paths), record["domain"], record["task"],
+                        record["score"], record["status"],
+                        f", {record['steps']} steps, {record['seconds']} s" if "steps" in record else
+                        f": {record.get('reason', '')}")
+    records = results.load(folder)
+    print(results.summary_table(records))
+    report.write(folder)
+    print(f"Results: {folder / 'results.jsonl'}\nReport: {folder / 'report.html'}")
+    return folder
+
+
+def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_timeout: float | None) -> dict[str, Any]:
+    """Run one task in a worker process; always a result record, whatever happens to the worker."""
+    try:
+        task = load_task(path)
+    except TaskError as error:
+        return {"task": path.stem, "domain": path.parent.name, "score": None, "status": "invalid", "reason": str(error)}
+    out = folder / "tasks" / task.domain / task.id
+    out.mkdir(parents=True, exist_ok=True)
+    base = {"task": task.id, "domain": task.domain, "instruction": task.instruction}
+    timeout = task_timeout or task.timeout
+    request = {"task": str(path.resolve()), "domain": task.domain, "out": str(out.resolve()), "solver": solver,
+               "settings": _settings_for_worker(settings, out.resolve())}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with open(out / "worker.log", "wb") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "evaluation.worker"], stdin=subprocess.PIPE, stdout=log,
+                                  stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            worker.communicate(json.dumps(request).encode(), timeout=timeout + GRACE)
+            timed_out = False
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            _kill_session(worker)
+    result = out / "result.json"
+    if timed_out:
+        return {**base, "score": 0.0, "status": "timeout", "reason": f"the task took longer than {timeout:g} s"}
+    if not result.is_file():
+        return {**base, "score": 0.0, "status": "error", "reason": f"the worker ended without a result "
+                f"(exit {worker.returncode}); see {out / 'worker.log'}"}
+    record = json.loads(result.read_text(encoding="utf-8"))
+    if "run" in record:
+        record["run"] = str(Path(record["run"]).relative_to(folder.resolve()))
+    return record
+
+
+def _settings_for_worker(settings: Settings, out: Path) -> dict[str, Any]:
+    values = settings.model_dump(mode="json", exclude_none=True)
+    if settings.api_key is not None:
+        values["api_key"] = settings.api_key.get_secret_value()
+    return {**values, "runs_dir": str(out), "confirm": "deny", "monitor": "primary"}
+
+
+def _kill_session(worker: subprocess.Popen[bytes]) -> None:
+    """Stop the worker and everything it started (a hung app too)."""
+    try:
+        os.killpg(worker.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    worker.wait()
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    folder, n = Path(parent) / name, 1
+    while folder.exists():
+        n += 1
+        folder = Path(parent) / f"{name}-{n}"
+    folder.mkdir(parents=True)
+    return folder
