@@ -122,6 +122,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(recordings)
     add_recording_options(recordings)
 
+    fill = commands.add_parser(
+        "fill", help="fill a form in any app from data, row after row",
+        description="Fill the form a spec describes (YAML: the window, each field's label, kind and value,\n"
+        "the submit button), once per data row. Fields are found by their visible labels; every value is\n"
+        "read back before the form is submitted, and submitting asks you first.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  run_agent.py fill contact_form.yaml --data people.csv\n\n" + EXIT_CODES,
+    )
+    fill.add_argument("spec", type=Path, help="the form spec (YAML)")
+    fill.add_argument("--data", type=Path, help="rows to fill in: a CSV file (first line: column names) or JSON "
+                      "lines; default: the spec's rows, or its values once")
+    fill.add_argument("--locator", choices=["auto", "ocr", "model"], default="auto",
+                      help="how fields are found: ocr (labels read on the screen), model (the model grounds each "
+                      "label), auto (default: ocr, and the model where ocr is unsure, if one is chosen)")
+    fill.add_argument("--stop-on-error", action="store_true", help="stop at the first row that fails")
+    fill.add_argument("--confirm", choices=["ask", "allow", "deny"], help="as for run; submitting always asks")
+    fill.add_argument("--dry-run", action="store_true", default=None, help="find every field, touch nothing")
+    fill.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
+    add_model_options(fill)
+    add_common_options(fill)
+
     demo = commands.add_parser(
         "demo", help="watch the agent fill a form on a virtual display (no GPU or model needed)",
         description="Start a virtual display with the bundled contact form and let the agent fill it in,\n"
@@ -258,7 +279,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
                 "param", "data", "from_step", "action", "describe", "find_with_model",
                 "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "locator", "limit", "generate",
-                "runs", "output"}
+                "runs", "output", "spec", "stop_on_error"}
 """Command-line arguments that are not settings."""
 
 
@@ -316,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.record import RecorderError
     from tasks.recording import RecordingError
     from tasks.replay import ReplayError
+    from tasks.form import FormError
 
     try:
         if args.command == "demo":
@@ -330,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
             return ask_about_image(settings, args.image, args.question, args.point)
         if args.command in ("record", "replay", "recordings"):
             return record_or_replay(settings, args)
+        if args.command == "fill":
+            from tasks.fill import fill_command
+
+            return fill_command(settings, args.spec, args.data, args.locator, args.stop_on_error)
         if args.command in ("eval", "ground-eval", "eval-report"):
             return evaluate(settings, args)
         from agent.progress import ConsoleProgress
@@ -339,7 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         if result.answer is not None:
             print(result.answer)
         return result.exit_code
-    except (SettingsError, PolicyError, RecordingError, ReplayError, TaskError, GroundingError, ResultsError) as error:
+    except (SettingsError, PolicyError, RecordingError, ReplayError, TaskError, GroundingError, ResultsError,
+            FormError) as error:
         print(f"run_agent.py: {error}", file=sys.stderr)
         return 64
     except (ModelUnavailable, ScreenUnavailable, DesktopError, RecorderError) as error:

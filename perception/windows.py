@@ -6,6 +6,7 @@ pywinctl connects to the display when imported, so it is imported on first use.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -75,3 +76,21 @@ def windows_titled(title: str) -> list[WindowInfo]:
         logger.debug("windows unknown: {}", error)
         return []
     return [WindowInfo(w.title, "", w.box.left, w.box.top, w.box.width, w.box.height) for w in found]
+
+
+def find_window(pattern: str) -> WindowInfo | None:
+    """The first window whose title matches the regular expression ``pattern``, brought to the front."""
+    try:
+        import pywinctl
+
+        found = [w for w in pywinctl.getAllWindows() if w.title and re.search(pattern, w.title)]
+        if not found:
+            return None
+        window = found[0]
+        if not window.isActive:
+            window.activate(wait=True)
+        box = window.box
+        return WindowInfo(window.title, _app_name(window), box.left, box.top, box.width, box.height)
+    except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
+        logger.debug("windows unknown: {}", error)
+        return None

@@ -36,6 +36,18 @@ class Gate:
         verdict = self.policy.judge(proposal, self.layout)
         if verdict.decision is not Decision.CONFIRM:
             return verdict
+        return self._settle(proposal, verdict)
+
+    def confirm(self, proposal: Proposal, reason: str) -> Verdict:
+        """Like :meth:`check`, for an action that needs a person's approval whatever the rules allow
+        (a form's submit button); what the rules deny stays denied."""
+        verdict = self.policy.judge(proposal, self.layout)
+        if verdict.decision is Decision.DENY:
+            return verdict
+        return self._settle(proposal, Verdict(Decision.CONFIRM, reason))
+
+    def _settle(self, proposal: Proposal, verdict: Verdict) -> Verdict:
+        """A confirm verdict settled by the confirmation mode."""
         if self.mode == "allow":
             return Verdict(Decision.ALLOW, f"{verdict.reason} (approved by --confirm allow)")
         if self.mode == "deny":

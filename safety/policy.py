@@ -59,12 +59,14 @@ class Proposal:
     target: tuple[int, int] | None
     window: WindowInfo | None
     screenshot: Screenshot | None = None  # what the model saw, to show a person
+    secret: bool = False  # typed text that must not be shown (a password from a form's data)
 
     def describe(self) -> str:
         """The action in a person's words, e.g. ``type 'hello' in "Contact"``."""
         args = {k: v for k, v in self.action.arguments().items() if k not in ("action", "coordinate")}
         words = self.action.action.replace("_", " ")
-        words += "".join(f" {v!r}" if k == "text" else f" {k}={v}" for k, v in args.items())
+        words += "".join((" (hidden text)" if self.secret else f" {v!r}") if k == "text" else f" {k}={v}"
+                         for k, v in args.items())
         if self.target is not None:
             words += f" at {self.target}"
         if self.window is not None:

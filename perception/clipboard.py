@@ -1,0 +1,41 @@
+"""The X clipboard, read to check what a text field holds (select it, copy, read here).
+
+Uses xclip. Before a copy the clipboard is set to a marker, so that a copy that did nothing
+(a field that refuses to copy, such as a password field) is told apart from an empty field.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+
+TIMEOUT = 2.0  # seconds: an app that owns the clipboard and does not answer
+
+
+class ClipboardUnavailable(RuntimeError):
+    """xclip is missing or the clipboard did not answer."""
+
+
+def mark() -> str:
+    """Put a fresh marker on the clipboard and return it."""
+    marker = f"<clipboard marker {secrets.token_hex(8)}>"
+    try:
+        # xclip stays in the background to serve the marker until someone copies something else
+        subprocess.run(["xclip", "-selection", "clipboard", "-i"], input=marker.encode(), timeout=TIMEOUT,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise ClipboardUnavailable("xclip is not installed: run scripts/setup.sh") from None
+    except (subprocess.SubprocessError, OSError) as error:
+        raise ClipboardUnavailable(f"cannot set the clipboard: {error}") from None
+    return marker
+
+
+def text() -> str:
+    """The clipboard's text now ("" when nobody owns it)."""
+    try:
+        result = subprocess.run(["xclip", "-selection", "clipboard", "-o"], capture_output=True, timeout=TIMEOUT)
+    except FileNotFoundError:
+        raise ClipboardUnavailable("xclip is not installed: run scripts/setup.sh") from None
+    except subprocess.TimeoutExpired:
+        raise ClipboardUnavailable(f"the clipboard's owner did not answer within {TIMEOUT:g} s") from None
+    return result.stdout.decode("utf-8", errors="replace") if result.returncode == 0 else ""

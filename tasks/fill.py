@@ -1,0 +1,395 @@
+"""Filling a form from data, row after row: ``run_agent.py fill SPEC [--data ROWS] [--locator ...]``.
+
+For each row of data:
+
+1. **Window.** The window whose title matches the spec is found and brought to the front.
+2. **Where.** Each field is found by its visible label (:mod:`tasks.locate_field`): OCR and the
+   control's geometry, or the model, or OCR first and the model when OCR is unsure. Places are
+   kept per form, relative to the window: later rows need no OCR or model unless the window
+   changed its size (a moved window just shifts them).
+3. **Fill.** Each field is filled the way a person would: click, select what is there, type;
+   a check box or radio button is clicked only when it is not already as wanted; a list is
+   opened and the option clicked. Every action goes through the safety gate and the executor.
+4. **Check.** Each value is read back (text: select and copy, read the clipboard; a check box:
+   its mark; a list: OCR of its text); a wrong one is filled again once. A password is never
+   read back. A row whose values are still wrong is not submitted.
+5. **Submit.** The submit button is clicked, after a person's approval by default; then the
+   window must show ``after_submit``'s text (newly: text already shown before the click must
+   change, as "Saved (1)" becomes "Saved (2)").
+
+A row that fails is reported with its reason and the next row goes on (or the run stops, with
+``stop_on_error``). The run folder holds every action as a step (password values redacted),
+``results.csv`` (row, status, reason, seconds) and, for a label that could not be found, the
+picture of the window where it was looked for.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+
+from actions.executor import DryRunExecutor, FailSafeTriggered, InputFailed
+from actions.schema import parse_action
+from agent.backends import make_backend
+from agent.loop import Executes, Pacing
+from agent.model import ModelBackend
+from agent.settings import Settings
+from agent.task import Outcome, Status, Step
+from agent.trajectory import Trajectory
+from perception import clipboard
+from perception.controls import Box, ticked
+from perception.ocr import find, normalize, read
+from perception.screen import Screen, Screenshot, ScreenUnavailable
+from perception.windows import WindowInfo, find_window
+from safety.gate import Asker, Gate
+from safety.killswitch import KillSwitch, StopRequested
+from safety.policy import Proposal
+from safety.secrets import Redactor
+from tasks.command import controls
+from tasks.form import FormError, FormField, FormSpec, load_rows
+from tasks.locate_field import FieldNotFound, FieldLocator, LocatorChoice, Place, WindowPicture
+
+TEXT_KINDS = ("text", "multiline", "password", "date")
+RowStatus = Literal["submitted", "filled", "failed", "not run"]
+
+
+class RowFailed(Exception):
+    """This row cannot go on; the reason is for the report."""
+
+
+@dataclass
+class RowResult:
+    number: int
+    status: RowStatus
+    reason: str
+    seconds: float
+
+
+@dataclass
+class FillResult:
+    rows: list[RowResult]
+    folder: Path
+    stopped: str | None = None  # why the run ended early (a person stopped it, the screen went away)
+
+    @property
+    def exit_code(self) -> int:
+        if self.stopped is not None:
+            return Status.STOPPED.exit_code if "stop" in self.stopped else Status.ERROR.exit_code
+        return 0 if all(r.status in ("submitted", "filled") for r in self.rows) else Status.FAILURE.exit_code
+
+
+def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *, spec_name: str = "form",
+              locator: LocatorChoice = "auto", ask: Asker | None = None, model: ModelBackend | None = None,
+              stop_on_error: bool = False, pacing: Pacing | None = None) -> FillResult:
+    """Fill ``spec``'s form once per row; ``model`` (or the configured backend) grounds labels
+    for ``locator="model"``, and for ``"auto"`` when one is configured."""
+    screen, layout, gate, kill_switch, executor = controls(settings, ask)
+    if model is None and (locator == "model" or (locator == "auto" and _model_configured(settings))):
+        model = make_backend(settings)
+    redactor = Redactor(secret for row in rows for secret in spec.secrets(row))
+    meta = {"form": spec_name, "window": spec.window, "rows": len(rows), "locator": locator,
+            "settings": settings.model_dump(mode="json"), "monitors": [str(m) for m in layout.monitors]}
+    trajectory = Trajectory(settings.runs_dir, f"fill {spec_name}", redactor, meta)
+    logger.info("filling {} ({} row{}) in {}", spec_name, len(rows), "" if len(rows) == 1 else "s", trajectory.folder)
+    filler = _Filler(spec, screen, gate, kill_switch, executor, trajectory,
+                     FieldLocator(locator, model, settings.sampling(), trajectory.folder),
+                     pacing or Pacing(settle_timeout=settings.settle_timeout))
+    results: list[RowResult] = []
+    stopped = None
+    kill_switch.start()
+    try:
+        for number, row in enumerate(rows, start=1):
+            results.append(filler.row(number, row))
+            logger.log("SUCCESS" if results[-1].status != "failed" else "WARNING", "row {} of {}: {} ({:.1f} s){}",
+                       number, len(rows), results[-1].status, results[-1].seconds,
+                       f": {results[-1].reason}" if results[-1].reason else "")
+            if results[-1].status == "failed" and stop_on_error:
+                break
+    except (StopRequested, FailSafeTriggered) as stop:
+        stopped = f"stopped: {stop}"
+    except KeyboardInterrupt:
+        stopped = "stopped: interrupted (Ctrl+C)"
+    except (ScreenUnavailable, InputFailed) as error:
+        stopped = str(error)
+    finally:
+        kill_switch.close()
+        done = {r.number for r in results}
+        results += [RowResult(n, "not run", stopped or "an earlier row failed", 0.0)
+                    for n in range(1, len(rows) + 1) if n not in done]
+        _write_results(trajectory.folder / "results.csv", results)
+        trajectory.finish({"form": spec_name, "stopped": stopped, "steps": len(filler.records),
+                           "rows": {s: sum(r.status == s for r in results) for s in ("submitted", "filled", "failed",
+                                                                                      "not run")}})
+    if stopped:
+        logger.warning(stopped)
+    return FillResult(results, trajectory.folder, stopped)
+
+
+def _model_configured(settings: Settings) -> bool:
+    return any(v is not None for v in (settings.backend, settings.script, settings.base_url, settings.model))
+
+
+def _write_results(path: Path, results: list[RowResult]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        writer.writerow(["row", "status", "reason", "seconds"])
+        writer.writerows([r.number, r.status, r.reason, f"{r.seconds:.2f}"] for r in results)
+
+
+@dataclass
+class _Filler:
+    spec: FormSpec
+    screen: Screen
+    gate: Gate
+    kill: KillSwitch
+    executor: Executes
+    trajectory: Trajectory
+    locator: FieldLocator
+    pacing: Pacing
+    records: list[Step] = field(default_factory=list)
+
+    @property
+    def dry_run(self) -> bool:
+        return isinstance(self.executor, DryRunExecutor)
+
+    def row(self, number: int, row: dict[str, str]) -> RowResult:
+        started = time.monotonic()
+        values = [(f, f.text(row)) for f in self.spec.fields]
+        try:
+            window = self.window()
+            for form_field, value in values:
+                self.fill(number, window, form_field, value)
+            wrong = self.check(number, window, values)
+            if wrong:
+                raise RowFailed("; ".join(wrong))
+            if self.spec.submit is None:
+                return RowResult(number, "filled", "", time.monotonic() - started)
+            self.submit(number, window)
+        except (RowFailed, FieldNotFound, FormError) as failure:
+            return RowResult(number, "failed", str(failure), time.monotonic() - started)
+        return RowResult(number, "submitted", "", time.monotonic() - started)
+
+    def window(self) -> WindowInfo:
+        """The form's window, in front, settled."""
+        window = find_window(self.spec.window)
+        if window is None:
+            raise RowFailed(f"no window titled like {self.spec.window!r} is open")
+        self.screen.wait_until_still(self.pacing.settle_timeout)
+        return window
+
+    # filling
+
+    def fill(self, number: int, window: WindowInfo, form_field: FormField, value: str) -> None:
+        step = self.step(f"row {number}: {form_field.kind} {form_field.name!r}")
+        try:
+            if form_field.kind == "keys":
+                self.do(step, {"action": "key", "keys": [value]})
+            elif form_field.kind in TEXT_KINDS:
+                self.type_into(step, self.place(window, form_field, value), form_field, value)
+            elif form_field.kind in ("checkbox", "radio"):
+                self.tick(step, window, form_field, value)
+            else:
+                self.choose(step, window, form_field, value)
+        finally:
+            self.record(step)
+
+    def type_into(self, step: Step, place: Place, form_field: FormField, value: str) -> None:
+        self.do(step, {"action": "left_click"}, place.center)
+        self.select_all(step, form_field)
+        self.do(step, {"action": "key", "keys": ["backspace"]})
+        if value:
+            self.do(step, {"action": "type", "text": value}, secret=form_field.kind == "password")
+
+    def select_all(self, step: Step, form_field: FormField) -> None:
+        """Select the field's whole text with the keys every toolkit knows (ctrl+a is not select-all in Tk)."""
+        if form_field.kind == "multiline":
+            self.do(step, {"action": "key", "keys": ["ctrl", "end"]})
+            self.do(step, {"action": "key", "keys": ["ctrl", "shift", "home"]})
+        else:
+            self.do(step, {"action": "key", "keys": ["end"]})
+            self.do(step, {"action": "key", "keys": ["shift", "home"]})
+
+    def tick(self, step: Step, window: WindowInfo, form_field: FormField, value: str) -> None:
+        """A check box set to the wanted state, or a radio button chosen: clicked only if not so already."""
+        place = self.place(window, form_field, value)
+        wanted = form_field.kind == "radio" or value == "yes"
+        if self.is_ticked(place) == wanted:
+            step.detail = "already as wanted"
+            return
+        self.do(step, {"action": "left_click"}, place.center)
+
+    def choose(self, step: Step, window: WindowInfo, form_field: FormField, value: str) -> None:
+        """Open the list and click the option that reads ``value``."""
+        place = self.place(window, form_field, value)
+        if value and self.shows(place, value):
+            step.detail = "already as wanted"
+            return
+        self.do(step, {"action": "left_click"}, place.center)
+        self.screen.wait_until_still(self.pacing.settle_timeout)
+        if self.dry_run:
+            return
+        shot = self.screen.capture()
+        picture = WindowPicture.of(shot, _list_area(place.box, shot))
+        options = [o for o in find(read(picture.image), value, minimum=0.85)
+                   if not _inside(picture.to_desktop_point(o.center), place.box)]
+        if not options:
+            self.do(step, {"action": "key", "keys": ["escape"]})
+            raise RowFailed(f"{form_field.name}: the list has no option {value!r}")
+        self.do(step, {"action": "left_click"}, picture.to_desktop_point(options[0].center))
+        self.screen.wait_until_still(self.pacing.settle_timeout)
+
+    # checking
+
+    def check(self, number: int, window: WindowInfo, values: list[tuple[FormField, str]]) -> list[str]:
+        """Read every value back; fill a wrong one again once; what is still wrong."""
+        if self.dry_run:
+            return []
+        wrong = []
+        for form_field, value in values:
+            seen = self.read_back(number, window, form_field, value)
+            if seen is None or seen == value:
+                continue
+            logger.info("row {}: {} reads {!r}, not the value wanted: filling it again", number, form_field.name,
+                        "•••" if form_field.kind == "password" else seen)
+            self.fill(number, window, form_field, value)
+            seen = self.read_back(number, window, form_field, value)
+            if seen is not None and seen != value:
+                wrong.append(f"{form_field.name} reads {seen!r} instead of {value!r}")
+        return wrong
+
+    def read_back(self, number: int, window: WindowInfo, form_field: FormField, value: str) -> str | None:
+        """What the field holds now, in the terms of ``value`` (None: it cannot be read back)."""
+        if form_field.kind in ("keys", "password"):
+            return None
+        place = self.place(window, form_field, value)
+        if form_field.kind == "checkbox":
+            return "yes" if self.is_ticked(place) else "no"
+        if form_field.kind == "radio":
+            return value if self.is_ticked(place) else f"not {value}"
+        if form_field.kind == "select":
+            return value if self.shows(place, value) else self.text_in(place.box)
+        step = self.step(f"row {number}: read back {form_field.name!r}")
+        try:
+            marker = clipboard.mark()
+            self.do(step, {"action": "left_click"}, place.center)
+            self.select_all(step, form_field)
+            self.do(step, {"action": "key", "keys": ["ctrl", "c"]})
+            self.screen.wait_until_still(0.3)
+            copied = clipboard.text()
+        finally:
+            self.record(step)
+        if copied == marker:
+            logger.info("{} cannot be copied, so it is not checked", form_field.name)
+            return None
+        return copied
+
+    def is_ticked(self, place: Place) -> bool:
+        assert place.indicator is not None
+        shot = self.screen.capture()
+        picture = WindowPicture.of(shot, place.indicator)
+        return ticked(picture.image, (0, 0, picture.image.width, picture.image.height))
+
+    def shows(self, place: Place, value: str) -> bool:
+        return normalize(value) in normalize(self.text_in(place.box))
+
+    def text_in(self, box: Box) -> str:
+        picture = WindowPicture.of(self.screen.capture(), box)
+        return " ".join(line.text for line in read(picture.image))
+
+    # submitting
+
+    def submit(self, number: int, window: WindowInfo) -> None:
+        assert self.spec.submit is not None
+        submit, after = self.spec.submit, self.spec.after_submit
+        button = FormField(label=submit.label, kind="text")
+        place = self.place(window, button, submit.label, button=True)
+        shown_before = self.mentions(window, after.expect_text) if after else set()
+        step = self.step(f"row {number}: submit with {submit.label!r}")
+        try:
+            reason = f"submitting row {number} of the form with {submit.label!r}" if submit.confirm else None
+            self.do(step, {"action": "left_click"}, place.center, confirm=reason)
+        finally:
+            self.record(step)
+        self.screen.wait_until_still(self.pacing.settle_timeout)
+        if after is None or self.dry_run:
+            return
+        deadline = time.monotonic() + after.timeout
+        while not self.mentions(window, after.expect_text) - shown_before:
+            if time.monotonic() > deadline:
+                raise RowFailed(f"submitted, but the window did not show {after.expect_text!r} within "
+                                f"{after.timeout:g} s")
+            self.kill.sleep(0.2)
+
+    def mentions(self, window: WindowInfo, text: str) -> set[str]:
+        """The lines of text in the window that mention ``text``."""
+        picture = WindowPicture.of(self.screen.capture(), _box(window))
+        return {line.text for line in read(picture.image) if find([line], text, minimum=0.85)}
+
+    # the parts every action shares
+
+    def place(self, window: WindowInfo, form_field: FormField, value: str, button: bool = False) -> Place:
+        current = find_window(self.spec.window) or window  # it may have moved since the row began
+        return self.locator.place(self.screen.capture(), _box(current), form_field, value, button=button)
+
+    def step(self, thought: str) -> Step:
+        self.kill.check()
+        step = Step(index=len(self.records) + 1, screenshot=self.screen.capture(), seen_at=time.monotonic())
+        step.thought = thought
+        return step
+
+    def do(self, step: Step, action: dict[str, Any], target: tuple[int, int] | None = None, *,
+           secret: bool = False, confirm: str | None = None) -> None:
+        """One action through the gate (``confirm``: a person must approve it) and the executor."""
+        shot: Screenshot = step.screenshot
+        if target is not None:
+            action = {**action, "coordinate": [round(v, 1) for v in shot.transform.desktop_to_grid(target)]}
+        act = parse_action(action)
+        proposal = Proposal(act, target, shot.window, shot, secret=secret)
+        step.action, step.target = act, target
+        step.verdict = self.gate.confirm(proposal, confirm) if confirm else self.gate.check(proposal)
+        if not step.verdict.allowed:
+            step.outcome = Outcome.BLOCKED
+            step.detail = f"refused: {step.verdict.reason}"
+            raise RowFailed(f"{act.action} refused: {step.verdict.reason}")
+        with self.kill.agent_input():
+            execution = self.executor.execute(act, target)
+        step.outcome = Outcome.DRY_RUN if self.dry_run else Outcome.DONE
+        step.detail = f"{step.detail}; {execution.detail}" if step.detail else execution.detail
+        step.timings["act"] = step.timings.get("act", 0.0) + execution.seconds
+
+    def record(self, step: Step) -> None:
+        self.records.append(step)
+        self.trajectory.on_step(step)
+
+
+def _box(window: WindowInfo) -> Box:
+    return (window.left, window.top, window.left + window.width, window.top + window.height)
+
+
+def _inside(point: tuple[int, int], box: Box) -> bool:
+    return box[0] <= point[0] < box[2] and box[1] <= point[1] < box[3]
+
+
+def _list_area(control: Box, shot: Screenshot) -> Box:
+    """Where an opened list shows its options: around and below the control, on its monitor."""
+    m = shot.monitor
+    height = control[3] - control[1]
+    return (max(m.left, control[0] - 4 * height), max(m.top, control[1] - 12 * height),
+            min(m.left + m.width, control[2] + 4 * height), min(m.top + m.height, control[3] + 16 * height))
+
+
+def fill_command(settings: Settings, spec_path: Path, data: Path | None, locator: LocatorChoice,
+                 stop_on_error: bool) -> int:
+    """``run_agent.py fill``: load and check everything, fill, print one line per row."""
+    spec = FormSpec.load(spec_path)
+    rows = load_rows(spec, data)
+    result = fill_form(settings, spec, rows, spec_name=spec_path.stem, locator=locator, stop_on_error=stop_on_error)
+    for row in result.rows:
+        print(f"row {row.number}: {row.status}" + (f" - {row.reason}" if row.reason else ""))
+    print(f"results: {result.folder / 'results.csv'}")
+    return result.exit_code

@@ -1,0 +1,200 @@
+"""Finding a form's fields by their visible labels: OCR and geometry, or the model.
+
+``ocr`` reads the window (:mod:`perception.ocr`) and takes the control next to the label
+(:mod:`perception.controls`); it is sure when the label reads as written (0.85 or better) and
+only once in the window, and the control is there. ``model`` asks the model where "the text
+field labelled X" is (grounding; Instruct mode is enough). ``auto`` uses OCR, and the model only
+where OCR is unsure. What is found is kept per window size, relative to the window, so a form
+is read once and a moved window costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+from loguru import logger
+from PIL import Image
+
+from agent.model import ModelBackend, Sampling
+from agent.reply import ReplyError
+from perception.controls import Blocks, Box, center
+from perception.ocr import Found, Line, find, read
+from perception.screen import Screenshot
+from tasks.ask import ask
+from tasks.form import FormField
+
+LocatorChoice = Literal["auto", "ocr", "model"]
+SURE = 0.85  # a label read at least this close to how the spec writes it
+DESCRIPTIONS = {
+    "text": "the text input field labelled {label!r}", "password": "the password field labelled {label!r}",
+    "date": "the date field labelled {label!r}", "multiline": "the multi-line text area labelled {label!r}",
+    "select": "the drop-down list labelled {label!r}", "checkbox": "the check box {label!r}",
+    "radio": "the option {value!r} of the choice labelled {label!r}", "button": "the button {label!r}",
+}
+
+
+class FieldNotFound(Exception):
+    """A field's label (or its control) is not in the window; the message says where the picture is."""
+
+
+@dataclass(frozen=True)
+class WindowPicture:
+    """Part of a capture, with the way back to desktop coordinates."""
+
+    image: Image.Image
+    origin: tuple[int, int]  # desktop point of the picture's top-left pixel
+    scale: tuple[float, float]  # picture pixels per desktop pixel
+
+    @classmethod
+    def of(cls, shot: Screenshot, box: Box) -> WindowPicture:
+        m = shot.monitor
+        sx, sy = shot.transform.scale
+        left, top = max(box[0], m.left), max(box[1], m.top)
+        right, bottom = min(box[2], m.left + m.width), min(box[3], m.top + m.height)
+        crop = (round((left - m.left) * sx), round((top - m.top) * sy), round((right - m.left) * sx),
+                round((bottom - m.top) * sy))
+        return cls(shot.capture.crop(crop), (left, top), (sx, sy))
+
+    def to_desktop(self, box: Box) -> Box:
+        (x0, y0), (sx, sy) = self.origin, self.scale
+        return (x0 + round(box[0] / sx), y0 + round(box[1] / sy), x0 + round(box[2] / sx), y0 + round(box[3] / sy))
+
+    def to_desktop_point(self, point: tuple[int, int]) -> tuple[int, int]:
+        box = self.to_desktop((point[0], point[1], point[0], point[1]))
+        return (box[0], box[1])
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a field is on the desktop: what to click (and to read), and a tick mark's square."""
+
+    box: Box
+    indicator: Box | None = None
+    via: str = "ocr"
+
+    @property
+    def center(self) -> tuple[int, int]:
+        return center(self.box)
+
+    def shifted(self, dx: int, dy: int) -> Place:
+        def move(box: Box | None) -> Box | None:
+            return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+        return replace(self, box=move(self.box), indicator=move(self.indicator))  # type: ignore[arg-type]
+
+
+class _Unsure(Exception):
+    """OCR found nothing certain; the reason says why."""
+
+
+@dataclass
+class FieldLocator:
+    choice: LocatorChoice
+    model: ModelBackend | None
+    sampling: Sampling
+    folder: Path  # where pictures of failed searches go
+    _places: dict[tuple[str, ...], Place] = field(default_factory=dict)  # relative to the window's corner
+    _lines: list[Line] | None = None  # the window's text, read once per window size
+    _size: tuple[int, int] = (0, 0)
+
+    def place(self, shot: Screenshot, window: Box, form_field: FormField, value: str, button: bool = False) -> Place:
+        """Where ``form_field`` (or, with ``button``, the button labelled so) is now."""
+        size = (window[2] - window[0], window[3] - window[1])
+        if size != self._size:  # a resized window lays its form out anew
+            self._places.clear()
+            self._lines, self._size = None, size
+        kind = "button" if button else form_field.kind
+        key = (kind, form_field.label or "", value if kind == "radio" else "")
+        if key not in self._places:
+            picture = WindowPicture.of(shot, window)
+            found = self._find(picture, kind, form_field, value)
+            self._places[key] = found.shifted(-window[0], -window[1])
+            logger.debug("{} {!r} found by {} at {}", kind, form_field.label, found.via, found.box)
+        return self._places[key].shifted(window[0], window[1])
+
+    def _find(self, picture: WindowPicture, kind: str, form_field: FormField, value: str) -> Place:
+        if self.choice != "model":
+            try:
+                return self._read(picture, kind, form_field, value)
+            except _Unsure as unsure:
+                if self.choice == "ocr" or self.model is None:
+                    raise self._not_found(picture, form_field, str(unsure)) from None
+                logger.info("{}; asking the model", unsure)
+        return self._ground(picture, kind, form_field, value)
+
+    def _read(self, picture: WindowPicture, kind: str, form_field: FormField, value: str) -> Place:
+        if self._lines is None:
+            self._lines = read(picture.image)
+        label = form_field.label or ""
+        if kind == "radio":
+            option = self._option(picture.image, label, value)
+            indicator = Blocks.around(picture.image, option.box).indicator(option.box)
+            if indicator is None:
+                raise _Unsure(f"no radio button next to the option {value!r} of {label!r}")
+            return Place(picture.to_desktop(option.box), picture.to_desktop(indicator))
+        found = self._one(label)
+        if kind == "button":
+            return Place(picture.to_desktop(found.box))
+        blocks = Blocks.around(picture.image, found.box)
+        if kind == "checkbox":
+            indicator = blocks.indicator(found.box)
+            if indicator is None:
+                raise _Unsure(f"no check box next to {label!r}")
+            return Place(picture.to_desktop(found.box), picture.to_desktop(indicator))
+        control = blocks.control(found.box, form_field.side)
+        if control is None:
+            raise _Unsure(f"no control {'next to' if form_field.side == 'auto' else form_field.side + ' of'} "
+                          f"the label {label!r}")
+        return Place(picture.to_desktop(control))
+
+    def _one(self, phrase: str) -> Found:
+        """The single place that reads ``phrase``."""
+        assert self._lines is not None
+        found = find(self._lines, phrase)
+        if not found or found[0].score < SURE:
+            seen = f" (closest: {found[0].text!r})" if found else ""
+            raise _Unsure(f"the label {phrase!r} is not in the window{seen}")
+        if len(found) > 1 and found[1].score >= found[0].score - 0.02:
+            raise _Unsure(f"the label {phrase!r} is in the window more than once ({found[0].text!r} and "
+                          f"{found[1].text!r})")
+        return found[0]
+
+    def _option(self, image: Image.Image, label: str, value: str) -> Found:
+        """The radio option reading ``value`` that belongs to the choice labelled ``label``: the
+        nearest one right of or below the label."""
+        assert self._lines is not None
+        group = self._one(label)
+        options = [o for o in find(self._lines, value, minimum=SURE)
+                   if o.box[0] >= group.box[0] and o.box[1] >= group.box[1] - 4 and o.box != group.box]
+        if not options:
+            raise _Unsure(f"no option {value!r} next to {label!r}")
+        return min(options, key=lambda o: (o.box[0] - group.box[2]) ** 2 + 4 * (o.box[1] - group.box[1]) ** 2)
+
+    def _ground(self, picture: WindowPicture, kind: str, form_field: FormField, value: str) -> Place:
+        if self.model is None:
+            raise FieldNotFound("--locator model needs a model: choose one with --backend, --model or --base-url")
+        description = DESCRIPTIONS[kind].format(label=form_field.label, value=value)
+        try:
+            answer = ask(self.model, picture.image, description, self.sampling, point=True)
+        except ReplyError as error:
+            raise self._not_found(picture, form_field, f"the model did not find {description}: {error}") from None
+        assert answer.point is not None
+        x, y = answer.point
+        near = (x - 4, y - 4, x + 4, y + 4)
+        indicator = None
+        if kind in ("checkbox", "radio"):
+            blocks = Blocks.around(picture.image, near)
+            indicator = next((b for b in blocks.boxes if b[0] - 2 <= x <= b[2] + 2 and b[1] - 2 <= y <= b[3] + 2
+                              and 8 <= b[2] - b[0] <= 32), None) or blocks.indicator(near)
+            if indicator is None:
+                raise self._not_found(picture, form_field, f"the model's point for {description} is no check box")
+        return Place(picture.to_desktop(near), indicator and picture.to_desktop(indicator), via="model")
+
+    def _not_found(self, picture: WindowPicture, form_field: FormField, reason: str) -> FieldNotFound:
+        slug = re.sub(r"[^a-z0-9]+", "-", (form_field.label or "field").lower()).strip("-") or "field"
+        path = self.folder / f"not-found-{slug}.png"
+        picture.image.save(path)
+        return FieldNotFound(f"{reason}; the window as it was searched: {path}")
