@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where the run folder goes")
+    demo.add_argument("--fill", action="store_true",
+                      help="fill the form from tasks/forms/contacts.csv with run_agent.py fill instead (no model)")
 
     evaluation = commands.add_parser(
         "eval", help="run a task suite (OSWorld's task format) and score it",
@@ -342,9 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "demo":
             configure_logging("INFO")
-            from tasks.demo import run_demo
+            from tasks.demo import run_demo, run_fill_demo
 
-            return run_demo(args.runs_dir)
+            return run_fill_demo(args.runs_dir) if args.fill else run_demo(args.runs_dir)
         options = {k: v for k, v in vars(args).items() if k not in NOT_SETTINGS}
         settings = load_settings(args.config, **options)
         configure_logging(settings.log_level)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import secrets
 import subprocess
+import time
+from collections.abc import Callable
 
 TIMEOUT = 2.0  # seconds: an app that owns the clipboard and does not answer
+COPY_WAIT = 1.0  # seconds an app may take to take over the clipboard after ctrl+c
 
 
 class ClipboardUnavailable(RuntimeError):
@@ -39,3 +42,11 @@ def text() -> str:
     except subprocess.TimeoutExpired:
         raise ClipboardUnavailable(f"the clipboard's owner did not answer within {TIMEOUT:g} s") from None
     return result.stdout.decode("utf-8", errors="replace") if result.returncode == 0 else ""
+
+
+def copied(marker: str, sleep: Callable[[float], None] = time.sleep) -> str:
+    """What an app copied after ``mark()`` returned ``marker``; the marker itself if nothing came."""
+    deadline = time.monotonic() + COPY_WAIT
+    while (found := text()) == marker and time.monotonic() < deadline:
+        sleep(0.02)
+    return found

@@ -1,7 +1,8 @@
-"""The demo: the bundled contact form on a virtual display, filled by the agent.
+"""The demos: the bundled contact form on a virtual display, filled by the agent, or from a CSV file.
 
-Runs with the scripted backend, so it needs no GPU and no model weights. It never touches
-the desktop you are sitting at: it starts its own Xvfb display and window manager.
+The agent demo runs with the scripted backend and the form demo with OCR, so neither needs a
+GPU or model weights. They never touch the desktop you are sitting at: each starts its own Xvfb
+display and window manager.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ INSTRUCTION = (
     "a two-line note, subscribe her to the newsletter, and save it."
 )
 SCRIPT = Path(__file__).parent / "demos" / "contact_form.replies"
+FORM, CONTACTS = Path(__file__).parent / "forms" / "contact.yaml", Path(__file__).parent / "forms" / "contacts.csv"
 
 
 def run_demo(runs_dir: Path, out=sys.stdout) -> int:
@@ -41,3 +43,28 @@ def run_demo(runs_dir: Path, out=sys.stdout) -> int:
         last = sorted(result.folder.glob("step-*-action.png"))
         out.write(f"Run folder: {result.folder}" + (f" (last screen: {last[-1].name})" if last else "") + "\n")
         return result.exit_code if saved else 1
+
+
+def run_fill_demo(runs_dir: Path, out=sys.stdout) -> int:
+    """``run_agent.py demo --fill``: the contact form filled from ``tasks/forms/contacts.csv``."""
+    from agent.settings import Settings
+
+    with tempfile.TemporaryDirectory() as scratch, VirtualDesktop(set_environment=True) as desktop:
+        state_file = Path(scratch) / "contact_form.json"
+        desktop.launch([sys.executable, str(app_path("contact_form")), "--state", str(state_file)])
+        desktop.wait_for_window("Contact")
+        out.write(f"Started the contact form on virtual display {desktop.display}; filling it from {CONTACTS}.\n")
+        out.flush()
+        from tasks.fill import fill_form  # imports the input stack, now that DISPLAY is set
+        from tasks.form import FormSpec, load_rows
+
+        spec = FormSpec.load(FORM)
+        settings = Settings(confirm="allow", runs_dir=runs_dir)  # on its own display, submitting needs no approval
+        result = fill_form(settings, spec, load_rows(spec, CONTACTS), spec_name=FORM.stem, locator="ocr")
+        state = json.loads(state_file.read_text(encoding="utf-8")) if state_file.exists() else {}
+        out.write("\n" + "\n".join(f"row {r.number}: {r.status} in {r.seconds:.1f} s{' - ' + r.reason if r.reason else ''}"
+                                   for r in result.rows) + "\n")
+        out.write("What the contact form saved:\n")
+        out.write(json.dumps(state.get("submissions", []), ensure_ascii=False, indent=2) + "\n")
+        out.write(f"Run folder: {result.folder} (results.csv, and every action's screenshot)\n")
+        return result.exit_code

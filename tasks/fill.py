@@ -279,8 +279,7 @@ class _Filler:
             self.do(step, {"action": "left_click"}, place.center)
             self.select_all(step, form_field)
             self.do(step, {"action": "key", "keys": ["ctrl", "c"]})
-            self.screen.wait_until_still(0.3)
-            copied = clipboard.text()
+            copied = clipboard.text() if self.dry_run else clipboard.copied(marker, self.kill.sleep)
         finally:
             self.record(step)
         if copied == marker:
@@ -327,14 +326,17 @@ class _Filler:
 
     def mentions(self, window: WindowInfo, text: str) -> set[str]:
         """The lines of text in the window that mention ``text``."""
-        picture = WindowPicture.of(self.screen.capture(), _box(window))
+        picture = WindowPicture.of(self.screen.capture(), _box(self.current(window)))
         return {line.text for line in read(picture.image) if find([line], text, minimum=0.85)}
 
     # the parts every action shares
 
     def place(self, window: WindowInfo, form_field: FormField, value: str, button: bool = False) -> Place:
-        current = find_window(self.spec.window) or window  # it may have moved since the row began
-        return self.locator.place(self.screen.capture(), _box(current), form_field, value, button=button)
+        return self.locator.place(self.screen.capture(), _box(self.current(window)), form_field, value, button=button)
+
+    def current(self, window: WindowInfo) -> WindowInfo:
+        """The form's window as it is now: it may have moved since the row began."""
+        return find_window(self.spec.window) or window
 
     def step(self, thought: str) -> Step:
         self.kill.check()

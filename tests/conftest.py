@@ -29,17 +29,17 @@ def desktop() -> VirtualDesktop:
     return _desktop
 
 
-class ContactForm:
-    """The bundled contact form, running for one test; ``state()`` is what it holds now."""
+class FormApp:
+    """A bundled form app, running for one test; ``state()`` is what it holds now."""
 
-    def __init__(self, desktop: VirtualDesktop, state_file: Path, *options: str) -> None:
+    def __init__(self, desktop: VirtualDesktop, app: str, title: str, state_file: Path, *options: str) -> None:
         self.desktop = desktop
+        self.title = title
         self.state_file = state_file
         # a pointer left in a corner by an earlier test would trip pyautogui's failsafe
         subprocess.run(["xdotool", "mousemove", "640", "400"], env=desktop.env, check=True)
-        self.process = desktop.launch([sys.executable, str(app_path("contact_form")), "--state", str(state_file),
-                                       *options])
-        self.window = desktop.wait_for_window("Contact")
+        self.process = desktop.launch([sys.executable, str(app_path(app)), "--state", str(state_file), *options])
+        self.window = desktop.wait_for_window(title)
         self.wait_for(lambda s: True)
 
     def state(self) -> dict:
@@ -61,11 +61,18 @@ class ContactForm:
         self.process.wait(timeout=5)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # wait until the window is really gone
-            found = subprocess.run(["xdotool", "search", "--name", "^Contact$"], env=self.desktop.env,
+            found = subprocess.run(["xdotool", "search", "--name", f"^{self.title}$"], env=self.desktop.env,
                                    capture_output=True, text=True)
             if not found.stdout.strip():
                 return
             time.sleep(0.05)
+
+
+class ContactForm(FormApp):
+    """The bundled contact form (``*options``: its command-line options)."""
+
+    def __init__(self, desktop: VirtualDesktop, state_file: Path, *options: str) -> None:
+        super().__init__(desktop, "contact_form", "Contact", state_file, *options)
 
 
 @pytest.fixture
