@@ -202,6 +202,31 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", type=Path, nargs="+", metavar="RUN", help="one or two evaluation folders")
     report.add_argument("--output", type=Path, help="where the HTML goes")
     report.add_argument("--config", type=Path, help=argparse.SUPPRESS)
+
+    serve = commands.add_parser(
+        "serve", help="the web UI and HTTP API: chat with the model, run and supervise the agent",
+        description="Serve the web page (chat with the model; start, watch, approve and stop agent runs and\n"
+        "replays) and the HTTP API (/api/predict, OpenAI-compatible /v1/chat/completions, /api/runs;\n"
+        "documented at /docs). One model is loaded and shared by all of them.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  run_agent.py serve --mode thinking\n"
+        "  run_agent.py serve --host 0.0.0.0 --token \"$(openssl rand -hex 16)\"",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
+                       "only; any other needs --token)")
+    serve.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
+    serve.add_argument("--token", help="access token clients must send (Authorization: Bearer TOKEN)")
+    serve.add_argument("--confirm", choices=["ask", "allow", "deny"],
+                       help="actions the safety policy wants confirmed: ask on the page (default), allow or deny")
+    serve.add_argument("--max-steps", type=int, help="default step budget of a run (default: 30)")
+    serve.add_argument("--monitor", help="which monitor runs watch: primary (default), active, or a number")
+    serve.add_argument("--runs-dir", type=Path, help="where run folders go, and are found (default: runs/)")
+    serve.add_argument("--recordings-dir", type=Path, help="where recordings to replay are (default: recordings/)")
+    serve.add_argument("--policy", type=Path, help="a TOML file of safety rules added to the defaults")
+    serve.add_argument("--sensitive-window", action="append", dest="sensitive_windows", metavar="TITLE_REGEX",
+                       help="a window whose actions always need confirmation (repeatable)")
+    add_model_options(serve)
+    add_common_options(serve)
     return parser
 
 
@@ -281,7 +306,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
                 "param", "data", "from_step", "action", "describe", "find_with_model",
                 "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "locator", "limit", "generate",
-                "runs", "output", "spec", "stop_on_error"}
+                "runs", "output", "host", "port", "token", "spec", "stop_on_error"}
 """Command-line arguments that are not settings."""
 
 
@@ -360,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
             return fill_command(settings, args.spec, args.data, args.locator, args.stop_on_error)
         if args.command in ("eval", "ground-eval", "eval-report"):
             return evaluate(settings, args)
+        if args.command == "serve":
+            from webui.server import serve
+
+            return serve(settings, args.host, args.port, args.token)
         from agent.progress import ConsoleProgress
         from tasks.command import run_command
 

@@ -11,6 +11,7 @@ packages=(
     tesseract-ocr tesseract-ocr-eng
     python3 python3-venv python3-dev python3-tk tk gcc
     fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji
+    chromium
 )
 missing=()
 for package in "${packages[@]}"; do

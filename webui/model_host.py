@@ -1,0 +1,182 @@
+"""The one model that chat, the APIs and agent runs share.
+
+It loads in the background when the server starts, so the page can show how far loading got.
+Every request takes its turn in one queue: the in-process model answers one request at a time
+(its decoder keeps one KV cache and has no batched decode), while an OpenAI-compatible server
+is sent several at once and batches them itself. Qwen3-VL's Instruct and Thinking variants are
+separate weights: a request in the other mode swaps them (one in memory at a time), unless an
+agent run is using the loaded one. With ``--model`` (one set of weights) or ``--script`` both
+modes share the one model and the mode picks the sampling.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from loguru import logger
+
+from agent.backends import make_backend
+from agent.model import Mode, ModelBackend, ModelUnavailable, Sampling
+from agent.settings import Settings
+
+GIVEN = ("given", "")
+REMOTE_SLOTS = 8
+"""Requests in flight at once to an OpenAI-compatible server (it batches them)."""
+
+
+class ModelBusy(ModelUnavailable):
+    """The other mode's model is needed while an agent run is using the loaded one."""
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    state: str  # loading | ready | failed
+    model: str
+    mode: Mode
+    backend: str
+    seconds: float  # since loading started
+    message: str  # the last thing loading said, or why it failed
+    waiting: int  # requests queued for the model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "seconds": round(self.seconds, 1)}
+
+
+class ModelHost:
+    """Loads the model for a mode on demand and hands it to one request at a time."""
+
+    def __init__(self, settings: Settings, backend: ModelBackend | None = None) -> None:
+        self.settings = settings
+        self._slots = REMOTE_SLOTS if settings.backend_choice == "openai" else 1
+        self._changed = threading.Condition()
+        self._backend = backend
+        self._given = backend is not None  # a backend handed in serves every mode
+        self._key: tuple[str, str] | None = GIVEN if backend else None
+        self._mode: Mode = settings.mode
+        self._loading = False
+        self._failed = False
+        self._since = time.monotonic()
+        self._message = "ready" if backend else "waiting to load"
+        self._busy = 0
+        self._waiting = 0
+        self._pins: Counter[tuple[str, str]] = Counter()
+
+    def start(self) -> None:
+        """Load the default mode's model in the background."""
+        threading.Thread(target=self._preload, name="model-load", daemon=True).start()
+
+    def _preload(self) -> None:
+        try:
+            with self.use(self.settings.mode):
+                pass
+        except ModelUnavailable:
+            pass  # the status says why; the next request tries again
+
+    def settings_for(self, mode: Mode) -> Settings:
+        return self.settings.model_copy(update={"mode": mode})
+
+    def sampling(self, mode: Mode, **overrides: Any) -> Sampling:
+        """The mode's sampling (the model card's, with the server's options), with ``overrides``."""
+        return replace(self.settings_for(mode).sampling(), **{k: v for k, v in overrides.items() if v is not None})
+
+    def backend_name(self, mode: Mode) -> str:
+        return self._backend.name if self._given and self._backend else self.settings_for(mode).backend_choice
+
+    def status(self) -> ModelStatus:
+        with self._changed:
+            settings = self.settings_for(self._mode)
+            if self._failed and not self._loading:
+                state = "failed"
+            else:
+                state = "loading" if self._loading or self._backend is None else "ready"
+            name = self._backend.name if self._backend else settings.backend_choice
+            model = settings.model_id if name != "scripted" else str(settings.script or "scripted replies")
+            return ModelStatus(state, model, self._mode, name, time.monotonic() - self._since, self._message,
+                               self._waiting)
+
+    @contextmanager
+    def use(self, mode: Mode) -> Iterator[ModelBackend]:
+        """The model of ``mode``, for one request; waits its turn, loading or swapping weights if needed."""
+        key = self._key_for(mode)
+        with self._changed:
+            self._waiting += 1
+            try:
+                backend = self._acquire(key, mode)
+            finally:
+                self._waiting -= 1
+        try:
+            yield backend
+        finally:
+            with self._changed:
+                self._busy -= 1
+                self._changed.notify_all()
+
+    @contextmanager
+    def pin(self, mode: Mode) -> Iterator[None]:
+        """Keep ``mode``'s weights loaded while an agent run needs them between its steps."""
+        key = self._key_for(mode)
+        with self._changed:
+            self._pins[key] += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._pins[key] -= 1
+                self._changed.notify_all()
+
+    def _key_for(self, mode: Mode) -> tuple[str, str]:
+        if self._given:
+            return GIVEN
+        settings = self.settings_for(mode)
+        choice = settings.backend_choice
+        return (choice, str(settings.script) if choice == "scripted" else settings.model_id)
+
+    def _acquire(self, key: tuple[str, str], mode: Mode) -> ModelBackend:
+        """Called holding the lock; returns with one slot of the model taken."""
+        while True:
+            if self._loading or (self._key == key and self._busy >= self._slots):
+                self._changed.wait()
+                continue
+            if self._key == key and self._backend is not None:
+                self._busy += 1
+                return self._backend
+            if self._busy:
+                self._changed.wait()
+                continue
+            if self._key is not None and self._pins[self._key]:
+                raise ModelBusy(f"an agent run is using the {self._mode} model; ask in {self._mode} mode, "
+                                "or wait until the run has ended")
+            self._load(key, mode)
+
+    def _load(self, key: tuple[str, str], mode: Mode) -> None:
+        """Swap in ``key``'s model; called holding the lock, which is let go while loading."""
+        self._loading, self._mode, self._failed = True, mode, False
+        self._backend, self._key = None, None  # the old weights go before the new ones come
+        self._since, self._message = time.monotonic(), f"loading {key[1] or key[0]}"
+        loader = threading.get_ident()
+        sink = logger.add(self._note, level="INFO", format="{message}",
+                          filter=lambda record: record["thread"].id == loader)
+        self._changed.release()
+        try:
+            backend = make_backend(self.settings_for(mode))
+        except BaseException as error:
+            self._changed.acquire()
+            self._failed, self._loading = True, False
+            self._message = str(error) if isinstance(error, ModelUnavailable) else f"{type(error).__name__}: {error}"
+            self._changed.notify_all()
+            raise
+        finally:
+            logger.remove(sink)
+        self._changed.acquire()
+        self._backend, self._key, self._loading = backend, key, False
+        self._message = f"ready ({time.monotonic() - self._since:.1f} s to load)"
+        self._changed.notify_all()
+
+    def _note(self, message: Any) -> None:
+        self._message = str(message).strip()
