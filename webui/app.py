@@ -24,6 +24,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from loguru import logger
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.model import ModelBackend, ModelUnavailable
 from agent.reply import ReplyError
@@ -87,6 +88,7 @@ def create_app(settings: Settings, model: ModelBackend | None = None, token: str
 
     for error_type, code in STATUS_OF.items():
         app.add_exception_handler(error_type, _reply_with(code))
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(Exception, _internal_error)
     app.middleware("http")(_Guard(token, local_only))
@@ -101,6 +103,12 @@ def _reply_with(code: int) -> Callable[[Request, Exception], Awaitable[Response]
     async def handler(request: Request, error: Exception) -> Response:
         return error_response(code, str(error))
     return handler
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    message = "there is nothing at this address" if error.status_code == 404 else str(error.detail)
+    return error_response(error.status_code, message)
 
 
 async def _invalid_request(request: Request, error: Exception) -> Response:

@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from agent.model import Message, Mode, Part, Sampling
+from agent.model import Message, Mode, Part
 from webui.chat import ChatError, Emit, Reply, respond
 from webui.model_host import ModelHost
 from webui.schemas import ChatCompletionRequest, ChatRequest, ChatTurn, OpenAIMessage, PredictRequest
@@ -114,11 +114,6 @@ def openai_parts(message: OpenAIMessage) -> tuple[Part, ...]:
     return tuple(parts)
 
 
-def sampling_for(host: ModelHost, mode: Mode, temperature: float | None, top_p: float | None,
-                 max_tokens: int | None) -> Sampling:
-    return host.sampling(mode, temperature=temperature, top_p=top_p, max_new_tokens=max_tokens)
-
-
 @router.post("/api/chat", tags=["chat"], summary="The page's chat: a streamed reply as server-sent events",
              description="Events: `thought` and `answer` ({text}) as generated, then `done` ({thought, answer, "
              "point}) or `error` ({message}).")
@@ -128,7 +123,7 @@ def chat(body: ChatRequest, request: Request) -> StreamingResponse:
         raise ChatError("the conversation must end with the user's message")
     messages = [Message(turn.role, parts_of_turn(turn)) for turn in body.messages]
     mode = body.mode or host.settings.mode
-    sampling = sampling_for(host, mode, body.temperature, body.top_p, body.max_tokens)
+    sampling = host.sampling(mode, temperature=body.temperature, top_p=body.top_p, max_new_tokens=body.max_tokens)
 
     def events() -> Iterator[str]:
         for kind, value in generate(lambda emit: respond(host, messages, mode, sampling, emit, body.locate)):
@@ -176,7 +171,9 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     if messages[-1].role != "user":
         raise ChatError("the conversation must end with the user's message")
     mode = body.mode or _mode_named(body.model) or host.settings.mode
-    sampling = sampling_for(host, mode, body.temperature, body.top_p, body.max_completion_tokens or body.max_tokens)
+    sampling = host.sampling(mode, temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
+                             presence_penalty=body.presence_penalty,
+                             max_new_tokens=body.max_completion_tokens or body.max_tokens)
     name = body.model or host.status().model
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
     if not body.stream:
@@ -185,8 +182,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
             "id": ident, "object": "chat.completion", "created": created, "model": name,
             "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": {
                 "role": "assistant", "content": reply.answer, "reasoning_content": reply.thought or None}}],
-            "usage": {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-                      "total_tokens": reply.prompt_tokens + reply.completion_tokens},
+            "usage": _usage(reply),
         }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -199,6 +195,8 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         for kind, value in generate(lambda emit: respond(host, messages, mode, sampling, emit)):
             if kind == "done":
                 yield chunk({}, value.finish_reason)
+                if (body.stream_options or {}).get("include_usage"):
+                    yield f"data: {json.dumps(_usage_chunk(ident, created, name, value))}\n\n"
             elif kind == "error":
                 yield f"data: {json.dumps({'error': {'message': value, 'type': 'server_error'}})}\n\n"
                 return
@@ -207,6 +205,16 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(chunks(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+
+def _usage(reply: Reply) -> dict[str, int]:
+    return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens}
+
+
+def _usage_chunk(ident: str, created: int, name: str, reply: Reply) -> dict[str, Any]:
+    return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": name, "choices": [],
+            "usage": _usage(reply)}
 
 
 def _mode_named(model: str | None) -> Mode | None:

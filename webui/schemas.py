@@ -67,8 +67,11 @@ class ChatCompletionRequest(BaseModel):
     stream: bool = False
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
+    top_k: int | None = Field(None, ge=0, description="as vLLM reads it")
+    presence_penalty: float | None = Field(None, ge=-2, le=2)
     max_tokens: int | None = Field(None, ge=1, le=32768)
     max_completion_tokens: int | None = Field(None, ge=1, le=32768)
+    stream_options: dict[str, Any] | None = None
     mode: Mode | None = Field(None, description="instruct or thinking; beats the model name")
 
 
