@@ -30,6 +30,11 @@ def mark() -> str:
         raise ClipboardUnavailable("xclip is not installed: run scripts/setup.sh") from None
     except (subprocess.SubprocessError, OSError) as error:
         raise ClipboardUnavailable(f"cannot set the clipboard: {error}") from None
+    deadline = time.monotonic() + TIMEOUT
+    while text() != marker:  # xclip's background process takes the clipboard over a moment later
+        if time.monotonic() > deadline:
+            raise ClipboardUnavailable("the clipboard did not take the marker")
+        time.sleep(0.01)
     return marker
 
 

@@ -204,6 +204,9 @@ class _Filler:
         self.do(step, {"action": "key", "keys": ["backspace"]})
         if value:
             self.do(step, {"action": "type", "text": value}, secret=form_field.kind == "password")
+            # the app must have taken every key before the next action's keys (after non-ASCII text,
+            # the keyboard map it reads them with changes under it)
+            self.screen.wait_until_still(self.pacing.settle_timeout)
 
     def select_all(self, step: Step, form_field: FormField) -> None:
         """Select the field's whole text with the keys every toolkit knows (ctrl+a is not select-all in Tk)."""

@@ -1,0 +1,165 @@
+"""Form filling on the real desktop: our Tk forms, real input, OCR; asserted on what the apps saved."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import ContactForm, FormApp
+
+from agent.loop import Pacing
+from agent.settings import Settings
+from desktop.virtual import VirtualDesktop
+from run_agent import main
+from safety.policy import Proposal, Verdict
+from tasks import locate_field
+from tasks.fill import fill_form
+from tasks.form import FormSpec, load_rows
+
+FORMS = Path(__file__).resolve().parent.parent / "tasks" / "forms"
+PACING = Pacing(settle_timeout=1.0)
+PEOPLE = [
+    {"name": "Ada Lovelace", "email": "ada@example.org", "password": "s3cret-Pass!", "country": "Switzerland",
+     "plan": "Pro", "birthday": "1815-12-10", "notes": "First programmer\nNote G", "newsletter": "yes"},
+    {"name": "Zoë Núñez", "email": "zoe@example.org", "password": "c0b0l-Rules", "country": "Japan",
+     "plan": "Team", "birthday": "1906-12-09", "notes": "Compilers", "newsletter": "no"},
+]
+
+
+@pytest.fixture
+def signup_form(desktop: VirtualDesktop, tmp_path: Path) -> Iterator[FormApp]:
+    form = FormApp(desktop, "signup_form", "Sign up", tmp_path / "signup.json")
+    yield form
+    form.close()
+
+
+def settings(tmp_path: Path, **options: object) -> Settings:
+    return Settings(**{"runs_dir": tmp_path / "runs", "confirm": "allow", **options})  # type: ignore[arg-type]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_every_field_kind_is_filled_checked_and_submitted(signup_form: FormApp, tmp_path: Path) -> None:
+    spec = FormSpec.load(FORMS / "signup.yaml")
+    asked: list[tuple[str, str]] = []
+
+    def approve(proposal: Proposal, verdict: Verdict) -> bool:
+        asked.append((proposal.describe(), verdict.reason))
+        return True
+
+    result = fill_form(settings(tmp_path, confirm="ask"), spec, load_rows(spec, write_csv(tmp_path / "p.csv", PEOPLE)),
+                       ask=approve, pacing=PACING)
+
+    saved = signup_form.wait_for(lambda s: len(s["submissions"]) == 2)["submissions"]
+    assert saved == [
+        {"name": "Ada Lovelace", "email": "ada@example.org", "password": "s3cret-Pass!", "birthday": "10.12.1815",
+         "country": "Switzerland", "plan": "Pro", "notes": "First programmer\nNote G", "newsletter": True},
+        {"name": "Zoë Núñez", "email": "zoe@example.org", "password": "c0b0l-Rules", "birthday": "09.12.1906",
+         "country": "Japan", "plan": "Team", "notes": "Compilers", "newsletter": False},
+    ]
+    assert [r.status for r in result.rows] == ["submitted", "submitted"] and result.exit_code == 0
+    # each submit was put to a person; a password that the policy wants confirmed is not shown to them
+    reasons = [reason for _, reason in asked]
+    assert "submitting row 1 of the form with 'Save'" in reasons and "submitting row 2 of the form with 'Save'" in reasons
+    typed = [what for what, _ in asked if what.startswith("type")]
+    assert typed and all("(hidden text)" in what for what in typed)
+    written = b"".join(p.read_bytes() for p in result.folder.iterdir())
+    assert b"s3cret-Pass!" not in written and b"c0b0l-Rules" not in written
+    with open(result.folder / "results.csv", encoding="utf-8") as file:
+        assert [(r["row"], r["status"]) for r in csv.DictReader(file)] == [("1", "submitted"), ("2", "submitted")]
+
+
+def test_rows_after_the_first_reuse_the_places_found_even_when_the_window_moved(
+        contact_form: ContactForm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads, real_read = [], locate_field.read
+    monkeypatch.setattr(locate_field, "read", lambda image: reads.append(image.size) or real_read(image))
+    moved = threading.Event()
+
+    def move_after_first_row() -> None:
+        contact_form.wait_for(lambda s: len(s["submissions"]) >= 1, timeout=60)
+        subprocess.run(["xdotool", "windowmove", contact_form.window, "380", "200"], env=contact_form.desktop.env,
+                       check=True)
+        moved.set()
+
+    mover = threading.Thread(target=move_after_first_row, daemon=True)
+    mover.start()
+    spec = FormSpec.load(FORMS / "contact.yaml")
+    result = fill_form(settings(tmp_path), spec, load_rows(spec, FORMS / "contacts.csv"), pacing=PACING)
+
+    assert moved.is_set()
+    saved = contact_form.wait_for(lambda s: len(s["submissions"]) == 3)["submissions"]
+    assert [s["name"] for s in saved] == ["Ada Lovelace", "Grace Hopper", "Alan Turing"]
+    assert saved[0]["notes"] == "First programmer\nNote G, 1843"
+    assert [s["newsletter"] for s in saved] == [True, False, True]
+    assert result.exit_code == 0
+    assert len(reads) == 1  # the labels were read once, for the first row
+
+
+def test_a_label_that_is_not_there_fails_its_rows_with_a_picture(contact_form: ContactForm, tmp_path: Path) -> None:
+    spec_path = tmp_path / "phone.yaml"
+    spec_path.write_text('window: "^Contact$"\nfields:\n  - {label: "Full name", value: "{name}"}\n'
+                         '  - {label: "Phone", value: "{phone}"}\nsubmit: {label: "Save"}\n', encoding="utf-8")
+    spec = FormSpec.load(spec_path)
+    result = fill_form(settings(tmp_path), spec, [{"name": "Ada", "phone": "1"}, {"name": "Bob", "phone": "2"}],
+                       locator="ocr", pacing=PACING)
+
+    assert [r.status for r in result.rows] == ["failed", "failed"] and result.exit_code == 1
+    assert "the label 'Phone' is not in the window" in result.rows[0].reason
+    picture = result.folder / "not-found-phone.png"
+    assert str(picture) in result.rows[0].reason and picture.stat().st_size > 1000
+    assert contact_form.state()["submissions"] == []
+
+
+def test_a_failing_row_is_reported_and_the_next_goes_on_unless_told_to_stop(signup_form: FormApp,
+                                                                           tmp_path: Path) -> None:
+    spec = FormSpec.load(FORMS / "signup.yaml")
+    rows = [{**PEOPLE[0], "country": "Atlantis"}, PEOPLE[1], PEOPLE[0]]
+    result = fill_form(settings(tmp_path), spec, rows, pacing=PACING)
+    assert [r.status for r in result.rows] == ["failed", "submitted", "submitted"]
+    assert result.rows[0].reason == "Country: the list has no option 'Atlantis'"
+    assert len(signup_form.wait_for(lambda s: len(s["submissions"]) == 2)["submissions"]) == 2
+
+    stopped = fill_form(settings(tmp_path), spec, rows, pacing=PACING, stop_on_error=True)
+    assert [r.status for r in stopped.rows] == ["failed", "not run", "not run"]
+
+
+def test_submitting_is_refused_without_a_persons_approval(contact_form: ContactForm, tmp_path: Path) -> None:
+    spec = FormSpec.load(FORMS / "contact.yaml")
+    rows = load_rows(spec, FORMS / "contacts.csv")[:1]
+    result = fill_form(settings(tmp_path, confirm="deny"), spec, rows, pacing=PACING)
+    assert result.rows[0].status == "failed"
+    assert "submitting row 1 of the form with 'Save'; it needs a person's approval" in result.rows[0].reason
+    state = contact_form.state()
+    assert state["submissions"] == [] and state["fields"]["name"] == "Ada Lovelace"  # filled, not saved
+
+
+def test_a_twenty_row_batch_from_the_command_line(contact_form: ContactForm, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    people = [{"name": f"Person {n}", "email": f"p{n}@example.org", "city": f"City {n}", "notes": f"note {n}",
+               "newsletter": "yes" if n % 3 == 0 else "no"} for n in range(1, 21)]
+    data = write_csv(tmp_path / "people.csv", people)
+    code = main(["fill", str(FORMS / "contact.yaml"), "--data", str(data), "--locator", "ocr", "--confirm", "allow",
+                 "--runs-dir", str(tmp_path / "runs")])
+    assert code == 0
+    saved = contact_form.wait_for(lambda s: len(s["submissions"]) == 20)["submissions"]
+    assert [{**s, "newsletter": "yes" if s["newsletter"] else "no"} for s in saved] == people
+    out = capsys.readouterr().out
+    assert out.count(": submitted") == 20 and "results.csv" in out
+
+
+def test_the_command_line_rejects_a_missing_column_before_touching_anything(tmp_path: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "people.csv"
+    data.write_text("name,email\nAda,ada@example.org\n", encoding="utf-8")
+    assert main(["fill", str(FORMS / "contact.yaml"), "--data", str(data)]) == 64
+    assert "row 1: no column 'city' in the data" in capsys.readouterr().err
