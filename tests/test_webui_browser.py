@@ -150,3 +150,23 @@ def test_stop_a_run_from_the_page(page, model, server, contact_form):
     run_id = page.evaluate("location.hash").removeprefix("#run=")
     summary = json.loads((server.app.state.desk.runs_dir / run_id / "summary.json").read_text())
     assert summary["status"] == "stopped" and summary["steps"] < 5
+
+
+def test_fill_a_form_from_the_page_and_approve_its_submit(page, server, contact_form, tmp_path):
+    rows = tmp_path / "people.csv"
+    rows.write_text("name,email,city,notes,newsletter\nGrace Hopper,grace@navy.mil,Arlington,COBOL,yes\n")
+    page.click("button[data-tab=agent]")
+    page.select_option("#fill-spec-name", "contact")
+    assert "Full name" in page.input_value("#fill-spec")
+    page.set_input_files("#fill-rows", str(rows))
+    page.select_option("#fill-locator", "ocr")
+    page.click("#fill-start")
+
+    page.locator("#approval").wait_for(timeout=30_000)  # the submit asks first
+    assert "left click" in page.inner_text("#approval-action")
+    assert page.locator("#approval-crop").is_visible()  # what the click would hit
+    page.click("#approve")
+    page.locator("#run-status.success").wait_for(timeout=30_000)
+    assert "row 1: submitted" in page.inner_text("#run-status")
+    saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
+    assert saved[0]["name"] == "Grace Hopper" and saved[0]["newsletter"] is True

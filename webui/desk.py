@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -222,6 +223,36 @@ class Desk:
             return {"status": result.status.value, "reason": result.reason, "answer": None}
 
         return self._start(Job("replay", f"replay {name}", settings.mode), work)
+
+    def fill(self, form: str, rows: str | None = None, rows_format: str = "csv", locator: str = "auto",
+             mode: Mode | None = None) -> Job:
+        """Fill a form from a spec (YAML text) and data rows (CSV or JSON-lines text), as ``run_agent.py fill``."""
+        from tasks.fill import fill_form
+        from tasks.form import FormError, FormSpec, load_rows
+
+        mode = mode or self.settings.mode
+        settings = self._job_settings(mode)
+        with tempfile.TemporaryDirectory() as scratch:  # the spec's and data's own readers, with their checks
+            spec_file, rows_file = Path(scratch) / "form.yaml", Path(scratch) / f"rows.{rows_format}"
+            spec_file.write_text(form, encoding="utf-8")
+            if rows is not None:
+                rows_file.write_text(rows, encoding="utf-8")
+            try:
+                spec = FormSpec.load(spec_file)
+                table = load_rows(spec, rows_file if rows is not None else None)
+            except FormError as error:
+                raise FormError(str(error).replace(f"{scratch}/", "")) from None
+
+        def work(job: Job) -> dict[str, Any]:
+            with self.host.pin(mode):
+                result = fill_form(settings, spec, table, spec_name="form", locator=locator, ask=job,
+                                   model=RunModel(self.host, mode, job) if locator != "ocr" else None)
+            status = "stopped" if result.stopped else "success" if result.exit_code == 0 else "failure"
+            rows_done = ", ".join(f"row {r.number}: {r.status}" + (f" ({r.reason})" if r.reason else "")
+                                  for r in result.rows)
+            return {"status": status, "reason": result.stopped or rows_done, "answer": None}
+
+        return self._start(Job("fill", "fill form", mode), work)
 
     def _start(self, job: Job, work: Callable[[Job], dict[str, Any]]) -> Job:
         with self._lock:

@@ -72,6 +72,6 @@ def run_overview(folder: Path) -> dict[str, Any]:
         "id": folder.name,
         "instruction": run.get("instruction", ""),
         "started": run.get("started", ""),
-        "status": summary.get("status") if summary else None,
+        "status": summary.get("status", "finished") if summary else None,  # a form fill reports rows instead
         "steps": summary.get("steps") if summary else None,
     }

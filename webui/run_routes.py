@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +38,10 @@ def run_state(desk: Desk, run_id: str) -> dict[str, Any]:
     state = {**run_overview(folder), "steps": [step_view(run_id, r) for r in read_steps(folder)],
              "summary": read_json(folder / "summary.json")}
     if job is None:
-        state.update(live=False, kind="run", approval=None, text="", error=None)
+        state.update(live=False, kind=None, approval=None, text="", error=None, result=None)
     else:
         with job.changed:
-            state.update(live=not job.finished, kind=job.kind, error=job.error, text=job.text,
+            state.update(live=not job.finished, kind=job.kind, error=job.error, text=job.text, result=job.result,
                          approval=job.approval.to_dict() if job.approval else None)
     return state
 
@@ -69,6 +70,10 @@ def start_run(body: RunRequest, request: Request) -> dict[str, Any]:
         if not body.recording:
             raise ValueError("a replay needs the recording's name")
         job = desk.replay(body.recording, body.params, body.speed)
+    elif body.kind == "fill":
+        if not body.form:
+            raise ValueError("a form fill needs the form's spec (YAML)")
+        job = desk.fill(body.form, body.rows, body.rows_format, body.locator, body.mode)
     else:
         if not body.instruction or not body.instruction.strip():
             raise ValueError("say what the agent should do: the instruction is empty")
@@ -166,7 +171,14 @@ def _follow(desk: Desk, run_id: str, first: dict[str, Any]) -> Iterator[str]:
 
 
 def _ending(job: Job | None, summary: dict[str, Any] | None) -> dict[str, Any]:
-    return {"summary": summary, "error": job.error if job else None}
+    return {"summary": summary, "error": job.error if job else None, "result": job.result if job else None}
+
+
+@router.get("/api/forms", summary="The bundled form specs, to start a fill from")
+def forms() -> list[dict[str, str]]:
+    folder = files("tasks").joinpath("forms")
+    return [{"name": spec.name.removesuffix(".yaml"), "spec": spec.read_text(encoding="utf-8")}
+            for spec in sorted(folder.iterdir(), key=lambda p: p.name) if spec.name.endswith(".yaml")]
 
 
 @router.get("/api/recordings", summary="Recordings that can be replayed")

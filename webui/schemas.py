@@ -76,9 +76,9 @@ class ChatCompletionRequest(BaseModel):
 
 
 class RunRequest(Strict):
-    """Start an agent run (``instruction``) or a replay (``recording``) on the server's desktop."""
+    """Start an agent run (``instruction``), a replay (``recording``) or a form fill (``form``) on the desktop."""
 
-    kind: Literal["run", "replay"] = "run"
+    kind: Literal["run", "replay", "fill"] = "run"
     instruction: str | None = Field(None, min_length=1, max_length=4000)
     mode: Mode | None = None
     max_steps: int | None = Field(None, ge=1, le=500)
@@ -86,6 +86,10 @@ class RunRequest(Strict):
     recording: str | None = Field(None, description="replay: the recording's name")
     params: dict[str, str] = Field(default_factory=dict, description="replay: values for the recording's {NAME}s")
     speed: float = Field(1.0, gt=0, le=20, description="replay: faster than recorded by this factor")
+    form: str | None = Field(None, max_length=200_000, description="fill: the form spec, as YAML text")
+    rows: str | None = Field(None, max_length=20_000_000, description="fill: the data rows, as CSV or JSON-lines text")
+    rows_format: Literal["csv", "jsonl"] = "csv"
+    locator: Literal["auto", "ocr", "model"] = Field("auto", description="fill: how fields are found")
 
 
 class DecisionRequest(Strict):

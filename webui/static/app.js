@@ -231,6 +231,8 @@ async function send(event) {
 // ---- agent ----
 
 let shown = null; // the run on screen: {id, events}
+let forms = []; // the bundled form specs
+let fillRows = null; // the data file chosen for a fill: {text, format}
 
 async function refreshRuns() {
   try {
@@ -245,6 +247,11 @@ async function refreshRuns() {
     $("replay-name").replaceChildren(...recordings.map((r) => el("option", { value: r.name },
       `${r.name} (${r.steps} steps${r.parameters.length ? `; needs ${r.parameters.join(", ")}` : ""})`)));
     $("replay-start").disabled = !recordings.length;
+    if (!forms.length) {
+      forms = await api("/api/forms");
+      $("fill-spec-name").replaceChildren(el("option", { value: "" }, "your own spec"),
+        ...forms.map((f) => el("option", { value: f.name }, `bundled: ${f.name}`)));
+    }
   } catch (error) {
     showError(error.message);
   }
@@ -280,11 +287,12 @@ function showApproval(approval) {
 }
 
 function showEnding(ending) {
-  const summary = ending.summary;
-  const status = summary ? summary.status : ending.error ? "error" : "unfinished";
-  const words = summary ? `${summary.status} after ${summary.steps} steps: ${summary.reason}` : ending.error || "unfinished";
-  $("run-status").textContent = words + (summary && summary.answer ? ` · answer: ${summary.answer}` : "")
-    + (ending.error && summary ? ` · ${ending.error}` : "");
+  const summary = ending.summary || {};
+  const outcome = ending.result || summary; // how the job ended, else what its folder says
+  const status = outcome.status || (ending.error ? "error" : ending.summary ? "finished" : "unfinished");
+  const words = [`${status} after ${summary.steps ?? "?"} steps`, outcome.reason, ending.error,
+    summary.answer && `answer: ${summary.answer}`].filter(Boolean);
+  $("run-status").textContent = words.join(" · ");
   $("run-status").className = `status ${status}`;
   $("stop").hidden = true;
   $("run-text").hidden = true;
@@ -369,6 +377,20 @@ function start() {
     const params = Object.fromEntries($("replay-params").value.split("\n").filter((l) => l.includes("="))
       .map((l) => [l.slice(0, l.indexOf("=")).trim(), l.slice(l.indexOf("=") + 1)]));
     startRun({ kind: "replay", recording: $("replay-name").value, params, speed: numberOf("replay-speed") || 1 });
+  };
+  $("fill-spec-name").onchange = () => {
+    const form = forms.find((f) => f.name === $("fill-spec-name").value);
+    $("fill-spec").value = form ? form.spec : "";
+  };
+  $("fill-rows").onchange = async (event) => {
+    const file = event.target.files[0];
+    fillRows = file ? { text: await file.text(), format: /\.(jsonl|ndjson)$/i.test(file.name) ? "jsonl" : "csv" } : null;
+    $("fill-rows-name").textContent = file ? file.name : "";
+  };
+  $("fill-form").onsubmit = (event) => {
+    event.preventDefault();
+    startRun({ kind: "fill", form: $("fill-spec").value, rows: fillRows ? fillRows.text : null,
+      rows_format: fillRows ? fillRows.format : "csv", locator: $("fill-locator").value });
   };
   $("approve").onclick = () => decide(true);
   $("deny").onclick = () => decide(false);
