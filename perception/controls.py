@@ -35,7 +35,17 @@ class Blocks:
     def around(cls, image: Image.Image, label: Box) -> Blocks:
         """The blocks against the background just around ``label``."""
         pixels = np.asarray(image.convert("RGB")).astype(np.int16)
-        background = _ring_colour(pixels, label)
+        return cls._against(pixels, _ring_colour(pixels, label))
+
+    @classmethod
+    def against_window(cls, image: Image.Image) -> Blocks:
+        """The blocks against the picture's most common colour (a window's background)."""
+        pixels = np.asarray(image.convert("RGB")).astype(np.int16)
+        colours, counts = np.unique(pixels.reshape(-1, 3), axis=0, return_counts=True)
+        return cls._against(pixels, colours[counts.argmax()])
+
+    @classmethod
+    def _against(cls, pixels: np.ndarray, background: np.ndarray) -> Blocks:
         differs = (np.abs(pixels - background).max(axis=2) > CONTRAST).astype(np.uint8)
         count, _, stats, _ = cv2.connectedComponentsWithStats(differs, connectivity=8)
         boxes = [(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]
@@ -66,6 +76,17 @@ class Blocks:
                    and low <= b[2] - b[0] <= high and low <= b[3] - b[1] <= high
                    and 0.75 <= (b[2] - b[0]) / (b[3] - b[1]) <= 1.33]
         return max(squares, key=lambda b: b[2], default=None)
+
+    def indicator_at(self, point: tuple[int, int], reach: int = 10) -> Box | None:
+        """The check box or radio square nearest ``point``, within ``reach`` pixels."""
+        low, high = INDICATOR
+
+        def distance(b: Box) -> int:
+            return max(b[0] - point[0], point[0] - b[2], 0) + max(b[1] - point[1], point[1] - b[3], 0)
+
+        squares = [b for b in self.boxes if low <= b[2] - b[0] <= high and low <= b[3] - b[1] <= high
+                   and 0.75 <= (b[2] - b[0]) / (b[3] - b[1]) <= 1.33 and distance(b) <= reach]
+        return min(squares, key=distance, default=None)
 
 
 def ticked(image: Image.Image, indicator: Box) -> bool:

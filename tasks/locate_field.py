@@ -185,10 +185,9 @@ class FieldLocator:
         x, y = answer.point
         near = (x - 4, y - 4, x + 4, y + 4)
         indicator = None
-        if kind in ("checkbox", "radio"):
-            blocks = Blocks.around(picture.image, near)
-            indicator = next((b for b in blocks.boxes if b[0] - 2 <= x <= b[2] + 2 and b[1] - 2 <= y <= b[3] + 2
-                              and 8 <= b[2] - b[0] <= 32), None) or blocks.indicator(near)
+        if kind in ("checkbox", "radio"):  # the model may point at the square or at its text
+            indicator = Blocks.against_window(picture.image).indicator_at((x, y)) or \
+                Blocks.around(picture.image, near).indicator(near)
             if indicator is None:
                 raise self._not_found(picture, form_field, f"the model's point for {description} is no check box")
         return Place(picture.to_desktop(near), indicator and picture.to_desktop(indicator), via="model")

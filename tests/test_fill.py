@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ContactForm, FormApp
+from tests.replies import script
 
 from agent.loop import Pacing
 from agent.settings import Settings
@@ -163,3 +165,49 @@ def test_the_command_line_rejects_a_missing_column_before_touching_anything(tmp_
     data.write_text("name,email\nAda,ada@example.org\n", encoding="utf-8")
     assert main(["fill", str(FORMS / "contact.yaml"), "--data", str(data)]) == 64
     assert "row 1: no column 'city' in the data" in capsys.readouterr().err
+
+
+def grounding(contact_form: ContactForm, *client_points: tuple[int, int]) -> list[str]:
+    """Replies in the model's grounding format: each point (pixels of the form's client area) on the
+    0-1000 grid of the window picture the model is shown (the window with its frame)."""
+    from perception.windows import find_window
+
+    frame = find_window("^Contact$")
+    assert frame is not None
+    info = subprocess.run(["xwininfo", "-id", contact_form.window], env=contact_form.desktop.env,
+                          capture_output=True, text=True, check=True).stdout
+    left, top = (int(re.search(rf"Absolute upper-left {axis}:\s+(-?\d+)", info).group(1)) for axis in "XY")
+    replies = []
+    for x, y in client_points:
+        gx = round((left + x - frame.left) / frame.width * 1000)
+        gy = round((top + y - frame.top) / frame.height * 1000)
+        replies.append(f'```json\n[{{"point_2d": [{gx}, {gy}], "label": "the field"}}]\n```')
+    return replies
+
+
+def test_the_model_grounds_fields_by_their_labels(contact_form: ContactForm, tmp_path: Path) -> None:
+    spec_path = tmp_path / "contact.yaml"
+    spec_path.write_text('window: "^Contact$"\nfields:\n  - {label: "Full name", value: "{name}"}\n'
+                         '  - {label: "Notes", kind: multiline, value: "{notes}"}\n'
+                         '  - {label: "Send me the newsletter", kind: checkbox, value: "yes"}\n'
+                         'submit: {label: "Save"}\n', encoding="utf-8")
+    # the contact form's fixed layout: name field, notes, the newsletter box's square, Save
+    replies = grounding(contact_form, (390, 57), (390, 275), (193, 367), (240, 430))
+    result = fill_form(settings(tmp_path, script=script(tmp_path / "points.replies", *replies)),
+                       FormSpec.load(spec_path), [{"name": "Ada", "notes": "Grounded"}], locator="model",
+                       pacing=PACING)
+    assert result.exit_code == 0, result.rows
+    saved = contact_form.wait_for(lambda s: len(s["submissions"]) == 1)["submissions"][0]
+    assert (saved["name"], saved["notes"], saved["newsletter"]) == ("Ada", "Grounded", True)
+
+
+def test_auto_asks_the_model_only_where_ocr_is_unsure(contact_form: ContactForm, tmp_path: Path) -> None:
+    spec_path = tmp_path / "contact.yaml"
+    spec_path.write_text('window: "^Contact$"\nfields:\n  - {label: "Your name", value: "{name}"}\n'
+                         '  - {label: "City", value: "{city}"}\nsubmit: {label: "Save"}\n', encoding="utf-8")
+    replies = grounding(contact_form, (390, 57))  # "Your name" is not what the window says: the model finds it
+    result = fill_form(settings(tmp_path, script=script(tmp_path / "points.replies", *replies)),
+                       FormSpec.load(spec_path), [{"name": "Ada", "city": "Paris"}], locator="auto", pacing=PACING)
+    assert result.exit_code == 0, result.rows
+    saved = contact_form.wait_for(lambda s: len(s["submissions"]) == 1)["submissions"][0]
+    assert (saved["name"], saved["city"]) == ("Ada", "Paris")
