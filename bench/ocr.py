@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from desktop.virtual import VirtualDesktop  # noqa: E402
-from perception.ocr import Line, Word, find, read  # noqa: E402
+from desktop.virtual import VirtualDesktop
+from perception.ocr import Line, Word, find, read
 
 LABELS = ["Full name", "E-mail address", "Date of birth", "ZIP / Postal code", "Phone number", "Country",
           "Company", "Street and house no.", "Password", "Confirm password", "Newsletter", "Preferred contact time",

@@ -41,7 +41,8 @@ def mark() -> str:
 def text() -> str:
     """The clipboard's text now ("" when nobody owns it)."""
     try:
-        result = subprocess.run(["xclip", "-selection", "clipboard", "-o"], capture_output=True, timeout=TIMEOUT)
+        result = subprocess.run(["xclip", "-selection", "clipboard", "-o"], capture_output=True, timeout=TIMEOUT,
+                                check=False)
     except FileNotFoundError:
         raise ClipboardUnavailable("xclip is not installed: run scripts/setup.sh") from None
     except subprocess.TimeoutExpired:

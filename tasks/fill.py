@@ -52,7 +52,13 @@ from safety.policy import Proposal
 from safety.secrets import Redactor
 from tasks.command import controls
 from tasks.form import FormError, FormField, FormSpec, load_rows
-from tasks.locate_field import FieldNotFound, FieldLocator, LocatorChoice, Place, WindowPicture
+from tasks.locate_field import (
+    FieldLocator,
+    FieldNotFound,
+    LocatorChoice,
+    Place,
+    WindowPicture,
+)
 
 TEXT_KINDS = ("text", "multiline", "password", "date")
 RowStatus = Literal["submitted", "filled", "failed", "not run"]

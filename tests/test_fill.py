@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 from conftest import ContactForm, FormApp
-from tests.replies import script
 
 from agent.loop import Pacing
 from agent.settings import Settings
@@ -21,6 +20,7 @@ from safety.policy import Proposal, Verdict
 from tasks import locate_field
 from tasks.fill import fill_form
 from tasks.form import FormSpec, load_rows
+from tests.replies import script
 
 FORMS = Path(__file__).resolve().parent.parent / "tasks" / "forms"
 PACING = Pacing(settle_timeout=1.0)

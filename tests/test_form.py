@@ -77,8 +77,8 @@ def test_json_lines_and_inline_rows(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("content", "suffix", "message"), [
-    ("name,birthday,news\nAda,2000-01-01,yes\n", ".csv", r"row 1: no column 'password' in the data \(it has: "
-                                                         "name, birthday, news\\)"),
+    ("name,birthday,news\nAda,2000-01-01,yes\n", ".csv",
+     r"row 1: no column 'password' in the data \(it has: name, birthday, news\)"),
     ("name,birthday,news,password\nAda,01/02/2000,yes,x\n", ".csv", "row 1: '01/02/2000' is not a date"),
     ("name,birthday,news,password\nAda,2000-01-01,maybe,x\n", ".csv", "row 1: Newsletter: 'maybe' is not yes or no"),
     ("name,birthday,news,password\n", ".csv", "has no data rows"),
