@@ -17,6 +17,7 @@ Locators: ``model`` asks the backend (``tasks.ask``); ``ocr`` reads the screen w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -124,8 +125,13 @@ def ocr_locator() -> Locator:
     except ImportError as error:
         raise GroundingError(f"the ocr locator needs perception.ocr: {error}") from None
 
+    readings: dict[str, list] = {}  # one OCR pass per image, however many targets it has
+
     def locate(image: Image.Image, instruction: str) -> tuple[float, float] | None:
-        found = ocr.find(ocr.read(image), instruction)
+        key = hashlib.sha1(image.tobytes()).hexdigest()
+        if key not in readings:
+            readings[key] = ocr.read(image)
+        found = ocr.find(readings[key], instruction)
         return found[0].center if found else None
 
     return locate

@@ -70,6 +70,7 @@ class Machine:
         self.cache_dir = scratch / "cache"
         self.bin = scratch / "bin"
         self.desktop = VirtualDesktop(set_environment=True)
+        self.search_path = os.pathsep.join([str(self.bin), str(Path(sys.executable).parent), os.environ["PATH"]])
 
     def __enter__(self) -> Machine:
         for folder in (self.home / "Desktop", self.home / "Documents", self.home / "Downloads", self.cache_dir,
@@ -80,7 +81,7 @@ class Machine:
         sudo.chmod(0o755)
         (self.bin / "python").symlink_to(sys.executable)
         os.environ["HOME"] = str(self.home)
-        os.environ["PATH"] = f"{self.bin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        os.environ["PATH"] = self.search_path
         for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
             os.environ.pop(name, None)
         self.desktop.__enter__()
@@ -91,7 +92,8 @@ class Machine:
 
     @property
     def env(self) -> dict[str, str]:
-        return self.desktop.env
+        """The environment of the task's commands."""
+        return {**self.desktop.env, "HOME": str(self.home), "PATH": self.search_path}
 
     def path(self, name: str) -> Path:
         """A path on the task's machine: ``/home/user/...`` and ``~/...`` are in its home."""
@@ -145,7 +147,7 @@ class Machine:
         target = self.path(path)
         if not target.exists():
             raise SetupFailed(f"open: {path} does not exist")
-        opener = shutil.which("xdg-open", path=os.environ["PATH"])
+        opener = shutil.which("xdg-open", path=self.search_path)
         if opener is None:
             raise Unsupported("setup step 'open' needs xdg-open (package xdg-utils)")
         self._setup_launch([opener, str(target)])

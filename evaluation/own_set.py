@@ -23,22 +23,22 @@ APPS = [("buttons", 0), ("buttons", 1), ("choices", 0), ("choices", 1), ("signup
 CLASSES = {"Button", "Checkbutton", "Radiobutton"}  # controls that show their own text
 
 
-def make_own_set(out: Path) -> int:
-    """Write the set into ``out``; return how many targets it has."""
+def make_own_set(out: Path, apps: list[tuple[str, int]] = APPS) -> int:
+    """Write the set of ``apps`` (module, seed) into ``out``; return how many targets it has."""
     import mss
     import mss.tools
 
     out.mkdir(parents=True, exist_ok=True)
     records = []
-    with tempfile.TemporaryDirectory() as scratch, VirtualDesktop(set_environment=True) as desktop:
-        for app, seed in APPS:
+    with tempfile.TemporaryDirectory() as scratch, VirtualDesktop() as desktop:
+        for app, seed in apps:
             boxes = Path(scratch) / f"{app}-{seed}.json"
             process = desktop.launch([sys.executable, "-m", f"suites.builtin.apps.{app}", "--seed", str(seed),
                                       "--state", str(Path(scratch) / "state.json"), "--boxes", str(boxes)],
                                      quiet=True, cwd=ROOT)
             controls = _wait_for(boxes)
             name = f"{app}-{seed}.png"
-            with mss.MSS() as screen:
+            with mss.MSS(display=desktop.display) as screen:
                 shot = screen.grab(screen.monitors[1])
                 mss.tools.to_png(shot.rgb, shot.size, output=str(out / name))
             process.terminate()

@@ -31,7 +31,6 @@ from evaluation import report, results
 from evaluation.task import TaskError, find_tasks, load_task
 
 ROOT = Path(__file__).resolve().parent.parent
-GRACE = 30.0  # seconds a worker gets beyond its task's time, for starting up and scoring
 
 
 def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parallel: int = 1,
@@ -81,7 +80,7 @@ def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_time
         worker = subprocess.Popen([sys.executable, "-m", "evaluation.worker"], stdin=subprocess.PIPE, stdout=log,
                                   stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
-            worker.communicate(json.dumps(request).encode(), timeout=timeout + GRACE)
+            worker.communicate(json.dumps(request).encode(), timeout=timeout)
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True

@@ -6,7 +6,8 @@ folder. Fields of ours start with ``x_`` (OSWorld ignores them):
 
 - ``x_reference``: the reference solution, a reply file in the model's own format (default: a
   ``<id>.replies`` file beside the task, if there is one);
-- ``x_timeout``: seconds the whole task may take (default 300).
+- ``x_timeout``: seconds the whole task may take, setup and scoring included (default 300); a task
+  that overruns is stopped with everything it started and scores 0.
 """
 
 from __future__ import annotations
