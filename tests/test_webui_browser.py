@@ -170,3 +170,9 @@ def test_fill_a_form_from_the_page_and_approve_its_submit(page, server, contact_
     assert "row 1: submitted" in page.inner_text("#run-status")
     saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
     assert saved[0]["name"] == "Grace Hopper" and saved[0]["newsletter"] is True
+
+
+def test_the_api_documentation_renders_offline(page, server):
+    page.goto(f"{server.url}/docs")
+    page.locator(".opblock-summary-path", has_text="/api/predict").first.wait_for()
+    assert page.locator(".opblock-summary-path", has_text="/v1/chat/completions").count() == 1
