@@ -169,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     solver.add_argument("--do-nothing", action="store_true", help="say 'done' at once (every task should score 0)")
     evaluation.add_argument("--task-timeout", type=float, metavar="SECONDS", help="time per task (default: the "
                           "task's x_timeout, else 300)")
+    evaluation.add_argument("--shard", metavar="K/N", help="run every N-th task from the K-th on (one shard per "
+                          "machine; see docs/EVALUATION.md)")
     evaluation.add_argument("--max-steps", type=int, help="step budget per task (default: 30)")
     evaluation.add_argument("--runs-dir", type=Path, help="where the evaluation folder goes (default: runs/)")
     add_model_options(evaluation)
@@ -306,7 +308,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
                 "param", "data", "from_step", "action", "describe", "find_with_model",
                 "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "locator", "limit", "generate",
-                "runs", "output", "host", "port", "token", "spec", "stop_on_error"}
+                "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error"}
 """Command-line arguments that are not settings."""
 
 
@@ -327,6 +329,16 @@ def record_or_replay(settings: Settings, args: argparse.Namespace) -> int:
     return record_replay.to_task(settings, args.name, args.describe)
 
 
+def shard(text: str | None) -> tuple[int, int] | None:
+    """``K/N`` as (K, N), 1 <= K <= N."""
+    if text is None:
+        return None
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise SettingsError(f"--shard takes K/N with 1 <= K <= N, e.g. 2/4, not {text!r}")
+    return int(k), int(n)
+
+
 def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from evaluation import grounding, report, results, suite
     from evaluation.own_set import make_own_set
@@ -334,7 +346,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "eval":
         solver = "reference" if args.reference else "nothing" if args.do_nothing else "model"
         only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
-        suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout)
+        suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout, shard(args.shard))
     elif args.command == "ground-eval" and args.generate:
         print(f"{make_own_set(args.source)} targets written to {args.source}")
     elif args.command == "ground-eval":

@@ -29,6 +29,7 @@ from loguru import logger
 from PIL import Image
 
 from agent.settings import Settings
+from evaluation.results import new_folder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the image
@@ -141,8 +142,7 @@ def run_grounding(settings: Settings, folder: Path, locator: str = "model", limi
     """Locate every target, write ``ground.jsonl`` and ``summary.json``, print the table; the output folder."""
     targets = read_targets(folder)[:limit]
     locate = ocr_locator() if locator == "ocr" else model_locator(settings)
-    out = Path(settings.runs_dir) / f"ground-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
+    out = new_folder(settings.runs_dir, "ground")
     records = []
     with open(out / "ground.jsonl", "w", encoding="utf-8") as lines:
         for number, target in enumerate(targets, 1):

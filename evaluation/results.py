@@ -13,6 +13,7 @@ time to a reply's first text), ``peak_memory_mb`` (``peak_gpu_memory_mb`` on a G
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,17 @@ Record = dict[str, Any]
 
 class ResultsError(ValueError):
     """An evaluation folder that cannot be read; the message says why."""
+
+
+def new_folder(parent: Path, prefix: str) -> Path:
+    """A new, empty output folder ``<parent>/<prefix>-<time>`` (``-2``, ``-3``... if taken)."""
+    name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, n = Path(parent) / name, 1
+    while folder.exists():
+        n += 1
+        folder = Path(parent) / f"{name}-{n}"
+    folder.mkdir(parents=True)
+    return folder
 
 
 def load(folder: Path) -> list[Record]:

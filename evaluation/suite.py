@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,24 +33,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parallel: int = 1,
-              solver: str = "model", task_timeout: float | None = None) -> Path:
-    """Run the tasks of ``source`` and return the evaluation folder."""
-    paths = find_tasks(source, only)
-    folder = _new_folder(settings.runs_dir, f"eval-{time.strftime('%Y%m%d-%H%M%S')}")
+              solver: str = "model", task_timeout: float | None = None, shard: tuple[int, int] | None = None) -> Path:
+    """Run the tasks of ``source`` (``only`` and ``shard`` as for :func:`find_tasks`); the evaluation folder."""
+    paths = find_tasks(source, only, shard)
+    folder = results.new_folder(settings.runs_dir, "eval")
     meta = {"source": str(source), "solver": solver, "parallel": parallel, "tasks": len(paths),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "backend": settings.backend_choice,
-            "model": settings.model_id, "mode": settings.mode}
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "shard": "/".join(map(str, shard)) if shard else None,
+            **({"backend": settings.backend_choice, "model": settings.model_id, "mode": settings.mode}
+               if solver == "model" else {"backend": "scripted"})}
     (folder / "eval.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    lock = threading.Lock()
     logger.info("{} tasks from {}, {} at a time; results in {}", len(paths), source, parallel, folder)
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
             open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
         futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout) for path in paths]
         for done, future in enumerate(as_completed(futures), 1):
             record = future.result()
-            with lock:
-                lines.write(json.dumps(record, ensure_ascii=False) + "\n")
-                lines.flush()
+            lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+            lines.flush()
             logger.info("[{}/{}] {}/{}: score {} ({}{})", done, len(paths), record["domain"], record["task"],
                         record["score"], record["status"],
                         f", {record['steps']} steps, {record['seconds']} s" if "steps" in record else
@@ -112,12 +110,3 @@ def _kill_session(worker: subprocess.Popen[bytes]) -> None:
     except ProcessLookupError:
         pass
     worker.wait()
-
-
-def _new_folder(parent: Path, name: str) -> Path:
-    folder, n = Path(parent) / name, 1
-    while folder.exists():
-        n += 1
-        folder = Path(parent) / f"{name}-{n}"
-    folder.mkdir(parents=True)
-    return folder

@@ -81,10 +81,11 @@ def is_task_file(path: Path) -> bool:
     return '"instruction"' in text
 
 
-def find_tasks(source: Path, only: Iterable[str] = ()) -> list[Path]:
+def find_tasks(source: Path, only: Iterable[str] = (), shard: tuple[int, int] | None = None) -> list[Path]:
     """Task files under ``source`` (a task file, or a folder of domain folders), sorted.
 
-    ``only`` keeps the tasks whose domain or id is listed.
+    ``only`` keeps the tasks whose domain or id is listed; ``shard`` (K, N) keeps every N-th from
+    the K-th on, so that N machines can share a suite.
     """
     if not source.exists():
         raise TaskError(f"{source} does not exist")
@@ -94,4 +95,4 @@ def find_tasks(source: Path, only: Iterable[str] = ()) -> list[Path]:
         paths = [p for p in paths if p.parent.name in wanted or p.stem in wanted]
     if not paths:
         raise TaskError(f"no task files in {source}" + (f" for {', '.join(sorted(wanted))}" if wanted else ""))
-    return paths
+    return paths if shard is None else paths[shard[0] - 1::shard[1]]

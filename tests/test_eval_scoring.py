@@ -141,6 +141,8 @@ def test_task_files_are_found_by_domain_and_bad_ones_named(tmp_path: Path) -> No
     assert [p.stem for p in find_tasks(tmp_path)] == ["c", "a", "b"]
     assert [p.stem for p in find_tasks(tmp_path, ["os"])] == ["a", "b"]
     assert [p.stem for p in find_tasks(tmp_path, ["c"])] == ["c"]
+    shards = [find_tasks(tmp_path, shard=(k, 2)) for k in (1, 2)]
+    assert [[p.stem for p in shard] for shard in shards] == [["c", "b"], ["a"]]
     with pytest.raises(TaskError, match="no task files .* for chrome"):
         find_tasks(tmp_path, ["chrome"])
     (tmp_path / "os" / "a.json").write_text('{"instruction": "no id"}')
