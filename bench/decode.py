@@ -9,7 +9,7 @@ and 4-bit at 1280x800 and 1920x1080 measures on the same inputs:
 - decode speed, and one step with 500 thinking tokens, screenshot to the last token;
 - peak GPU memory; and the fast path's cold start (a new process, weights on local disk,
   to its first 500-token reply);
-- that both paths pick the same greedy tokens.
+- that the fast path's greedy tokens are transformers' top tokens (teacher-forced).
 
     python bench/decode.py --folder /tmp/qwen3-vl-4b-random
 """
@@ -95,17 +95,22 @@ def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, 
 
 
 def agreement(model: LocalModel, tokens: int = 128) -> str:
+    """Teacher-forced: the fast path's greedy reply, fed to transformers' forward pass after the
+    same prompt; at how many steps is the fast path's token also transformers' top token?
+    (Free-running greedy replies part at the first near-tie, which random weights have plenty of.)"""
     req = request((1280, 800), 5, tokens)
     req = ModelRequest(req.messages, sampling=Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=tokens))
     with torch.inference_mode():
         fast = model._complete_fast(req, None)
-        fast_tokens = model.fast.out[:fast.completion_tokens].tolist()
+        reply = model.fast.out[:fast.completion_tokens]
         inputs, _ = model.encode(req)
-        output = model.model.generate(**inputs, max_new_tokens=tokens, do_sample=False, eos_token_id=[never(model)],
-                                      pad_token_id=0)
-    plain_tokens = output[0, inputs["input_ids"].shape[1]:].tolist()
-    same = next((i for i, (a, b) in enumerate(zip(fast_tokens, plain_tokens)) if a != b), min(len(fast_tokens), len(plain_tokens)))
-    return f"{same}/{tokens} greedy tokens identical before the first difference"
+        more = torch.ones((1, reply.numel()), dtype=inputs["input_ids"].dtype, device=reply.device)
+        inputs["input_ids"] = torch.cat((inputs["input_ids"], reply[None]), dim=1)
+        inputs["attention_mask"] = torch.cat((inputs["attention_mask"], more), dim=1)
+        inputs["mm_token_type_ids"] = torch.cat((inputs["mm_token_type_ids"], 0 * more.int()), dim=1)
+        logits = model.model(**inputs, logits_to_keep=reply.numel() + 1).logits[0, :-1]
+    same = (logits.argmax(-1) == reply).sum().item()
+    return f"the fast path's greedy token is transformers' top token at {same}/{reply.numel()} steps (teacher-forced)"
 
 
 def preprocessing(model: LocalModel) -> str:

@@ -2,7 +2,8 @@
 
 Prints per token: the captured graph's replay time, the same step run eagerly, the GPU time
 of its kernels (torch profiler) with the costliest kernels and their count, and the floor:
-one read of every weight matrix at the card's copy bandwidth.
+one read of every weight matrix at the card's copy bandwidth. Also how far the Triton step's
+logits are from the same step in torch operations.
 
     python bench/profile_decode.py --folder /tmp/qwen3-vl-4b-random
 """
@@ -48,6 +49,11 @@ def main() -> None:
         span, top_k = max(fast._graphs)[0], 20
         graph = fast._graphs[(span, top_k)]
         saved = {k: v.clone() for k, v in fast.scalars.items()}
+        fast.mask[:int(fast.scalars["slot"])] = 0  # (the kernels find the attended span by the slot alone)
+        by_kernels = fast._layers_by_kernels(span)  # the next token's logits, both ways
+        by_torch = fast._layers(span)
+        error = ((by_kernels - by_torch).norm() / by_torch.norm()).item()
+        same = (by_kernels.topk(5).indices == by_torch.topk(5).indices).sum().item()
         replay = per_token_ms(graph.replay)
         eager = per_token_ms(lambda: fast._run_step(span, top_k))
         with profile(activities=[ProfilerActivity.CUDA]) as trace:
@@ -56,7 +62,8 @@ def main() -> None:
             torch.cuda.synchronize()
         for k, v in saved.items():
             fast.scalars[k].copy_(v)
-        weights = [p for p in model.model.model.language_model.parameters() if p.ndim == 2] + [model.model.lm_head.weight]
+        # the layers' matrices and lm_head (a token reads one row of the embedding table, which is lm_head's)
+        weights = [w for w in fast.text.layers.parameters() if w.ndim == 2] + [model.model.lm_head.weight]
         gigabytes = sum(w.numel() * w.element_size() for w in weights) / 1e9
         x = torch.randn(1, 16384, device="cuda", dtype=torch.bfloat16)
         floor = per_token_ms(lambda: [torch.nn.functional.linear(x[:, :w.shape[1]], w) for w in weights], 8)
@@ -69,6 +76,7 @@ def main() -> None:
     print(f"attention span {span}; weights read per token {gigabytes:.2f} GB")
     print(f"graph replay {replay:.2f} ms/token ({1000 / replay:.0f} tok/s); eager {eager:.2f} ms/token")
     print(f"GPU kernel time {gpu_ms:.2f} ms/token in {kernels:.0f} kernels")
+    print(f"Triton step against torch operations: logits relative error {error:.1e}, top-5 tokens {same}/5 equal")
     print(f"every weight read once by plain matrix-vector products: {floor:.2f} ms; "
           f"copy bandwidth {bandwidth:.0f} GB/s -> floor {gigabytes / bandwidth * 1000:.2f} ms/token")
     print("costliest kernels per token:")

@@ -4,14 +4,17 @@ Decoding one token at batch 1 should cost the time to read the weights once. tra
 ``generate`` spends most of each token around the model call instead (the Python loop,
 logits processors, per-token checks and host syncs, one kernel launch at a time). Here:
 
-- **Decode** runs one hand-written step over the model's own modules (norms, projections,
-  MLPs, ``lm_head``) with a static KV cache, captured as a CUDA graph per attention length
-  bucket and replayed. Sampling (temperature, top-k, top-p, presence penalty) and the
-  thinking budget run inside the graph, on the GPU; the host reads the tokens once per
-  ``CHUNK`` tokens, so there is no per-token sync.
+- **Decode** runs one hand-written step with a static KV cache, captured as a CUDA graph
+  per attention length bucket and replayed. On a GPU a decoder layer is seven Triton
+  kernels (:mod:`agent.backends.kernels`: matrix-vector products that read each weight
+  once, with the norms, SwiGLU and residuals fused in, and attention split over the cache);
+  elsewhere it runs the same math through torch. Sampling (temperature, top-k, top-p,
+  presence penalty) and the thinking budget run inside the graph, on the GPU; the host
+  reads the tokens once per ``CHUNK`` tokens, so there is no per-token sync.
 - **Prefill** embeds the prompt, scatters in the vision features and runs the language
-  model once. The text before the first image (system prompt and tool description) is
-  the same every step: its KV is kept and only the rest is prefilled.
+  model once, writing keys and values straight into the static cache. The text before the
+  first image (system prompt and tool description) is the same every step: its KV stays
+  in the cache and only the rest is prefilled.
 - **Vision** features are kept by image digest: a retry, or a screenshot identical to an
   earlier one, does not run the vision encoder again. Preprocessing (resize, normalise,
   patchify) runs on the GPU from the raw pixels.
@@ -33,7 +36,7 @@ import torch.nn.functional as F
 from loguru import logger
 from PIL import Image
 from torch.nn.attention import SDPBackend, sdpa_kernel
-from transformers import DynamicCache
+from transformers.cache_utils import Cache, DynamicLayer
 
 from agent.model import Sampling
 from perception.screen import fit_to_budget, image_digest
@@ -41,7 +44,6 @@ from perception.screen import fit_to_budget, image_digest
 CHUNK = 16  # tokens decoded between looks from the host
 BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
 VISION_CACHE = 8  # images whose features are kept
-MIN_PREFIX = 16  # shorter shared prefixes are not worth reusing
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
 MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
 PREFILL_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -91,6 +93,7 @@ class LayerWeights:
     down: torch.Tensor
 
 
+@torch.no_grad()  # (a result with autograd history would keep the separate matrices alive)
 def fuse(layer: torch.nn.Module) -> LayerWeights:
     """Join q/k/v and gate/up into one matrix each; the modules keep views into them (no copy)."""
     attn, mlp = layer.self_attn, layer.mlp
@@ -101,11 +104,8 @@ def fuse(layer: torch.nn.Module) -> LayerWeights:
         module.weight = torch.nn.Parameter(part, requires_grad=False)
     for module, part in zip((mlp.gate_proj, mlp.up_proj), gate_up.split(mlp.gate_proj.out_features)):
         module.weight = torch.nn.Parameter(part, requires_grad=False)
-    # plain tensors, not parameters: the compiled step then treats every layer's weights as inputs of
-    # one graph, where parameters would each be baked into a graph of their own (36 recompilations)
-    weights = (layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight, attn.o_proj.weight,
-               layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight)
-    return LayerWeights(*(w.detach() for w in weights))
+    return LayerWeights(layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight,
+                        attn.o_proj.weight, layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight)
 
 
 def fusable(layer: torch.nn.Module, activation: str) -> bool:
@@ -113,6 +113,27 @@ def fusable(layer: torch.nn.Module, activation: str) -> bool:
     attn, mlp = layer.self_attn, layer.mlp
     linears = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
     return all(type(m) is torch.nn.Linear and m.bias is None for m in linears) and activation == "silu"
+
+
+class CacheSlice(DynamicLayer):
+    """A prefill's view of one layer of the static KV cache: new keys and values are written
+    into it in place, after the ``filled`` positions it already holds."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int) -> None:
+        super().__init__()
+        self.storage = (keys, values)  # (1, kv_heads, capacity, dim)
+        self.keys, self.values = keys[:, :, :filled], values[:, :, :filled]
+        self.is_initialized = True
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object,
+               **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
+        start = self.keys.shape[-2]
+        end = start + key_states.shape[-2]
+        keys, values = self.storage
+        keys[:, :, start:end] = key_states
+        values[:, :, start:end] = value_states
+        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
+        return self.keys, self.values
 
 
 @dataclass
@@ -169,12 +190,13 @@ class FastGenerator:
         self.eps = config.rms_norm_eps
         fused = all(fusable(layer, config.hidden_act) for layer in self.layers)
         self.weights = [fuse(layer) for layer in self.layers] if fused else None
-        self.attention_inputs, self.attention_output_and_mlp = attention_inputs, attention_output_and_mlp
-        if self.weights is not None and self.graphs:  # fused kernels, compiled once and cached on disk
-            self.attention_inputs = torch.compile(attention_inputs, dynamic=False, fullgraph=True)
-            self.attention_output_and_mlp = torch.compile(attention_output_and_mlp, dynamic=False, fullgraph=True)
+        self.kernels = None
+        if self.weights is not None and self.graphs and self.dtype == torch.bfloat16:
+            from agent.backends import kernels  # Triton comes with CUDA builds of torch
+
+            self.kernels = kernels
         self.capacity = 0
-        self.prefix: tuple[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = ((), [])
+        self.prefix: tuple[int, ...] = ()  # the prompt tokens whose keys and values the cache holds
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
         self._graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
         self._pool = None
@@ -259,15 +281,15 @@ class FastGenerator:
         stats.prompt_tokens = length
         first_image = ids.index(self.vision_start) if self.vision_start in ids else length
         shared = 0
-        for a, b in zip(self.prefix[0], ids[:first_image]):
+        for a, b in zip(self.prefix, ids[:min(first_image, length - 1)]):
             if a != b:
                 break
             shared += 1
-        shared = shared if shared >= MIN_PREFIX else 0
         stats.reused_prefix = shared
-        cache = DynamicCache()
-        for index, (keys, values) in enumerate(self.prefix[1]):
-            cache.update(keys[:, :, :shared], values[:, :, :shared], index)
+        self.reserve(length)
+        cache = Cache(layers=[CacheSlice(self.keys[index], self.values[index], shared)
+                              for index in range(len(self.layers))])
+        self.prefix = self.prefix[:shared]  # what the cache surely holds until this prefill is done
         positions, next_position = self.positions(ids, grids)
         stats.mark("positions")
         tokens = torch.tensor([ids[shared:]], device=self.device)
@@ -284,16 +306,8 @@ class FastGenerator:
                 visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
             ).last_hidden_state
         logits = self.model.lm_head(hidden[:, -1]).float()[0]
+        self.prefix = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
         stats.mark("prefill")
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
-        if first_image >= MIN_PREFIX and shared < first_image:
-            self.prefix = (tuple(ids[:first_image]), [(k[:, :, :first_image].clone(), v[:, :, :first_image].clone())
-                                                       for k, v in layers])
-        self.reserve(length)
-        for index, (keys, values) in enumerate(layers):
-            self.keys[index, :, :, :length] = keys
-            self.values[index, :, :, :length] = values
-        stats.mark("cache copy")
         return logits, next_position
 
     # ---- decode -------------------------------------------------------------------------
@@ -346,6 +360,24 @@ class FastGenerator:
 
     def _step(self, span: int, top_k: int) -> None:
         """One token: the model on ``self.token`` at the current slot, then the choice of the next."""
+        logits = self._layers_by_kernels(span) if self.kernels is not None else self._layers(span)
+        self._choose(logits, top_k)
+
+    def _layers_by_kernels(self, span: int) -> torch.Tensor:
+        """The decoder on one token, a layer in seven Triton kernels; returns the logits."""
+        k, s = self.kernels, self.scalars
+        heads = self.kv_heads * self.groups
+        x = self.text.embed_tokens(self.token).view(-1)  # the residual stream, updated in place
+        for index, (layer, w) in enumerate(zip(self.layers, self.weights)):
+            keys, values = self.keys[index, 0], self.values[index, 0]
+            q = k.rope_into_cache(k.gemv(x, w.qkv, w.norm, self.eps), w.q_norm, w.k_norm, self.inv_freq,
+                                  s["position"], s["slot"], keys, values, heads, self.eps)
+            k.gemv_add_(x, k.decode_attention(q, keys, values, s["slot"], span, layer.self_attn.scaling), w.out)
+            k.gemv_add_(x, k.gemv(x, w.gate_up, w.post_norm, self.eps, gated=True), w.down)
+        return k.gemv(x, self.model.lm_head.weight, self.text.norm.weight, self.eps).float()
+
+    def _layers(self, span: int) -> torch.Tensor:
+        """The decoder on one token through torch operations; returns the logits."""
         s = self.scalars
         slot = s["slot"].view(1)
         self.mask.index_fill_(0, slot, 0.0)
@@ -358,8 +390,8 @@ class FastGenerator:
         for index, layer in enumerate(self.layers):
             attn, w = layer.self_attn, self.weights[index] if self.weights else None
             if w is not None:
-                q, k, v = self.attention_inputs(x, cos, sin, w.norm, w.qkv, w.q_norm, w.k_norm, self.eps, heads,
-                                                self.kv_heads)
+                q, k, v = attention_inputs(x, cos, sin, w.norm, w.qkv, w.q_norm, w.k_norm, self.eps, heads,
+                                           self.kv_heads)
             else:  # quantised layers: through their modules
                 h = layer.input_layernorm(x)
                 q = rope(attn.q_norm(attn.q_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
@@ -375,11 +407,11 @@ class FastGenerator:
             o = torch.matmul(torch.softmax(scores, dim=-1).to(self.dtype), self.values[index, :, :, :span])
             o = o.reshape(1, 1, -1)
             if w is not None:
-                x = self.attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate_up, w.down, self.eps)
+                x = attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate_up, w.down, self.eps)
             else:
                 x = x + attn.o_proj(o)
                 x = x + layer.mlp(layer.post_attention_layernorm(x))
-        self._choose(self.model.lm_head(self.text.norm(x))[0, -1].float(), top_k)
+        return self.model.lm_head(self.text.norm(x))[0, -1].float()
 
     def _choose(self, logits: torch.Tensor, top_k: int) -> None:
         """Pick the next token on the GPU: presence penalty, top-k, top-p, temperature (Gumbel-max),
