@@ -346,7 +346,11 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "eval":
         solver = "reference" if args.reference else "nothing" if args.do_nothing else "model"
         only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
-        suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout, shard(args.shard))
+        try:
+            suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout, shard(args.shard))
+        except KeyboardInterrupt as stop:
+            print(f"run_agent.py: {stop or 'stopped'}", file=sys.stderr)
+            return 130
     elif args.command == "ground-eval" and args.generate:
         print(f"{make_own_set(args.source)} targets written to {args.source}")
     elif args.command == "ground-eval":

@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -43,25 +44,70 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
                if solver == "model" else {"backend": "scripted"})}
     (folder / "eval.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     logger.info("{} tasks from {}, {} at a time; results in {}", len(paths), source, parallel, folder)
+    workers = Workers()
+    stopped = False
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
             open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
-        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout) for path in paths]
-        for done, future in enumerate(as_completed(futures), 1):
-            record = future.result()
-            lines.write(json.dumps(record, ensure_ascii=False) + "\n")
-            lines.flush()
-            logger.info("[{}/{}] {}/{}: score {} ({}{})", done, len(paths), record["domain"], record["task"],
-                        record["score"], record["status"],
-                        f", {record['steps']} steps, {record['seconds']} s" if "steps" in record else
-                        f": {record.get('reason', '')}")
+        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout, workers) for path in paths]
+        try:
+            for done, future in enumerate(as_completed(futures), 1):
+                record = future.result()
+                lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+                lines.flush()
+                logger.info("[{}/{}] {}/{}: score {} ({}{})", done, len(paths), record["domain"], record["task"],
+                            record["score"], record["status"],
+                            f", {record['steps']} steps, {record['seconds']} s" if "steps" in record else
+                            f": {record.get('reason', '')}")
+        except KeyboardInterrupt:  # stop the running tasks now, rather than wait for them
+            stopped = True
+            pool.shutdown(cancel_futures=True, wait=False)
+            workers.stop()
     records = results.load(folder)
     print(results.summary_table(records))
     report.write(folder)
     print(f"Results: {folder / 'results.jsonl'}\nReport: {folder / 'report.html'}")
+    if stopped:
+        raise KeyboardInterrupt(f"stopped after {len(records)} of {len(paths)} tasks")
     return folder
 
 
-def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_timeout: float | None) -> dict[str, Any]:
+class Workers:
+    """The worker processes running now, so that a person's Ctrl+C stops them all at once."""
+
+    def __init__(self) -> None:
+        self._live: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def start(self, argv: list[str], **options: Any) -> subprocess.Popen[bytes] | None:
+        """A new worker in a session of its own; None once stopped."""
+        with self._lock:
+            if self._stopped:
+                return None
+            worker = subprocess.Popen(argv, start_new_session=True, **options)
+            self._live.add(worker)
+            return worker
+
+    def end(self, worker: subprocess.Popen[bytes]) -> None:
+        """Stop the worker and everything it started (a hung app too)."""
+        try:
+            os.killpg(worker.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        worker.wait()
+        with self._lock:
+            self._live.discard(worker)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            live = list(self._live)
+        for worker in live:
+            self.end(worker)
+
+
+def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_timeout: float | None,
+            workers: Workers) -> dict[str, Any]:
     """Run one task in a worker process; always a result record, whatever happens to the worker."""
     try:
         task = load_task(path)
@@ -75,15 +121,17 @@ def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_time
                "settings": _settings_for_worker(settings, out.resolve())}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     with open(out / "worker.log", "wb") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "evaluation.worker"], stdin=subprocess.PIPE, stdout=log,
-                                  stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        worker = workers.start([sys.executable, "-m", "evaluation.worker"], stdin=subprocess.PIPE, stdout=log,
+                               stderr=subprocess.STDOUT, env=env)
+        if worker is None:
+            return {**base, "score": None, "status": "stopped", "reason": "the evaluation was stopped"}
         try:
             worker.communicate(json.dumps(request).encode(), timeout=timeout)
             timed_out = False
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
-            _kill_session(worker)
+            workers.end(worker)
     result = out / "result.json"
     if timed_out:
         return {**base, "score": 0.0, "status": "timeout", "reason": f"the task took longer than {timeout:g} s"}
@@ -101,12 +149,3 @@ def _settings_for_worker(settings: Settings, out: Path) -> dict[str, Any]:
     if settings.api_key is not None:
         values["api_key"] = settings.api_key.get_secret_value()
     return {**values, "runs_dir": str(out), "confirm": "deny", "monitor": "primary"}
-
-
-def _kill_session(worker: subprocess.Popen[bytes]) -> None:
-    """Stop the worker and everything it started (a hung app too)."""
-    try:
-        os.killpg(worker.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    worker.wait()
