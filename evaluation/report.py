@@ -71,16 +71,26 @@ def _domain_table(tables: list[dict[str, dict[str, Any]]], names: list[str]) -> 
     return f"<table><tr><th>domain</th>{head}</tr>{''.join(rows)}</table>"
 
 
+TASK_COLUMNS: list[tuple[str, Any]] = [
+    ("score", lambda r: r.get("score")),
+    ("status", lambda r: r.get("status")),
+    ("steps", lambda r: r.get("steps")),
+    ("s/step", lambda r: round(r["agent_seconds"] / r["steps"], 2) if r.get("steps") else None),
+    ("first text s", lambda r: r.get("first_text_seconds")),
+    ("tokens out", lambda r: r.get("completion_tokens")),
+    ("peak MiB", lambda r: r.get("peak_gpu_memory_mb", r.get("peak_memory_mb"))),
+    ("invalid", lambda r: r.get("invalid")),
+    ("blocked", lambda r: r.get("blocked")),
+]
+
+
 def _task_table(first: list[Record], second: list[Record]) -> str:
-    keys = [("score", "score"), ("status", "status"), ("steps", "steps"), ("agent_seconds", "agent s"),
-            ("first_text_seconds", "first text s"), ("completion_tokens", "tokens out"), ("invalid", "invalid"),
-            ("blocked", "blocked")]
     a, b = {(r["domain"], r["task"]): r for r in first}, {(r["domain"], r["task"]): r for r in second}
-    head = "".join(f"<th>{t} A</th><th>{t} B</th>" for _, t in keys)
+    head = "".join(f"<th>{t} A</th><th>{t} B</th>" for t, _ in TASK_COLUMNS)
     rows = []
     for key in sorted(set(a) | set(b)):
-        cells = "".join(f"<td>{_cell(a.get(key, {}).get(k))}</td><td>{_cell(b.get(key, {}).get(k))}</td>"
-                        for k, _ in keys)
+        cells = "".join(f"<td>{_cell(value(a.get(key, {})))}</td><td>{_cell(value(b.get(key, {})))}</td>"
+                        for _, value in TASK_COLUMNS)
         rows.append(f"<tr><td>{html.escape('/'.join(key))}</td>{cells}</tr>")
     return f"<table><tr><th>task</th>{head}</tr>{''.join(rows)}</table>"
 
