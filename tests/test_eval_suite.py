@@ -91,3 +91,12 @@ def test_bad_input_gets_a_clear_message(tmp_path: Path) -> None:
     assert report.returncode == 64 and "is no evaluation folder" in report.stderr
     ground = run_agent("ground-eval", str(tmp_path))
     assert ground.returncode == 64 and "no ScreenSpot annotations" in ground.stderr
+
+
+def test_a_model_solver_is_metered(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    # a random-weight model writes no usable action: the task fails, with its latency and tokens on record
+    _, (record,), _ = evaluation(tmp_path, str(SUITE / "tk_apps" / "click-button.json"), "--backend", "transformers",
+                                 "--model", str(tiny_models["instruct"]), "--max-new-tokens", "32",
+                                 "--decoder", "plain", "--max-steps", "1")
+    assert (record["score"], record["status"], record["steps"], record["invalid"]) == (0.0, "budget", 1, 1)
+    assert record["first_text_seconds"] > 0 and record["completion_tokens"] > 0 and record["peak_memory_mb"] > 100
