@@ -159,8 +159,8 @@ def main() -> None:
     for variant in args.variants:
         model = LocalModel(str(args.folder), quantize="4bit" if variant == "4bit" else None)
         model.stop_ids = model.fast.stop_ids = [never(model)]
+        notes.append(f"agreement ({variant}): {agreement(model)}")
         if variant == "bf16":
-            notes.append(f"agreement (bf16): {agreement(model)}")
             notes.append(f"image preprocessing: {preprocessing(model)}")
         for size in SCREENS:
             model.max_pixels = budget(size)

@@ -120,3 +120,12 @@ def test_generate_streams_the_reply_too(plain):
     pieces: list[str] = []
     reply = plain.complete(request(screen(4), max_new_tokens=40), pieces.append)
     assert "".join(pieces) == reply.text
+
+
+def test_a_prompt_without_images_asked_again_reuses_all_but_its_last_token(fast, plain):
+    text_only = ModelRequest((Message("system", (system_prompt(),)), Message("user", ("Fill in the form.",))),
+                             sampling=Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=24))
+    first = fast.complete(text_only)
+    again = fast.complete(text_only)
+    assert fast.last_stats.reused_prefix == fast.last_stats.prompt_tokens - 1
+    assert first.text == again.text == plain.complete(text_only).text

@@ -25,10 +25,12 @@ inputs (``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
 
 from __future__ import annotations
 
+import operator
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,47 +74,64 @@ def attention_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, norm
 
 
 def attention_output_and_mlp(x: torch.Tensor, o: torch.Tensor, out: torch.Tensor, norm: torch.Tensor,
-                             gate_up: torch.Tensor, down: torch.Tensor, eps: float) -> torch.Tensor:
+                             gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor, eps: float) -> torch.Tensor:
     """The rest of a decoder layer: output projection, residual, norm, SwiGLU MLP, residual."""
     x = x + F.linear(o, out)
-    gate, up = F.linear(rms_norm(x, norm, eps), gate_up).chunk(2, dim=-1)
-    return x + F.linear(F.silu(gate) * up, down)
+    h = rms_norm(x, norm, eps)
+    return x + F.linear(F.silu(F.linear(h, gate)) * F.linear(h, up), down)
 
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One decoder layer's weights for the fused step (q/k/v and gate/up as single matrices)."""
+    """One decoder layer's weights for the fused step. Plain weights have q/k/v joined into one
+    matrix; 4-bit ones (``kernels.NF4``, GPU only) keep the three apart."""
 
     norm: torch.Tensor
-    qkv: torch.Tensor
+    qkv: tuple[Any, ...]
     q_norm: torch.Tensor
     k_norm: torch.Tensor
-    out: torch.Tensor
+    out: Any
     post_norm: torch.Tensor
-    gate_up: torch.Tensor
-    down: torch.Tensor
+    gate: Any
+    up: Any
+    down: Any
 
 
 @torch.no_grad()  # (a result with autograd history would keep the separate matrices alive)
 def fuse(layer: torch.nn.Module) -> LayerWeights:
-    """Join q/k/v and gate/up into one matrix each; the modules keep views into them (no copy)."""
+    """The layer's weights for the fused step. Plain q/k/v are joined into one matrix, and the
+    modules keep views into it (no copy)."""
     attn, mlp = layer.self_attn, layer.mlp
-    qkv = torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight])
-    gate_up = torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight])
-    for module, part in zip((attn.q_proj, attn.k_proj, attn.v_proj),
-                            qkv.split([m.out_features for m in (attn.q_proj, attn.k_proj, attn.v_proj)])):
-        module.weight = torch.nn.Parameter(part, requires_grad=False)
-    for module, part in zip((mlp.gate_proj, mlp.up_proj), gate_up.split(mlp.gate_proj.out_features)):
-        module.weight = torch.nn.Parameter(part, requires_grad=False)
+    projections = (attn.q_proj, attn.k_proj, attn.v_proj)
+    if nf4(attn.q_proj):
+        from agent.backends.kernels import NF4
+
+        matrix = NF4.of
+        qkv = tuple(matrix(module) for module in projections)
+    else:
+        matrix = operator.attrgetter("weight")
+        qkv = (torch.cat([module.weight for module in projections]),)
+        for module, part in zip(projections, qkv[0].split([m.out_features for m in projections])):
+            module.weight = torch.nn.Parameter(part, requires_grad=False)
     return LayerWeights(layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight,
-                        attn.o_proj.weight, layer.post_attention_layernorm.weight, gate_up, mlp.down_proj.weight)
+                        matrix(attn.o_proj), layer.post_attention_layernorm.weight, matrix(mlp.gate_proj),
+                        matrix(mlp.up_proj), matrix(mlp.down_proj))
 
 
-def fusable(layer: torch.nn.Module, activation: str) -> bool:
-    """Plain bias-free linear layers and a SiLU MLP (not quantised ones): the fused step applies."""
+def nf4(linear: torch.nn.Module) -> bool:
+    """A bitsandbytes 4-bit NormalFloat layer in the layout the kernels read."""
+    state = getattr(linear.weight, "quant_state", None)
+    return (state is not None and state.quant_type == "nf4" and state.blocksize == 64 and not state.nested
+            and linear.in_features % 64 == 0)
+
+
+def fusable(layer: torch.nn.Module, activation: str, quantised: bool) -> bool:
+    """Bias-free linear layers, plain (or nf4 with ``quantised``), and a SiLU MLP: the fused step applies."""
     attn, mlp = layer.self_attn, layer.mlp
     linears = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
-    return all(type(m) is torch.nn.Linear and m.bias is None for m in linears) and activation == "silu"
+    plain = all(type(m) is torch.nn.Linear for m in linears)
+    packed = quantised and all(nf4(m) for m in linears)
+    return (plain or packed) and all(m.bias is None for m in linears) and activation == "silu"
 
 
 class CacheSlice(DynamicLayer):
@@ -188,13 +207,15 @@ class FastGenerator:
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
         self.graphs = torch.cuda.is_available() and self.device.type == "cuda"
         self.eps = config.rms_norm_eps
-        fused = all(fusable(layer, config.hidden_act) for layer in self.layers)
-        self.weights = [fuse(layer) for layer in self.layers] if fused else None
         self.kernels = None
-        if self.weights is not None and self.graphs and self.dtype == torch.bfloat16:
+        if self.graphs and self.dtype == torch.bfloat16:
             from agent.backends import kernels  # Triton comes with CUDA builds of torch
 
             self.kernels = kernels
+        fused = all(fusable(layer, config.hidden_act, self.kernels is not None) for layer in self.layers)
+        self.weights = [fuse(layer) for layer in self.layers] if fused else None
+        if self.weights is None:
+            self.kernels = None
         self.capacity = 0
         self.prefix: tuple[int, ...] = ()  # the prompt tokens whose keys and values the cache holds
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
@@ -370,11 +391,11 @@ class FastGenerator:
         x = self.text.embed_tokens(self.token).view(-1)  # the residual stream, updated in place
         for index, (layer, w) in enumerate(zip(self.layers, self.weights)):
             keys, values = self.keys[index, 0], self.values[index, 0]
-            q = k.rope_into_cache(k.gemv(x, w.qkv, w.norm, self.eps), w.q_norm, w.k_norm, self.inv_freq,
-                                  s["position"], s["slot"], keys, values, heads, self.eps)
+            q = k.rope_into_cache(k.gemv(x, *w.qkv, norm=w.norm, eps=self.eps), w.q_norm, w.k_norm,
+                                  self.inv_freq, s["position"], s["slot"], keys, values, heads, self.eps)
             k.gemv_add_(x, k.decode_attention(q, keys, values, s["slot"], span, layer.self_attn.scaling), w.out)
-            k.gemv_add_(x, k.gemv(x, w.gate_up, w.post_norm, self.eps, gated=True), w.down)
-        return k.gemv(x, self.model.lm_head.weight, self.text.norm.weight, self.eps).float()
+            k.gemv_add_(x, k.swiglu(x, w.gate, w.up, w.post_norm, self.eps), w.down)
+        return k.gemv(x, self.model.lm_head.weight, norm=self.text.norm.weight, eps=self.eps).float()
 
     def _layers(self, span: int) -> torch.Tensor:
         """The decoder on one token through torch operations; returns the logits."""
@@ -390,7 +411,7 @@ class FastGenerator:
         for index, layer in enumerate(self.layers):
             attn, w = layer.self_attn, self.weights[index] if self.weights else None
             if w is not None:
-                q, k, v = attention_inputs(x, cos, sin, w.norm, w.qkv, w.q_norm, w.k_norm, self.eps, heads,
+                q, k, v = attention_inputs(x, cos, sin, w.norm, w.qkv[0], w.q_norm, w.k_norm, self.eps, heads,
                                            self.kv_heads)
             else:  # quantised layers: through their modules
                 h = layer.input_layernorm(x)
@@ -407,7 +428,7 @@ class FastGenerator:
             o = torch.matmul(torch.softmax(scores, dim=-1).to(self.dtype), self.values[index, :, :, :span])
             o = o.reshape(1, 1, -1)
             if w is not None:
-                x = attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate_up, w.down, self.eps)
+                x = attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate, w.up, w.down, self.eps)
             else:
                 x = x + attn.o_proj(o)
                 x = x + layer.mlp(layer.post_attention_layernorm(x))

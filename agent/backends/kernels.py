@@ -4,9 +4,10 @@ At batch 1 a token costs the time to read the weights once, plus the launches ar
 cuBLAS reads a weight matrix at about 73% of the bandwidth for a single row (split-K and a
 reduction kernel), and the layer's small element-wise steps each cost a launch. Here every
 weight matrix is read by one matrix-vector kernel that also does the work beside it: the
-RMSNorm of its input, SwiGLU on the fused gate/up output, or the residual add. A layer is:
+RMSNorm of its input, SwiGLU on the gate and up projections, or the residual add. bf16 and
+bitsandbytes' 4-bit NormalFloat (nf4) weights are read this way. A layer is:
 
-1. RMSNorm + q/k/v projection; 2. q/k RMSNorm, rotation, and the new key and value written
+1. RMSNorm + q/k/v projection (one kernel per matrix for nf4, which keeps them apart); 2. q/k RMSNorm, rotation, and the new key and value written
 into the static cache; 3-4. attention over the cache, split into chunks and then combined;
 5. output projection + residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down
 projection + residual.
@@ -16,6 +17,8 @@ replays them for every token. Arithmetic is float32, rounded to bf16 where the m
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import triton
@@ -29,19 +32,67 @@ PDL = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9
 and reads its first weights before waiting for that kernel's results."""
 
 
+@dataclass(frozen=True)
+class NF4:
+    """A 4-bit NormalFloat matrix as bitsandbytes keeps it: two values a byte (the first in the
+    high nibble), and one float32 absmax per 64 values, row by row."""
+
+    packed: torch.Tensor  # uint8, rows * cols / 2
+    absmax: torch.Tensor  # float32, rows * cols / 64
+    code: torch.Tensor  # the 16 NormalFloat values
+    rows: int
+    cols: int
+
+    @classmethod
+    def of(cls, linear: torch.nn.Module) -> NF4:
+        state = linear.weight.quant_state
+        return cls(linear.weight.data, state.absmax, state.code, linear.out_features, linear.in_features)
+
+
+Matrix = torch.Tensor | NF4
+
+
+@triton.jit
+def _rstd(x_ptr, K, eps, BLOCK: tl.constexpr):
+    cols = tl.arange(0, BLOCK)
+    squares = tl.zeros((BLOCK,), tl.float32)
+    for k in range(0, K, BLOCK):
+        v = tl.load(x_ptr + k + cols, mask=k + cols < K, other=0.0).to(tl.float32)
+        squares += v * v
+    return tl.rsqrt(tl.sum(squares) / K + eps)
+
+
+@triton.jit
+def _input(x_ptr, norm_ptr, index, inside, rstd, NORM: tl.constexpr):
+    v = tl.load(x_ptr + index, mask=inside, other=0.0).to(tl.float32)
+    if NORM:  # as Qwen's RMSNorm: normalised in float32, rounded, then scaled in bf16
+        scale = tl.load(norm_ptr + index, mask=inside, other=0.0).to(tl.float32)
+        v = (scale * (v * rstd).to(tl.bfloat16).to(tl.float32)).to(tl.bfloat16).to(tl.float32)
+    return v
+
+
+@triton.jit
+def _finish(y, y_up, out_ptr, rows, live, GATED: tl.constexpr, RESIDUAL: tl.constexpr):
+    y = y.to(tl.bfloat16).to(tl.float32)
+    if GATED:
+        y = (y * tl.sigmoid(y)).to(tl.bfloat16).to(tl.float32) * y_up.to(tl.bfloat16).to(tl.float32)
+    if RESIDUAL:  # out holds the residual stream and is updated in place
+        y += tl.load(out_ptr + rows, mask=live, other=0.0).to(tl.float32)
+    tl.store(out_ptr + rows, y.to(tl.bfloat16), mask=live)
+
+
 @triton.jit
 def _weights(w_ptr, rows, live, kk, K):
     return tl.load(w_ptr + rows[:, None] * K + kk[None, :], mask=live[:, None] & (kk[None, :] < K), other=0.0)
 
 
 @triton.jit
-def _gemv(x_ptr, w_ptr, out_ptr, norm_ptr, eps, N, K,
+def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, N, K,
           NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
           BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, EARLY: tl.constexpr):
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     cols = tl.arange(0, BLOCK_K)
     live = rows < N
-    up_ptr = w_ptr + N * K  # gated: the up rows sit N rows below the gate rows
     # a weight tile is read one iteration before it is used; the first before waiting for
     # the kernel before, which weights do not depend on
     w = _weights(w_ptr, rows, live, cols, K)
@@ -50,62 +101,115 @@ def _gemv(x_ptr, w_ptr, out_ptr, norm_ptr, eps, N, K,
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
+    rstd = 1.0
     if NORM:
-        squares = tl.zeros((BLOCK_K,), tl.float32)
-        for k in range(0, K, BLOCK_K):
-            v = tl.load(x_ptr + k + cols, mask=k + cols < K, other=0.0).to(tl.float32)
-            squares += v * v
-        rstd = tl.rsqrt(tl.sum(squares) / K + eps)
+        rstd = _rstd(x_ptr, K, eps, BLOCK_K)
     acc = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
-    if GATED:
-        acc_up = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
+    acc_up = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
     for k in range(0, K, BLOCK_K):
         kk = k + cols
-        inside = kk < K
-        v = tl.load(x_ptr + kk, mask=inside, other=0.0).to(tl.float32)
-        if NORM:  # as Qwen's RMSNorm: normalised in float32, rounded, then scaled in bf16
-            scale = tl.load(norm_ptr + kk, mask=inside, other=0.0).to(tl.float32)
-            v = (scale * (v * rstd).to(tl.bfloat16).to(tl.float32)).to(tl.bfloat16).to(tl.float32)
+        v = _input(x_ptr, norm_ptr, kk, kk < K, rstd, NORM)
         acc += w.to(tl.float32) * v[None, :]
-        if GATED:
-            acc_up += u.to(tl.float32) * v[None, :]
         w = _weights(w_ptr, rows, live, kk + BLOCK_K, K)
         if GATED:
+            acc_up += u.to(tl.float32) * v[None, :]
             u = _weights(up_ptr, rows, live, kk + BLOCK_K, K)
-    y = tl.sum(acc, axis=1).to(tl.bfloat16).to(tl.float32)
+    _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
+
+
+@triton.jit
+def _nf4_tile(w_ptr, absmax_ptr, rows, live, k, blocks, pairs, K):
+    """The packed bytes (rows, blocks, 32) and absmax (rows, blocks) of the 64-value blocks from column k."""
+    inside = live[:, None] & (k + blocks[None, :] * 64 < K)
+    packed = tl.load(w_ptr + rows[:, None, None] * (K // 2) + k // 2 + blocks[None, :, None] * 32 + pairs[None, None, :],
+                     mask=inside[:, :, None], other=0)
+    scale = tl.load(absmax_ptr + rows[:, None] * (K // 64) + k // 64 + blocks[None, :], mask=inside, other=0.0)
+    return packed, scale
+
+
+@triton.jit
+def _nf4_dot(packed, scale, code_ptr, even, odd):
+    high = tl.load(code_ptr + (packed >> 4).to(tl.int32))
+    low = tl.load(code_ptr + (packed & 15).to(tl.int32))
+    return (high * even[None, :, :] + low * odd[None, :, :]) * scale[:, :, None]
+
+
+@triton.jit
+def _gemv_nf4(x_ptr, w_ptr, absmax_ptr, up_ptr, up_absmax_ptr, code_ptr, out_ptr, norm_ptr, eps, N, K,
+              NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
+              BLOCK_N: tl.constexpr, BLOCKS: tl.constexpr, EARLY: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    live = rows < N
+    blocks, pairs = tl.arange(0, BLOCKS), tl.arange(0, 32)
+    w, scale = _nf4_tile(w_ptr, absmax_ptr, rows, live, 0, blocks, pairs, K)
     if GATED:
-        up = tl.sum(acc_up, axis=1).to(tl.bfloat16).to(tl.float32)
-        y = (y * tl.sigmoid(y)).to(tl.bfloat16).to(tl.float32) * up
-    if RESIDUAL:  # out holds the residual stream and is updated in place
-        y += tl.load(out_ptr + rows, mask=live, other=0.0).to(tl.float32)
-    tl.store(out_ptr + rows, y.to(tl.bfloat16), mask=live)
+        u, up_scale = _nf4_tile(up_ptr, up_absmax_ptr, rows, live, 0, blocks, pairs, K)
+    if EARLY:
+        gdc_launch_dependents()
+        gdc_wait()
+    rstd = 1.0
+    if NORM:
+        rstd = _rstd(x_ptr, K, eps, 512)
+    acc = tl.zeros((BLOCK_N, BLOCKS, 32), tl.float32)
+    acc_up = tl.zeros((BLOCK_N, BLOCKS, 32), tl.float32)
+    for k in range(0, K, BLOCKS * 64):
+        index = k + (blocks[:, None] * 32 + pairs[None, :]) * 2  # the first value of each byte
+        even = _input(x_ptr, norm_ptr, index, index < K, rstd, NORM)
+        odd = _input(x_ptr, norm_ptr, index + 1, index < K, rstd, NORM)
+        acc += _nf4_dot(w, scale, code_ptr, even, odd)
+        w, scale = _nf4_tile(w_ptr, absmax_ptr, rows, live, k + BLOCKS * 64, blocks, pairs, K)
+        if GATED:
+            acc_up += _nf4_dot(u, up_scale, code_ptr, even, odd)
+            u, up_scale = _nf4_tile(up_ptr, up_absmax_ptr, rows, live, k + BLOCKS * 64, blocks, pairs, K)
+    _finish(tl.sum(tl.sum(acc, axis=2), axis=1), tl.sum(tl.sum(acc_up, axis=2), axis=1), out_ptr, rows, live,
+            GATED, RESIDUAL)
 
 
-def _gemv_launch(x: torch.Tensor, weight: torch.Tensor, out: torch.Tensor, norm: torch.Tensor | None, eps: float,
-                 gated: bool, residual: bool) -> None:
-    rows, k = out.numel(), weight.shape[1]
-    block_n = 4 if k <= 2560 else 2  # (measured on the H200 for the 4B shape's matrices)
+def _gemv_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.Tensor, norm: torch.Tensor | None,
+                 eps: float, residual: bool) -> None:
+    flags = {"NORM": norm is not None, "GATED": up is not None, "RESIDUAL": residual, "EARLY": PDL,
+             "num_warps": 4, "launch_pdl": PDL}
+    norm = x if norm is None else norm
+    if isinstance(weight, NF4):
+        up = up or weight
+        _gemv_nf4[(triton.cdiv(weight.rows, 8),)](
+            x, weight.packed, weight.absmax, up.packed, up.absmax, weight.code, out, norm, eps, weight.rows,
+            weight.cols, BLOCK_N=8, BLOCKS=8, **flags,
+        )
+        return
+    rows, cols = weight.shape
+    block_n = 4 if cols <= 2560 else 2  # (measured on the H200 for the 4B shape's matrices)
     _gemv[(triton.cdiv(rows, block_n),)](
-        x, weight, out, x if norm is None else norm, eps, rows, k, NORM=norm is not None, GATED=gated,
-        RESIDUAL=residual, BLOCK_N=block_n, BLOCK_K=GEMV_BLOCK_K, EARLY=PDL, num_warps=4,
-        launch_pdl=PDL,
+        x, weight, weight if up is None else up, out, norm, eps, rows, cols, BLOCK_N=block_n, BLOCK_K=GEMV_BLOCK_K,
+        **flags,
     )
 
 
-def gemv(x: torch.Tensor, weight: torch.Tensor, norm: torch.Tensor | None = None, eps: float = 0.0,
-         gated: bool = False) -> torch.Tensor:
-    """``weight @ rms_norm(x)`` (or ``weight @ x`` without ``norm``) for one token, as bf16.
+def _rows(weight: Matrix) -> int:
+    return weight.rows if isinstance(weight, NF4) else weight.shape[0]
 
-    ``gated``: ``weight`` is gate and up stacked; returns ``silu(gate) * up``.
-    """
-    out = torch.empty(weight.shape[0] // (2 if gated else 1), device=x.device, dtype=torch.bfloat16)
-    _gemv_launch(x, weight, out, norm, eps, gated, residual=False)
+
+def gemv(x: torch.Tensor, *weights: Matrix, norm: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:
+    """``weight @ rms_norm(x)`` (or ``weight @ x`` without ``norm``) for one token, as bf16; with
+    several weights, their results one after another (one kernel each)."""
+    out = torch.empty(sum(_rows(w) for w in weights), device=x.device, dtype=torch.bfloat16)
+    start = 0
+    for weight in weights:
+        _gemv_launch(x, weight, None, out[start:start + _rows(weight)], norm, eps, residual=False)
+        start += _rows(weight)
     return out
 
 
-def gemv_add_(residual: torch.Tensor, x: torch.Tensor, weight: torch.Tensor) -> None:
+def swiglu(x: torch.Tensor, gate: Matrix, up: Matrix, norm: torch.Tensor, eps: float) -> torch.Tensor:
+    """``silu(gate @ h) * (up @ h)`` with ``h = rms_norm(x)``, in one kernel."""
+    out = torch.empty(_rows(gate), device=x.device, dtype=torch.bfloat16)
+    _gemv_launch(x, gate, up, out, norm, eps, residual=False)
+    return out
+
+
+def gemv_add_(residual: torch.Tensor, x: torch.Tensor, weight: Matrix) -> None:
     """``residual += weight @ x``, in place."""
-    _gemv_launch(x, weight, residual, None, 0.0, gated=False, residual=True)
+    _gemv_launch(x, weight, None, residual, None, 0.0, residual=True)
 
 
 @triton.jit
