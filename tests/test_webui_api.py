@@ -301,3 +301,26 @@ def test_serve_command_starts_the_server_and_refuses_an_open_address_without_a_t
         output = server.communicate(timeout=15)[0]
     assert server.returncode == 0, output
     assert "http://127.0.0.1:" in output and "Traceback" not in output
+
+
+def test_a_replay_started_over_http(contact_form, desktop, tmp_path):
+    from tests.test_replay import fill_and_save
+
+    fill_and_save(desktop, contact_form, tmp_path)  # recorded by hand into tmp_path/recordings/contact
+    settings = Settings(runs_dir=tmp_path / "runs", recordings_dir=tmp_path / "recordings", settle_timeout=1.0)
+    with RunningServer(create_app(settings, model=ScriptedBackend([]))) as server:
+        listed = requests.get(f"{server.url}/api/recordings").json()
+        assert [(r["name"], r["steps"], r["parameters"]) for r in listed] == [("contact", 5, ["email"])]
+        for body, words in [({"recording": "contact"}, "needs a value for email"),
+                            ({"recording": "../recordings/contact"}, "no recording")]:
+            refused = requests.post(f"{server.url}/api/runs", json={"kind": "replay", **body})
+            assert refused.status_code == 400 and words in refused.json()["error"]["message"]
+
+        started = requests.post(f"{server.url}/api/runs", json={
+            "kind": "replay", "recording": "contact", "params": {"email": "grace@navy.mil"}, "speed": 20})
+        assert started.status_code == 200, started.text
+        seen: list = []
+        events_of(server.url, started.json()["id"], "end", seen)
+        assert seen[-1][1]["result"]["status"] == "success", seen[-1]
+    saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"][-1]
+    assert (saved["name"], saved["email"]) == ("Ada Lovelace", "grace@navy.mil")

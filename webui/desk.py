@@ -266,6 +266,7 @@ class Desk:
                     raise JobFailed(job.error or "the run ended before it began")
                 if time.monotonic() > deadline:
                     job.stop()
+                    job.wait(START_WAIT)  # it must not go on acting unseen
                     raise JobFailed(f"the run did not start within {START_WAIT:g} s")
                 time.sleep(0.02)
             job.id = new[0]

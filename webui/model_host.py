@@ -11,6 +11,8 @@ modes share the one model and the mode picks the sampling.
 
 from __future__ import annotations
 
+import gc
+import sys
 import threading
 import time
 from collections import Counter
@@ -155,28 +157,40 @@ class ModelHost:
             self._load(key, mode)
 
     def _load(self, key: tuple[str, str], mode: Mode) -> None:
-        """Swap in ``key``'s model; called holding the lock, which is let go while loading."""
+        """Swap in ``key``'s model; called holding the lock, which is let go while the weights load."""
         self._loading, self._mode, self._failed = True, mode, False
         self._backend, self._key = None, None  # the old weights go before the new ones come
+        _free_memory()
         self._since, self._message = time.monotonic(), f"loading {key[1] or key[0]}"
         loader = threading.get_ident()
         sink = logger.add(self._note, level="INFO", format="{message}",
                           filter=lambda record: record["thread"].id == loader)
+        backend, failure = None, None
         self._changed.release()
         try:
             backend = make_backend(self.settings_for(mode))
-        except BaseException as error:
-            self._changed.acquire()
-            self._failed, self._loading = True, False
-            self._message = str(error) if isinstance(error, ModelUnavailable) else f"{type(error).__name__}: {error}"
-            self._changed.notify_all()
-            raise
+        except Exception as error:
+            failure = error
         finally:
             logger.remove(sink)
-        self._changed.acquire()
-        self._backend, self._key, self._loading = backend, key, False
-        self._message = f"ready ({time.monotonic() - self._since:.1f} s to load)"
+            self._changed.acquire()
+        self._loading = False
         self._changed.notify_all()
+        if failure is not None:
+            self._failed = True
+            self._message = str(failure) if isinstance(failure, ModelUnavailable) else \
+                f"{type(failure).__name__}: {failure}"
+            raise failure
+        self._backend, self._key = backend, key
+        self._message = f"ready ({time.monotonic() - self._since:.1f} s to load)"
 
     def _note(self, message: Any) -> None:
         self._message = str(message).strip()
+
+
+def _free_memory() -> None:
+    """Give the dropped model's memory back before the next one loads (GPU memory is cached by torch)."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
