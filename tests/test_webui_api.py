@@ -324,3 +324,27 @@ def test_a_replay_started_over_http(contact_form, desktop, tmp_path):
         assert seen[-1][1]["result"]["status"] == "success", seen[-1]
     saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"][-1]
     assert (saved["name"], saved["email"]) == ("Ada Lovelace", "grace@navy.mil")
+
+
+def test_stop_while_the_gate_waits_and_the_record_outlives_the_server(scripted_model, contact_form, tmp_path):
+    scripted_model.replies += [click(NAME), type_text("Hunter2!x9secret"), done()]
+    settings = Settings(runs_dir=tmp_path / "runs")
+    with RunningServer(create_app(settings, model=scripted_model)) as server:
+        run_id = requests.post(f"{server.url}/api/runs", json={"instruction": "Log in"}).json()["id"]
+        deadline = time.monotonic() + 20
+        while not requests.get(f"{server.url}/api/runs/{run_id}").json()["approval"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert requests.post(f"{server.url}/api/runs/{run_id}/stop").ok
+        seen: list = []
+        events_of(server.url, run_id, "end", seen)
+        assert seen[-1][1]["summary"]["status"] == "stopped"
+        again = requests.post(f"{server.url}/api/runs/{run_id}/stop")
+        assert again.status_code == 409 and "not going on" in again.json()["error"]["message"]
+    assert contact_form.state()["fields"]["name"] == ""  # the password was never typed
+
+    with RunningServer(create_app(settings, model=scripted_model)) as restarted:
+        state = requests.get(f"{restarted.url}/api/runs/{run_id}").json()
+        assert not state["live"] and state["instruction"] == "Log in"
+        assert [s["outcome"] for s in state["steps"]] == ["done"]  # the step stopped at the gate never happened
+        assert state["summary"]["reason"] == "stopped from the web page"

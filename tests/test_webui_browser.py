@@ -87,6 +87,8 @@ def test_chat_with_an_image_in_both_modes_and_locate(page, model, tmp_path):
     assert model.requests[-1].sampling.top_p == 0.8  # Instruct's model card
 
     page.check("#mode-thinking")
+    page.click(".sampling summary")
+    page.fill("#temperature", "0.3")
     page.fill("#chat-input", "Which colour is it?")
     page.click("#chat-send")
     second = page.locator(".message.assistant").nth(1)
@@ -95,7 +97,8 @@ def test_chat_with_an_image_in_both_modes_and_locate(page, model, tmp_path):
     assert reasoning.is_visible() and reasoning.get_attribute("open") is None  # folded
     reasoning.locator("summary").click()
     assert "pure red" in reasoning.inner_text()
-    assert model.requests[-1].sampling.top_p == 0.95  # Thinking's
+    sampling = model.requests[-1].sampling
+    assert (sampling.top_p, sampling.temperature, sampling.thinking_budget) == (0.95, 0.3, None)  # Thinking's, ours
     assert [m.role for m in model.requests[-1].messages] == ["user", "assistant", "user"]  # the history went along
     assert model.requests[-1].messages[1].content == ("A red square on white.",)
 

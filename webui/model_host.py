@@ -84,8 +84,13 @@ class ModelHost:
         return self.settings.model_copy(update={"mode": mode})
 
     def sampling(self, mode: Mode, **overrides: Any) -> Sampling:
-        """The mode's sampling (the model card's, with the server's options), with ``overrides``."""
-        return replace(self.settings_for(mode).sampling(), **{k: v for k, v in overrides.items() if v is not None})
+        """A chat's sampling: the mode's (the model card's, with the server's options), with ``overrides``.
+
+        A chat's thought is not cut short unless ``--thinking-budget`` says so: the default budget
+        is made for agent steps, whose thought must leave room for an action.
+        """
+        sampling = replace(self.settings_for(mode).sampling(), thinking_budget=self.settings.thinking_budget)
+        return replace(sampling, **{k: v for k, v in overrides.items() if v is not None})
 
     def backend_name(self, mode: Mode) -> str:
         return self._backend.name if self._given and self._backend else self.settings_for(mode).backend_choice

@@ -68,7 +68,7 @@ async function pollStatus() {
     const status = await api("/api/status");
     const model = status.model;
     const line = { loading: `loading ${model.model}… ${Math.round(model.seconds)} s (${model.message})`,
-      ready: `${model.model} (${model.backend}, ${model.mode}) ready`,
+      ready: `${model.model} (${model.backend}) ready`,
       failed: `model failed: ${model.message}` }[model.state];
     $("model-status").textContent = line + (model.waiting ? ` · ${model.waiting} waiting` : "");
     $("model-status").className = `status ${model.state}`;
