@@ -91,6 +91,30 @@ def test_the_seed_api_example_works_unchanged(tiny):
     assert with_image.status_code == 200 and isinstance(with_image.json()["data"][0], str)
 
 
+def chat_events(url: str, body: dict) -> list[tuple[str, dict]]:
+    response = requests.post(f"{url}/api/chat", json=body)
+    assert response.status_code == 200, response.text
+    blocks = [b for b in response.text.split("\n\n") if b.strip()]
+    return [(b.split("\n")[0][7:], json.loads(b.split("\n")[1][6:])) for b in blocks]
+
+
+def test_the_pages_chat_streams_the_real_model_and_a_missing_point_is_a_message(tiny):
+    image = {"type": "image", "data": f"data:image/png;base64,{png_base64()}"}
+    events = chat_events(tiny.url, {"mode": "thinking", "max_tokens": 24, "temperature": 0, "messages": [
+        {"role": "user", "content": [image, {"type": "text", "text": "What is this?"}]}]})
+    kinds = [kind for kind, _ in events]
+    assert kinds[-1] == "done" and {"thought", "answer"} & set(kinds[:-1])
+    done_event = events[-1][1]
+    streamed = "".join(data["text"] for kind, data in events[:-1])
+    assert streamed.replace("\n", "").replace(" ", "") == \
+        (done_event["thought"] + done_event["answer"]).replace("\n", "").replace(" ", "")
+
+    located = chat_events(tiny.url, {"locate": True, "max_tokens": 16, "temperature": 0, "messages": [
+        {"role": "user", "content": [image, {"type": "text", "text": "the red area"}]}]})
+    kind, data = located[-1]
+    assert (kind == "done" and data["point"]) or (kind == "error" and "point" in data["message"])
+
+
 def test_openai_client_gets_the_same_reply_streamed_or_not_and_concurrent_requests_do_not_mix(tiny):
     client = OpenAI(base_url=f"{tiny.url}/v1", api_key="unused")
     messages = [{"role": "user", "content": [
