@@ -207,8 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", help="the web UI and HTTP API: chat with the model, run and supervise the agent",
-        description="Serve the web page (chat with the model; start, watch, approve and stop agent runs and\n"
-        "replays) and the HTTP API (/api/predict, OpenAI-compatible /v1/chat/completions, /api/runs;\n"
+        description="Serve the web page (chat with the model; start, watch, approve and stop agent runs,\n"
+        "replays and form fills) and the HTTP API (/api/predict, OpenAI-compatible /v1/chat/completions, /api/runs;\n"
         "documented at /docs). One model is loaded and shared by all of them.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  run_agent.py serve --mode thinking\n"
