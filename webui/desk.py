@@ -258,6 +258,8 @@ class Desk:
         with self._lock:
             if self._current is not None and not self._current.finished:
                 raise DeskBusy(f"the run {self._current.id} is using the desktop: stop it or wait until it ends")
+            # the run makes its folder itself (run_command, replay, fill_form); as one job runs at a
+            # time, the folder that appears now is this job's, and its name becomes the job's id
             before = set(self._names())
             threading.Thread(target=self._work, args=(job, work), name=f"{job.kind}-job", daemon=True).start()
             deadline = time.monotonic() + START_WAIT
