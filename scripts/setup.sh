@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
     xvfb xauth openbox xdotool x11-utils x11-xserver-utils xclip xterm
     mousepad libreoffice-calc
-    tesseract-ocr tesseract-ocr-eng
+    tesseract-ocr tesseract-ocr-eng zenity
     python3 python3-venv python3-dev python3-tk tk gcc
     fonts-dejavu-core fonts-noto-cjk fonts-noto-color-emoji
     chromium

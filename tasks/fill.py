@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import time
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,8 +43,8 @@ from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory
 from perception import clipboard
-from perception.controls import Box, ticked
-from perception.ocr import find, normalize, read
+from perception.controls import Box, center, ticked
+from perception.ocr import find, normalize, read, span
 from perception.screen import Screen, Screenshot, ScreenUnavailable
 from perception.windows import WindowInfo, find_window
 from safety.gate import Asker, Gate
@@ -53,6 +54,7 @@ from safety.secrets import Redactor
 from tasks.command import controls
 from tasks.form import FormError, FormField, FormSpec, load_rows
 from tasks.locate_field import (
+    SURE,
     FieldLocator,
     FieldNotFound,
     LocatorChoice,
@@ -61,6 +63,7 @@ from tasks.locate_field import (
 )
 
 TEXT_KINDS = ("text", "multiline", "password", "date")
+MENTION = 0.95  # how closely a line must read as after_submit's text ("Save" is not "Saved")
 RowStatus = Literal["submitted", "filled", "failed", "not run"]
 
 
@@ -158,6 +161,8 @@ class _Filler:
     locator: FieldLocator
     pacing: Pacing
     records: list[Step] = field(default_factory=list)
+    lists: dict[tuple[str, int, int], dict[str, Box]] = field(default_factory=dict)  # options read, by list
+    status: Box | None = None  # where after_submit's text was seen, relative to the window
 
     @property
     def dry_run(self) -> bool:
@@ -205,7 +210,7 @@ class _Filler:
             self.record(step)
 
     def type_into(self, step: Step, place: Place, form_field: FormField, value: str) -> None:
-        self.do(step, {"action": "left_click"}, place.center)
+        self.click_into(step, place)
         self.select_all(step, form_field)
         self.do(step, {"action": "key", "keys": ["backspace"]})
         if value:
@@ -213,6 +218,12 @@ class _Filler:
             # the app must have taken every key before the next action's keys (after non-ASCII text,
             # the keyboard map it reads them with changes under it)
             self.screen.wait_until_still(self.pacing.settle_timeout)
+
+    def click_into(self, step: Step, place: Place) -> None:
+        """Click a text field and let the app take the click: keys sent sooner can land before the
+        focus or the cursor has moved (GTK places the cursor after the keys that follow)."""
+        self.do(step, {"action": "left_click"}, place.center)
+        self.screen.wait_until_still(self.pacing.settle_timeout)
 
     def select_all(self, step: Step, form_field: FormField) -> None:
         """Select the field's whole text with the keys every toolkit knows (ctrl+a is not select-all in Tk)."""
@@ -242,15 +253,33 @@ class _Filler:
         self.screen.wait_until_still(self.pacing.settle_timeout)
         if self.dry_run:
             return
-        shot = self.screen.capture()
-        picture = WindowPicture.of(shot, _list_area(place.box, shot))
-        options = [o for o in find(read(picture.image), value, minimum=0.85)
-                   if not _inside(picture.to_desktop_point(o.center), place.box)]
-        if not options:
+        option = self.option(place, form_field, value)
+        if option is None:
             self.do(step, {"action": "key", "keys": ["escape"]})
             raise RowFailed(f"{form_field.name}: the list has no option {value!r}")
-        self.do(step, {"action": "left_click"}, picture.to_desktop_point(options[0].center))
+        self.do(step, {"action": "left_click"}, option)
         self.screen.wait_until_still(self.pacing.settle_timeout)
+
+    def option(self, place: Place, form_field: FormField, value: str) -> tuple[int, int] | None:
+        """Where the open list shows ``value``. The options read are kept (relative to the control),
+        so a later row only checks that its option is still there; a list that opens elsewhere
+        (GTK puts the chosen option over the control) is read again."""
+        key = (form_field.label or "", place.box[2] - place.box[0], place.box[3] - place.box[1])
+        wanted = normalize(value)
+        kept = self.lists.get(key, {}).get(wanted)
+        if kept is not None:
+            box = _shift(kept, place.box[0], place.box[1])
+            if wanted in normalize(self.text_in(_grow(box, 4, 2))):
+                return center(box)
+        shot = self.screen.capture()
+        picture = WindowPicture.of(shot, _list_area(place.box, shot))
+        options = {normalize(line.text): _shift(picture.to_desktop(line.box), -place.box[0], -place.box[1])
+                   for line in read(picture.image)}
+        self.lists[key] = options
+        best = max(options, key=lambda text: SequenceMatcher(None, text, wanted).ratio(), default=None)
+        if best is None or SequenceMatcher(None, best, wanted).ratio() < SURE:
+            return None
+        return center(_shift(options[best], place.box[0], place.box[1]))
 
     # checking
 
@@ -285,15 +314,14 @@ class _Filler:
         step = self.step(f"row {number}: read back {form_field.name!r}")
         try:
             marker = clipboard.mark()
-            self.do(step, {"action": "left_click"}, place.center)
+            self.click_into(step, place)
             self.select_all(step, form_field)
             self.do(step, {"action": "key", "keys": ["ctrl", "c"]})
             copied = clipboard.text() if self.dry_run else clipboard.copied(marker, self.kill.sleep)
         finally:
             self.record(step)
-        if copied == marker:
-            logger.info("{} cannot be copied, so it is not checked", form_field.name)
-            return None
+        if copied == marker:  # nothing selected to copy (an empty field), or a field that does not copy
+            return value if self.shows(place, value) else self.text_in(place.box)
         return copied
 
     def is_ticked(self, place: Place) -> bool:
@@ -327,16 +355,25 @@ class _Filler:
         if after is None or self.dry_run:
             return
         deadline = time.monotonic() + after.timeout
-        while not self.mentions(window, after.expect_text) - shown_before:
+        while not self.mentions(window, after.expect_text, besides=shown_before):
             if time.monotonic() > deadline:
                 raise RowFailed(f"submitted, but the window did not show {after.expect_text!r} within "
                                 f"{after.timeout:g} s")
             self.kill.sleep(0.2)
 
-    def mentions(self, window: WindowInfo, text: str) -> set[str]:
-        """The lines of text in the window that mention ``text``."""
-        picture = WindowPicture.of(self.screen.capture(), _box(self.current(window)))
-        return {line.text for line in read(picture.image) if find([line], text, minimum=0.85)}
+    def mentions(self, window: WindowInfo, text: str, besides: set[str] | None = None) -> set[str]:
+        """The lines of text in the window that mention ``text``, other than ``besides``. Where such a
+        line was last seen is read first (a status line stays put), the whole window only if need be."""
+        box = _box(self.current(window))
+        for area in ([] if self.status is None else [_shift(self.status, box[0], box[1])]) + [box]:
+            picture = WindowPicture.of(self.screen.capture(), area)
+            lines = [line for line in read(picture.image) if find([line], text, minimum=MENTION)
+                     and line.text not in (besides or set())]
+            if lines:
+                found = picture.to_desktop(span(line.box for line in lines))
+                self.status = _shift(_grow(found, 40, 8), -box[0], -box[1])
+                return {line.text for line in lines}
+        return set()
 
     # the parts every action shares
 
@@ -382,8 +419,12 @@ def _box(window: WindowInfo) -> Box:
     return (window.left, window.top, window.left + window.width, window.top + window.height)
 
 
-def _inside(point: tuple[int, int], box: Box) -> bool:
-    return box[0] <= point[0] < box[2] and box[1] <= point[1] < box[3]
+def _shift(box: Box, dx: int, dy: int) -> Box:
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def _grow(box: Box, dx: int, dy: int) -> Box:
+    return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
 
 
 def _list_area(control: Box, shot: Screenshot) -> Box:
