@@ -61,7 +61,8 @@ def main() -> None:
             by_kernels, by_torch = fast._layers_by_kernels(span), fast._layers(span)
             error = ((by_kernels - by_torch).norm() / by_torch.norm()).item()
             same = (by_kernels.topk(5).indices == by_torch.topk(5).indices).sum().item()
-            comparison = f"Triton step against torch operations: logits relative error {error:.1e}, top-5 tokens {same}/5 equal"
+            comparison = (f"Triton step against torch operations: logits relative error {error:.1e}, "
+                          f"top-5 tokens {same}/5 equal")
         replay = per_token_ms(graph.replay)
         eager = per_token_ms(lambda: fast._run_step(span, top_k))
         with profile(activities=[ProfilerActivity.CUDA]) as trace:

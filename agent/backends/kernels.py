@@ -1,16 +1,16 @@
 """Triton kernels for one decode token at batch 1: a decoder layer in seven kernels.
 
 At batch 1 a token costs the time to read the weights once, plus the launches around it.
-cuBLAS reads a weight matrix at about 73% of the bandwidth for a single row (split-K and a
-reduction kernel), and the layer's small element-wise steps each cost a launch. Here every
-weight matrix is read by one matrix-vector kernel that also does the work beside it: the
-RMSNorm of its input, SwiGLU on the gate and up projections, or the residual add. bf16 and
-bitsandbytes' 4-bit NormalFloat (nf4) weights are read this way. A layer is:
+Through torch a layer is about 24 kernels: cuBLAS's matrix-vector products (some split-K with
+a reduction after) and a launch for each small element-wise step. Here every weight matrix
+is read by one matrix-vector kernel that also does the work beside it: the RMSNorm of its
+input, SwiGLU on the gate and up projections, or the residual add. bf16 and bitsandbytes'
+4-bit NormalFloat (nf4) weights are read this way. A layer is:
 
-1. RMSNorm + q/k/v projection (one kernel per matrix for nf4, which keeps them apart); 2. q/k RMSNorm, rotation, and the new key and value written
-into the static cache; 3-4. attention over the cache, split into chunks and then combined;
-5. output projection + residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down
-projection + residual.
+1. RMSNorm + q/k/v projection (one kernel per matrix for nf4, which keeps them apart);
+2. q/k RMSNorm, rotation, and the new key and value written into the static cache;
+3-4. attention over the cache, split into chunks and then combined; 5. output projection +
+residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down projection + residual.
 
 Kernels read the cache slot and position from GPU tensors, so a CUDA graph captured once
 replays them for every token. Arithmetic is float32, rounded to bf16 where the model rounds.
@@ -121,8 +121,8 @@ def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, N, K,
 def _nf4_tile(w_ptr, absmax_ptr, rows, live, k, blocks, pairs, K):
     """The packed bytes (rows, blocks, 32) and absmax (rows, blocks) of the 64-value blocks from column k."""
     inside = live[:, None] & (k + blocks[None, :] * 64 < K)
-    packed = tl.load(w_ptr + rows[:, None, None] * (K // 2) + k // 2 + blocks[None, :, None] * 32 + pairs[None, None, :],
-                     mask=inside[:, :, None], other=0)
+    columns = k // 2 + blocks[None, :, None] * 32 + pairs[None, None, :]
+    packed = tl.load(w_ptr + rows[:, None, None] * (K // 2) + columns, mask=inside[:, :, None], other=0)
     scale = tl.load(absmax_ptr + rows[:, None] * (K // 64) + k // 64 + blocks[None, :], mask=inside, other=0.0)
     return packed, scale
 
