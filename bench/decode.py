@@ -19,8 +19,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from agent.backends.random_model import SHAPES, build_random_model  # noqa: E402
 from agent.model import Message, ModelRequest, Sampling  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
 
-STEP_TOKENS = int(__import__("os").environ.get("BENCH_STEP_TOKENS", 500))
+STEP_TOKENS = int(os.environ.get("BENCH_STEP_TOKENS", 500))
 SCREENS = [(1280, 800), (1920, 1080)]
 CUDA = torch.cuda.is_available()
 
@@ -172,15 +174,18 @@ def main() -> None:
         gc.collect()
         if CUDA:
             torch.cuda.empty_cache()
-    started = time.time()
-    out = subprocess.run([sys.executable, __file__, "--cold-start", "--folder", str(args.folder)],
-                         capture_output=True, text=True)
-    try:
-        times = json.loads(out.stdout.strip().splitlines()[-1])
-        notes.append(f"cold start (bf16, 1280x800, new process to the end of a {STEP_TOKENS}-token step): "
-                     f"{times['done'] - started:.1f} s, of which loading {times['loaded'] - started:.1f} s")
-    except (ValueError, IndexError, KeyError):
-        notes.append(f"cold start failed: {out.stderr[-500:]}")
+    with tempfile.TemporaryDirectory() as empty:  # first with no compiled kernels on disk, as on a new machine
+        for kernels, environment in (("none", {"TRITON_CACHE_DIR": empty}), ("cached", {})):
+            started = time.time()
+            out = subprocess.run([sys.executable, __file__, "--cold-start", "--folder", str(args.folder)],
+                                 capture_output=True, text=True, env={**os.environ, **environment})
+            try:
+                times = json.loads(out.stdout.strip().splitlines()[-1])
+                notes.append(f"cold start (bf16, 1280x800, new process to the end of a {STEP_TOKENS}-token step, "
+                             f"compiled kernels on disk: {kernels}): {times['done'] - started:.1f} s, of which "
+                             f"loading {times['loaded'] - started:.1f} s")
+            except (ValueError, IndexError, KeyError):
+                notes.append(f"cold start failed: {out.stderr[-500:]}")
     print("\n| weights | screen | path | prompt tok | TTFT | TTFT same screen | decode | 500-token step | peak GPU |")
     print("|---|---|---|---|---|---|---|---|---|")
     for variant, screen, path, r in rows:
