@@ -27,7 +27,6 @@ from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
 ATTENTION_CHUNK = 128  # cache positions per attention block
 GEMV_BLOCK_K = 512
-GEMV_PROGRAMS = 4096  # fewer programs than this (in row blocks) share out columns as well
 PDL = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9
 """Programmatic dependent launch (Hopper on): a kernel starts while the one before it finishes,
 and reads its first weights before waiting for that kernel's results."""
@@ -83,25 +82,22 @@ def _finish(y, y_up, out_ptr, rows, live, GATED: tl.constexpr, RESIDUAL: tl.cons
 
 
 @triton.jit
-def _weights(w_ptr, rows, live, kk, K, end):
-    return tl.load(w_ptr + rows[:, None] * K + kk[None, :], mask=live[:, None] & (kk[None, :] < end), other=0.0)
+def _weights(w_ptr, rows, live, kk, K):
+    return tl.load(w_ptr + rows[:, None] * K + kk[None, :], mask=live[:, None] & (kk[None, :] < K), other=0.0)
 
 
 @triton.jit
-def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, partial_ptr, count_ptr, eps, N, K, SPAN,
+def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, N, K,
           NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
-          BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, SPLIT: tl.constexpr, EARLY: tl.constexpr):
-    block = tl.program_id(0)
-    rows = block * BLOCK_N + tl.arange(0, BLOCK_N)
+          BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, EARLY: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    cols = tl.arange(0, BLOCK_K)
     live = rows < N
-    start = tl.program_id(1) * SPAN  # this program's share of the columns
-    end = tl.minimum(start + SPAN, K)
-    cols = start + tl.arange(0, BLOCK_K)
     # a weight tile is read one iteration before it is used; the first before waiting for
     # the kernel before, which weights do not depend on
-    w = _weights(w_ptr, rows, live, cols, K, end)
+    w = _weights(w_ptr, rows, live, cols, K)
     if GATED:
-        u = _weights(up_ptr, rows, live, cols, K, end)
+        u = _weights(up_ptr, rows, live, cols, K)
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
@@ -110,31 +106,15 @@ def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, partial_ptr, count_ptr, eps, 
         rstd = _rstd(x_ptr, K, eps, BLOCK_K)
     acc = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
     acc_up = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
-    for k in range(0, SPAN, BLOCK_K):
+    for k in range(0, K, BLOCK_K):
         kk = k + cols
-        v = _input(x_ptr, norm_ptr, kk, kk < end, rstd, NORM)
+        v = _input(x_ptr, norm_ptr, kk, kk < K, rstd, NORM)
         acc += w.to(tl.float32) * v[None, :]
-        w = _weights(w_ptr, rows, live, kk + BLOCK_K, K, end)
+        w = _weights(w_ptr, rows, live, kk + BLOCK_K, K)
         if GATED:
             acc_up += u.to(tl.float32) * v[None, :]
-            u = _weights(up_ptr, rows, live, kk + BLOCK_K, K, end)
-    y, y_up = tl.sum(acc, axis=1), tl.sum(acc_up, axis=1)
-    if SPLIT == 1:
-        _finish(y, y_up, out_ptr, rows, live, GATED, RESIDUAL)
-    else:  # sums of the shares meet in float32; the program that adds the last one finishes
-        tl.atomic_add(partial_ptr + rows, y, mask=live)
-        if GATED:
-            tl.atomic_add(partial_ptr + N + rows, y_up, mask=live)
-        tl.debug_barrier()
-        if tl.atomic_add(count_ptr + block, 1) == SPLIT - 1:
-            zero = tl.zeros((BLOCK_N,), tl.float32)  # (read where the atomics were added; then left at zero)
-            y = tl.atomic_add(partial_ptr + rows, zero, mask=live)
-            tl.store(partial_ptr + rows, zero, mask=live)
-            if GATED:
-                y_up = tl.atomic_add(partial_ptr + N + rows, zero, mask=live)
-                tl.store(partial_ptr + N + rows, zero, mask=live)
-            tl.store(count_ptr + block, 0)
-            _finish(y, y_up, out_ptr, rows, live, GATED, RESIDUAL)
+            u = _weights(up_ptr, rows, live, kk + BLOCK_K, K)
+    _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
 
 @triton.jit
@@ -199,27 +179,10 @@ def _gemv_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.
         return
     rows, cols = weight.shape
     block_n = 4 if cols <= 2560 else 2  # (measured on the H200 for the 4B shape's matrices)
-    blocks = triton.cdiv(rows, block_n)
-    # few row blocks leave too few bytes in flight: their columns are shared out too
-    tiles = triton.cdiv(cols, GEMV_BLOCK_K)
-    span = triton.cdiv(tiles, min(tiles, max(1, GEMV_PROGRAMS // blocks))) * GEMV_BLOCK_K
-    split = triton.cdiv(cols, span)
-    partial, count = _sums(out.device, rows)
-    _gemv[(blocks, split)](
-        x, weight, weight if up is None else up, out, norm, partial, count, eps, rows, cols, span,
-        BLOCK_N=block_n, BLOCK_K=GEMV_BLOCK_K, SPLIT=split, **flags,
+    _gemv[(triton.cdiv(rows, block_n),)](
+        x, weight, weight if up is None else up, out, norm, eps, rows, cols, BLOCK_N=block_n, BLOCK_K=GEMV_BLOCK_K,
+        **flags,
     )
-
-
-_SUMS: dict[tuple[torch.device, int], tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def _sums(device: torch.device, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Zeroed float32 sums (two per row, for gate and up) and a counter per row block, kept
-    zero by the kernels that use them, so one allocation serves every launch and graph."""
-    if (device, rows) not in _SUMS:
-        _SUMS[device, rows] = (torch.zeros(2 * rows, device=device), torch.zeros(rows, device=device, dtype=torch.int32))
-    return _SUMS[device, rows]
 
 
 def _rows(weight: Matrix) -> int:
