@@ -120,7 +120,9 @@ class Executor:
         # (seen with Tk under 20 ms). Plain ASCII needs no remap and goes faster. An
         # upper-case letter remapped alone reads as lower case unless shift is held.
         delay = self._type_delay_ms if run.isascii() else NON_ASCII_DELAY_MS
-        if not run.isascii() and run.isupper() and len(run) == 1:
+        if run == "\n":  # xdotool types it as Linefeed, which Qt ignores; Return is what a person presses
+            command = [self._xdotool, "key", "Return"]
+        elif not run.isascii() and run.isupper() and len(run) == 1:
             command = [self._xdotool, "key", "--delay", str(delay), f"shift+U{ord(run):04X}"]
         else:
             command = [self._xdotool, "type", "--delay", str(delay), "--", run]
@@ -134,15 +136,17 @@ class Executor:
 
 
 def _kind(character: str) -> str:
+    if character == "\n":
+        return "newline"
     return "ascii" if character.isascii() else "upper" if character.isupper() else "other"
 
 
 def _keymap_runs(text: str) -> list[str]:
     """Split text into runs xdotool can type in one go: ASCII, other characters, and each
-    non-ASCII upper-case letter on its own."""
+    non-ASCII upper-case letter and each line break on its own."""
     runs: list[str] = []
     for character in text:
-        if runs and _kind(character) == _kind(runs[-1][-1]) != "upper":
+        if runs and _kind(character) == _kind(runs[-1][-1]) not in ("upper", "newline"):
             runs[-1] += character
         else:
             runs.append(character)

@@ -23,14 +23,16 @@ class DesktopError(RuntimeError):
 
 
 class VirtualDesktop:
-    """``with VirtualDesktop() as desktop:`` starts Xvfb and openbox; leaving stops both."""
+    """``with VirtualDesktop() as desktop:`` starts Xvfb, openbox and a session bus (which apps use for
+    accessibility, as on a real desktop); leaving stops them."""
 
     def __init__(self, width: int = 1280, height: int = 800, set_environment: bool = False) -> None:
         self.size = (width, height)
         self.set_environment = set_environment
         self.display = ""
+        self.variables: dict[str, str] = {}  # what programs on this desktop find in their environment
         self._processes: list[subprocess.Popen[bytes]] = []
-        self._old_display: str | None = None
+        self._old: dict[str, str | None] = {}
 
     def __enter__(self) -> VirtualDesktop:
         missing = [p for p in REQUIRED if shutil.which(p) is None]
@@ -51,9 +53,10 @@ class VirtualDesktop:
             self.close()
             raise DesktopError(f"Xvfb did not start: {error.strip()[-300:]}")
         self.display = f":{number}"
+        self.variables = {"DISPLAY": self.display, **self._start_session_bus()}
         if self.set_environment:
-            self._old_display = os.environ.get("DISPLAY")
-            os.environ["DISPLAY"] = self.display
+            self._old = {name: os.environ.get(name) for name in self.variables}
+            os.environ.update(self.variables)
         self._start_window_manager()
         return self
 
@@ -62,7 +65,7 @@ class VirtualDesktop:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, "DISPLAY": self.display}
+        return {**os.environ, **self.variables}
 
     def launch(self, argv: list[str], quiet: bool = False, **options: object) -> subprocess.Popen[bytes]:
         """Start a program on this desktop; it is stopped when the desktop closes."""
@@ -92,11 +95,23 @@ class VirtualDesktop:
                     process.kill()
                     process.wait()
         self._processes.clear()
-        if self.set_environment:
-            if self._old_display is None:
-                os.environ.pop("DISPLAY", None)
+        for name, value in self._old.items():
+            if value is None:
+                os.environ.pop(name, None)
             else:
-                os.environ["DISPLAY"] = self._old_display
+                os.environ[name] = value
+        self._old = {}
+
+    def _start_session_bus(self) -> dict[str, str]:
+        """A D-Bus session bus of its own (none where dbus-daemon is not installed)."""
+        if shutil.which("dbus-daemon") is None:
+            return {}
+        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+        self._processes.append(bus)
+        assert bus.stdout is not None
+        address = bus.stdout.readline().decode().strip()
+        return {"DBUS_SESSION_BUS_ADDRESS": address} if address else {}
 
     def _start_window_manager(self, attempts: int = 3, timeout: float = 10.0) -> None:
         """Start openbox and wait until it manages the screen; a crashed start is tried again."""

@@ -106,7 +106,7 @@ def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *,
     trajectory = Trajectory(settings.runs_dir, f"fill {spec_name}", redactor, meta)
     logger.info("filling {} ({} row{}) in {}", spec_name, len(rows), "" if len(rows) == 1 else "s", trajectory.folder)
     filler = _Filler(spec, screen, gate, kill_switch, executor, trajectory,
-                     FieldLocator(locator, model, settings.sampling(), trajectory.folder),
+                     FieldLocator(locator, model, settings.sampling(), trajectory.folder, spec.window),
                      pacing or Pacing(settle_timeout=settings.settle_timeout))
     results: list[RowResult] = []
     stopped = None

@@ -1,17 +1,21 @@
-"""Finding a form's fields by their visible labels: OCR and geometry, or the model.
+"""Finding a form's fields by their visible labels: the accessibility tree, OCR, or the model.
 
-``ocr`` reads the window (:mod:`perception.ocr`) and takes the control next to the label
-(:mod:`perception.controls`); it is sure when the label reads as written (0.85 or better) and
-only once in the window, and the control is there. ``model`` asks the model where "the text
-field labelled X" is (grounding; Instruct mode is enough). ``auto`` uses OCR, and the model only
-where OCR is unsure. What is found is kept per window size, relative to the window, so a form
-is read once and a moved window costs nothing.
+``accessibility`` takes the window's labels and controls from the accessibility tree (GTK and
+Qt apps publish one, :mod:`perception.accessibility`), ``ocr`` reads the window
+(:mod:`perception.ocr`) and finds the controls by their pixels (:mod:`perception.controls`).
+Both take the control next to the visible label, never a control by its accessible name alone
+(apps get those wrong), and are sure when the label reads as written (0.85 or better), once.
+``model`` asks the model where "the text field labelled X" is (grounding; Instruct mode is
+enough). ``auto`` tries them in that order, each only where the one before is unsure, and the
+model only if one is configured. What is found is kept per window size, relative to the window,
+so a form is read once and a moved window costs nothing.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Literal
 
@@ -20,14 +24,20 @@ from PIL import Image
 
 from agent.model import ModelBackend, Sampling
 from agent.reply import ReplyError
+from perception.accessibility import Element, window_elements
 from perception.controls import Blocks, Box, center
-from perception.ocr import Found, Line, find, read
+from perception.ocr import Found, Line, find, normalize, read
 from perception.screen import Screenshot
 from tasks.ask import ask
 from tasks.form import FormField
 
-LocatorChoice = Literal["auto", "ocr", "model"]
+LocatorChoice = Literal["auto", "accessibility", "ocr", "model"]
 SURE = 0.85  # a label read at least this close to how the spec writes it
+CONTROL_ROLES = {  # accessibility roles that a field of each kind can be
+    "text": {"text", "entry", "spin button", "editbar"}, "date": {"text", "entry", "spin button", "date editor"},
+    "password": {"password text", "text", "entry"}, "multiline": {"text", "entry", "paragraph", "document text"},
+    "select": {"combo box"},
+}
 DESCRIPTIONS = {
     "text": "the text input field labelled {label!r}", "password": "the password field labelled {label!r}",
     "date": "the date field labelled {label!r}", "multiline": "the multi-line text area labelled {label!r}",
@@ -61,6 +71,11 @@ class WindowPicture:
     def to_desktop(self, box: Box) -> Box:
         (x0, y0), (sx, sy) = self.origin, self.scale
         return (x0 + round(box[0] / sx), y0 + round(box[1] / sy), x0 + round(box[2] / sx), y0 + round(box[3] / sy))
+
+    def from_desktop(self, box: Box) -> Box:
+        (x0, y0), (sx, sy) = self.origin, self.scale
+        return (round((box[0] - x0) * sx), round((box[1] - y0) * sy), round((box[2] - x0) * sx),
+                round((box[3] - y0) * sy))
 
     def to_desktop_point(self, point: tuple[int, int]) -> tuple[int, int]:
         box = self.to_desktop((point[0], point[1], point[0], point[1]))
@@ -96,8 +111,10 @@ class FieldLocator:
     model: ModelBackend | None
     sampling: Sampling
     folder: Path  # where pictures of failed searches go
+    title: str  # the window's title pattern, to find it in the accessibility tree
     _places: dict[tuple[str, ...], Place] = field(default_factory=dict)  # relative to the window's corner
     _lines: list[Line] | None = None  # the window's text, read once per window size
+    _elements: list[Element] | None = None  # its accessibility tree, likewise
     _size: tuple[int, int] = (0, 0)
 
     def place(self, shot: Screenshot, window: Box, form_field: FormField, value: str, button: bool = False) -> Place:
@@ -105,7 +122,7 @@ class FieldLocator:
         size = (window[2] - window[0], window[3] - window[1])
         if size != self._size:  # a resized window lays its form out anew
             self._places.clear()
-            self._lines, self._size = None, size
+            self._lines, self._elements, self._size = None, None, size
         kind = "button" if button else form_field.kind
         key = (kind, form_field.label or "", value if kind == "radio" else "")
         if key not in self._places:
@@ -116,14 +133,58 @@ class FieldLocator:
         return self._places[key].shifted(window[0], window[1])
 
     def _find(self, picture: WindowPicture, kind: str, form_field: FormField, value: str) -> Place:
-        if self.choice != "model":
+        ways = {"auto": [self._from_tree, self._read], "accessibility": [self._from_tree], "ocr": [self._read],
+                "model": []}[self.choice]
+        doubts = []
+        for way in ways:
             try:
-                return self._read(picture, kind, form_field, value)
+                return way(picture, kind, form_field, value)
             except _Unsure as unsure:
-                if self.choice == "ocr" or self.model is None:
-                    raise self._not_found(picture, form_field, str(unsure)) from None
-                logger.info("{}; asking the model", unsure)
-        return self._ground(picture, kind, form_field, value)
+                doubts.append(str(unsure))
+        if self.choice == "model" or (self.choice == "auto" and self.model is not None):
+            if doubts:
+                logger.info("{}; asking the model", "; ".join(doubts))
+            return self._ground(picture, kind, form_field, value)
+        raise self._not_found(picture, form_field, "; ".join(doubts))
+
+    def _from_tree(self, picture: WindowPicture, kind: str, form_field: FormField, value: str) -> Place:
+        """The field from the accessibility tree: the control of its kind next to the label."""
+        if self._elements is None:
+            self._elements = window_elements(self.title)
+        if not self._elements:
+            raise _Unsure("the window has no accessibility tree")
+        label = form_field.label or ""
+        if kind in ("button", "checkbox", "radio"):  # named by their own text
+            roles = {"button": "push button", "checkbox": "check box", "radio": "radio button"}
+            name = value if kind == "radio" else label
+            named = [e for e in self._elements if e.role == roles[kind] and _same(e.name, name)]
+            if kind == "radio":
+                group = self._one_element(label)
+                named = [e for e in named if e.box[0] >= group.box[0] and e.box[1] >= group.box[1] - 4]
+            if len(named) != 1:
+                raise _Unsure(f"{len(named) or 'no'} {roles[kind]}s named {name!r} in the accessibility tree")
+            box = named[0].box
+            if kind == "button":
+                return Place(box, via="accessibility")
+            inside = picture.from_desktop(box)
+            indicator = Blocks.against_window(picture.image).indicator_at((inside[0] + 8, (inside[1] + inside[3]) // 2),
+                                                                          reach=16)
+            if indicator is None:
+                raise _Unsure(f"no tick box drawn in the {roles[kind]} {name!r}")
+            return Place(box, picture.to_desktop(indicator), via="accessibility")
+        found = self._one_element(label)
+        controls = [e.box for e in self._elements if e.role in CONTROL_ROLES[kind]]
+        control = Blocks(controls).control(found.box, form_field.side)
+        if control is None:
+            raise _Unsure(f"no {kind} control next to the label {label!r} in the accessibility tree")
+        return Place(control, via="accessibility")
+
+    def _one_element(self, label: str) -> Element:
+        assert self._elements is not None
+        labels = [e for e in self._elements if e.role == "label" and _same(e.name, label)]
+        if len(labels) != 1:
+            raise _Unsure(f"{len(labels) or 'no'} labels {label!r} in the accessibility tree")
+        return labels[0]
 
     def _read(self, picture: WindowPicture, kind: str, form_field: FormField, value: str) -> Place:
         if self._lines is None:
@@ -197,3 +258,7 @@ class FieldLocator:
         path = self.folder / f"not-found-{slug}.png"
         picture.image.save(path)
         return FieldNotFound(f"{reason}; the window as it was searched: {path}")
+
+
+def _same(name: str, label: str) -> bool:
+    return bool(name) and SequenceMatcher(None, normalize(name), normalize(label)).ratio() >= SURE

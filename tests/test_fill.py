@@ -231,3 +231,21 @@ def test_a_gtk_dialog_of_a_debian_app(desktop: VirtualDesktop, tmp_path: Path, r
     assert result.exit_code == 0, result.rows
     output, _ = dialog.communicate(timeout=10)
     assert output == "Ada Lovelace|ada@example.org|pw-123456|Japan\n"
+
+
+@pytest.mark.parametrize("locator", ["accessibility", "ocr"])
+def test_a_qt_form_whose_controls_are_misnamed(desktop: VirtualDesktop, tmp_path: Path, locator: str) -> None:
+    """The Qt sign-up form, its name and e-mail fields carrying each other's accessible names: both
+    locators go by the visible labels, so each value lands in the field its label names."""
+    form = FormApp(desktop, "signup_form_qt", "Sign up", tmp_path / "qt.json", "--misnamed")
+    try:
+        spec = FormSpec.load(FORMS / "signup.yaml")
+        result = fill_form(settings(tmp_path), spec, load_rows(spec, write_csv(tmp_path / "p.csv", PEOPLE[:1])),
+                           locator=locator, pacing=PACING)  # type: ignore[arg-type]
+        assert result.exit_code == 0, result.rows
+        saved = form.wait_for(lambda s: len(s["submissions"]) == 1)["submissions"][0]
+        assert saved == {"name": "Ada Lovelace", "email": "ada@example.org", "password": "s3cret-Pass!",
+                         "birthday": "10.12.1815", "country": "Switzerland", "plan": "Pro",
+                         "notes": "First programmer\nNote G", "newsletter": True}
+    finally:
+        form.close()

@@ -1,0 +1,114 @@
+"""The accessibility tree of GTK and Qt apps (AT-SPI over D-Bus): each control's role, name and box.
+
+Toolkits that support assistive technology publish their widgets on the accessibility bus: a
+label "Full name" with its box, a "text" beside it, a "check box" named by its text. Tk publishes
+nothing. Apps publish once the accessibility bus runs and accessibility is switched on, which
+:func:`window_elements` does as a screen reader would (starting ``org.a11y.Bus``, setting
+``org.a11y.Status.IsEnabled``), then gives them a moment. D-Bus is spoken through jeepney (pure Python).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from loguru import logger
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom, desktop pixels
+ACCESSIBLE, COMPONENT = "org.a11y.atspi.Accessible", "org.a11y.atspi.Component"
+MAX_ELEMENTS = 2000  # a window with more is not a form; stop walking
+SCREEN = 0  # AT-SPI coordinate type: desktop pixels
+SWITCH_ON_WAIT = 3.0  # seconds apps may take to publish their windows once accessibility is switched on
+
+
+@dataclass(frozen=True)
+class Element:
+    role: str  # AT-SPI's role name: "label", "text", "password text", "combo box", "check box", ...
+    name: str
+    box: Box
+
+
+class _Bus:
+    """One connection to the accessibility bus."""
+
+    def __init__(self) -> None:
+        from jeepney import DBusAddress, Properties, new_method_call
+        from jeepney.io.blocking import open_dbus_connection
+
+        self._address, self._properties, self._call = DBusAddress, Properties, new_method_call
+        session = open_dbus_connection(bus="SESSION")
+        try:
+            daemon = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus",
+                                 interface="org.freedesktop.DBus")
+            running = session.send_and_get_reply(new_method_call(daemon, "NameHasOwner", "s", ("org.a11y.Bus",)),
+                                                 timeout=5).body[0]
+            bus = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Bus")
+            address = session.send_and_get_reply(new_method_call(bus, "GetAddress"), timeout=5).body[0]
+            status = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Status")
+            enabled = session.send_and_get_reply(Properties(status).get("IsEnabled"), timeout=5).body[0][1]
+            if not enabled:
+                session.send_and_get_reply(Properties(status).set("IsEnabled", "b", True), timeout=5)
+            # apps wait for the accessibility bus to start, or to be switched on, before they publish
+            self.switched_on = not (running and enabled)
+        finally:
+            session.close()
+        self.connection = open_dbus_connection(address)
+
+    def call(self, node: tuple[str, str], interface: str, method: str, signature: str | None = None,
+             *args: object) -> tuple:
+        address = self._address(node[1], bus_name=node[0], interface=interface)
+        message = self._call(address, method, signature, args) if signature else self._call(address, method)
+        return self.connection.send_and_get_reply(message, timeout=5).body
+
+    def name(self, node: tuple[str, str]) -> str:
+        address = self._address(node[1], bus_name=node[0], interface=ACCESSIBLE)
+        return self.connection.send_and_get_reply(self._properties(address).get("Name"), timeout=5).body[0][1]
+
+
+def window_elements(title: str) -> list[Element]:
+    """The visible elements of the window whose title matches the regular expression ``title``;
+    empty when there is no accessibility bus or the window's app publishes nothing."""
+    try:
+        bus = _Bus()
+    except Exception as error:  # no session bus, no AT-SPI, a bus that does not answer
+        logger.debug("no accessibility tree: {!r}", error)
+        return []
+    # apps that publish only once accessibility is on (Qt) take a moment to appear
+    deadline = time.monotonic() + (SWITCH_ON_WAIT if bus.switched_on else 0.0)
+    try:
+        while True:
+            window = _window(bus, title)
+            if window is not None:
+                return _walk(bus, window)
+            if time.monotonic() > deadline:
+                return []
+            time.sleep(0.1)
+    except Exception as error:  # an app that quits or hangs while being walked
+        logger.debug("accessibility tree unreadable: {}", error)
+        return []
+    finally:
+        bus.connection.close()
+
+
+def _window(bus: _Bus, title: str) -> tuple[str, str] | None:
+    registry = ("org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root")
+    for app in bus.call(registry, ACCESSIBLE, "GetChildren")[0]:
+        for window in bus.call(tuple(app), ACCESSIBLE, "GetChildren")[0]:
+            if re.search(title, bus.name(tuple(window))):
+                return tuple(window)
+    return None
+
+
+def _walk(bus: _Bus, window: tuple[str, str]) -> list[Element]:
+    found: list[Element] = []
+    todo = [window]
+    while todo and len(found) < MAX_ELEMENTS:
+        node = todo.pop()
+        role = bus.call(node, ACCESSIBLE, "GetRoleName")[0]
+        x, y, width, height = bus.call(node, COMPONENT, "GetExtents", "u", SCREEN)[0]
+        if width > 0 and height > 0:
+            found.append(Element(role, bus.name(node), (x, y, x + width, y + height)))
+        if role != "combo box":  # its list items are not on the screen until it opens
+            todo.extend(tuple(child) for child in bus.call(node, ACCESSIBLE, "GetChildren")[0])
+    return found
