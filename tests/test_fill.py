@@ -213,7 +213,9 @@ def test_auto_asks_the_model_only_where_ocr_is_unsure(contact_form: ContactForm,
     assert (saved["name"], saved["city"]) == ("Ada", "Paris")
 
 
-def test_a_gtk_dialog_of_a_debian_app(desktop: VirtualDesktop, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize("locator", ["accessibility", "ocr"])
+def test_a_gtk_dialog_of_a_debian_app(desktop: VirtualDesktop, tmp_path: Path, request: pytest.FixtureRequest,
+                                      locator: str) -> None:
     """zenity's forms dialog (GTK 3): entries, a password and a combo box, then OK; zenity prints what it got."""
     dialog = subprocess.Popen(["zenity", "--forms", "--title=New contact", "--text=Add a contact",
                                "--add-entry=Full name", "--add-entry=Email", "--add-password=Password",
@@ -227,7 +229,8 @@ def test_a_gtk_dialog_of_a_debian_app(desktop: VirtualDesktop, tmp_path: Path, r
                          'value: "{password}"}\n  - {label: "Country", kind: select, value: "{country}"}\n'
                          'submit: {label: "OK"}\n', encoding="utf-8")
     row = {"name": "Ada Lovelace", "email": "ada@example.org", "password": "pw-123456", "country": "Japan"}
-    result = fill_form(settings(tmp_path), FormSpec.load(spec_path), [row], locator="ocr", pacing=PACING)
+    result = fill_form(settings(tmp_path), FormSpec.load(spec_path), [row], locator=locator,  # type: ignore[arg-type]
+                       pacing=PACING)
     assert result.exit_code == 0, result.rows
     output, _ = dialog.communicate(timeout=10)
     assert output == "Ada Lovelace|ada@example.org|pw-123456|Japan\n"
