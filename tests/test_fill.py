@@ -204,13 +204,23 @@ def test_the_model_grounds_fields_by_their_labels(contact_form: ContactForm, tmp
 def test_auto_asks_the_model_only_where_ocr_is_unsure(contact_form: ContactForm, tmp_path: Path) -> None:
     spec_path = tmp_path / "contact.yaml"
     spec_path.write_text('window: "^Contact$"\nfields:\n  - {label: "Your name", value: "{name}"}\n'
-                         '  - {label: "City", value: "{city}"}\nsubmit: {label: "Save"}\n', encoding="utf-8")
-    replies = grounding(contact_form, (390, 57))  # "Your name" is not what the window says: the model finds it
+                         '  - {kind: keys, value: "tab"}\n  - {kind: keys, value: "x"}\n'
+                         'submit: {label: "Save"}\n', encoding="utf-8")
+    # "Your name" is not what the window says: the model finds it; tab then takes the focus to Email,
+    # where the key x is pressed
+    replies = grounding(contact_form, (390, 57))
     result = fill_form(settings(tmp_path, script=script(tmp_path / "points.replies", *replies)),
-                       FormSpec.load(spec_path), [{"name": "Ada", "city": "Paris"}], locator="auto", pacing=PACING)
+                       FormSpec.load(spec_path), [{"name": "Ada"}], locator="auto", pacing=PACING)
     assert result.exit_code == 0, result.rows
     saved = contact_form.wait_for(lambda s: len(s["submissions"]) == 1)["submissions"][0]
-    assert (saved["name"], saved["city"]) == ("Ada", "Paris")
+    assert (saved["name"], saved["email"]) == ("Ada", "x")
+
+
+def test_a_missing_window_fails_each_row_clearly(desktop: VirtualDesktop, tmp_path: Path) -> None:
+    spec = FormSpec.load(FORMS / "contact.yaml")
+    result = fill_form(settings(tmp_path), spec, load_rows(spec, FORMS / "contacts.csv")[:2], pacing=PACING)
+    assert [r.reason for r in result.rows] == ["no window titled like '^Contact$' is open"] * 2
+    assert result.exit_code == 1
 
 
 @pytest.mark.parametrize("locator", ["accessibility", "ocr"])
