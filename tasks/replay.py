@@ -17,7 +17,10 @@ knowing when not to act:
   screen. A place scoring ``ACT`` or more with no other within ``MARGIN`` is acted on. A weaker
   one (down to ``ASK``), or one with a look-alike, is put to a person through the gate's
   confirmation (``--confirm ask``; with ``allow`` or ``deny`` the replay stops: approving the
-  policy's questions is not approving a guess). Below ``ASK`` the target is gone: the replay
+  policy's questions is not approving a guess). Below ``ASK`` the picture is no help (an update
+  restyled the app): the text the step pointed at, read in its recorded patch, is looked for
+  instead; read exactly so, once (``ACT_TEXT``), it is acted on, read loosely it is put to a
+  person. Then the model is asked, if there is one. Otherwise the target is gone: the replay
   stops, and the run folder shows the screen. Measured on the contact form: the true place
   scores 0.96-1.0 (moved, tinted, scaled 0.8-1.25), a blurred recording 0.86; look-alikes that
   are not it (Clear for Save, one label for another) 0.55-0.65. A text field that has the focus
@@ -59,6 +62,7 @@ from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory
 from perception.geometry import Monitor, grid_to_pixel
 from perception.locate import SCALES, FeaturelessPatch, locate, match_at
+from perception.ocr import find, normalize, read
 from perception.screen import Screen, ScreenUnavailable
 from perception.windows import WindowInfo, active_window, windows_titled
 from safety.confirm import TerminalAsker
@@ -72,6 +76,7 @@ from tasks.recording import POINTER_KINDS, RecordedStep, Recording, Window
 from tasks.to_task import step_actions
 
 ACT, ASK, MARGIN = 0.9, 0.7, 0.1
+ACT_TEXT, ASK_TEXT = 0.95, 0.85  # a text anchor read this closely, once, is acted on; less asks a person
 MAX_GAP = 3.0  # seconds: a person's long pause while recording is not replayed
 WINDOW_WAIT = 5.0  # seconds a step waits for its window (an app still starting)
 CHANGED = 0.0005  # fraction of pixels: less (a blinking cursor) is no change, as in wait_until_still
@@ -341,6 +346,14 @@ class _Replayer:
                 if done.score >= ACT:
                     step.thought += f"; at {done.point} it looks as it did after this step ({done.score:.2f})"
                     return done.point, None, True
+        if best is None or best.score < ASK:
+            anchored = self.anchor(recorded, patch, picture, m, mine)
+            if anchored is not None:
+                found, text, sure = anchored
+                step.thought += f"; the picture no longer matches, but its text {text!r} is read at {found}"
+                return found, None if sure else (f"step {recorded.index} of the replay of {self.recording.name!r}: "
+                                                 f"the target no longer looks as recorded; its text {text!r} is "
+                                                 f"read at {found}, but not for sure"), False
         if (best is None or best.score < ASK) and self.model is not None:
             found = self.ground(recorded, patch, picture, m)
             if found is not None and (mine is None or _inside(found, mine)):
@@ -356,6 +369,31 @@ class _Replayer:
                          + (f", next best {rival.score:.2f} at {rival.point}" if rival else ""))
         unsure = f"step {recorded.index} of the replay of {self.recording.name!r}: {'; '.join(doubts)}"
         return best.point, unsure if doubts else None, False
+
+    def anchor(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image, monitor: Monitor,
+               window: WindowInfo | None) -> tuple[tuple[int, int], str, bool] | None:
+        """Where the text the step pointed at (read in its recorded patch) is now, in its window or on
+        the screen; sure when it reads exactly so, once. The point keeps its offset from the text."""
+        assert recorded.point is not None and recorded.target_box is not None
+        box = recorded.target_box
+        point = (recorded.point[0] - box[0], recorded.point[1] - box[1])
+        labels = [line for line in read(patch) if normalize(line.text)]
+        if not labels:
+            return None
+        label = min(labels, key=lambda line: _distance(point, line.box))
+        area = (0, 0, monitor.width, monitor.height) if window is None else (
+            max(0, window.left - monitor.left), max(0, window.top - monitor.top),
+            min(monitor.width, window.left - monitor.left + window.width),
+            min(monitor.height, window.top - monitor.top + window.height))
+        found = find(read(picture.crop(area)), label.text, minimum=ASK_TEXT)
+        if not found:
+            return None
+        text_center = ((label.box[0] + label.box[2]) // 2, (label.box[1] + label.box[3]) // 2)
+        x, y = found[0].center
+        where = (monitor.left + area[0] + x + point[0] - text_center[0],
+                 monitor.top + area[1] + y + point[1] - text_center[1])
+        sure = found[0].score >= ACT_TEXT and (len(found) == 1 or found[1].score < ASK_TEXT)
+        return where, label.text, sure
 
     def ground(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image,
                monitor: Monitor) -> tuple[int, int] | None:
@@ -460,6 +498,10 @@ class _Replayer:
     def record(self, step: Step) -> None:
         self.records.append(step)
         self.trajectory.on_step(step)
+
+
+def _distance(point: tuple[int, int], box: tuple[int, int, int, int]) -> int:
+    return max(box[0] - point[0], point[0] - box[2], 0) + max(box[1] - point[1], point[1] - box[3], 0)
 
 
 def _changed(before: np.ndarray, after: np.ndarray) -> bool:

@@ -405,3 +405,22 @@ def test_a_button_that_moved_within_its_window_is_found_where_it_is_now(contact_
         assert saved[0]["name"] == "Ada Lovelace"
     finally:
         moved.close()
+
+
+def test_a_restyled_button_is_found_by_its_text(contact_form, desktop, tmp_path):
+    recorder = Recorder(desktop, tmp_path / "recordings")
+    recorder.click(NAME)
+    recorder.type("Ada Lovelace")
+    recorder.click(SAVE)
+    recording = recorder.done(contact_form)
+    contact_form.close()
+    # an update restyled the buttons (font, size, colours): the recorded picture of Save no longer
+    # matches, but it still reads "Save", once, so the replay clicks it without asking
+    restyled = type(contact_form)(desktop, tmp_path / "restyled.json", "--restyled")
+    try:
+        result = replay(settings(tmp_path), recording, {}, pacing=FAST)
+        assert result.status is Status.SUCCESS, result.reason
+        assert restyled.wait_for(lambda s: s["submissions"])["submissions"][0]["name"] == "Ada Lovelace"
+        assert "its text 'Save' is read at" in steps_of(result.folder)[-1]["thought"]
+    finally:
+        restyled.close()

@@ -19,7 +19,7 @@ FONT = ("DejaVu Sans", 13)
 
 
 class ContactForm:
-    def __init__(self, root: tk.Tk, state_file: Path | None, buttons_x: int = 180) -> None:
+    def __init__(self, root: tk.Tk, state_file: Path | None, buttons_x: int = 180, restyled: bool = False) -> None:
         self.root = root
         self.state_file = StateFile(state_file)
         self.submissions: list[dict[str, object]] = []
@@ -36,9 +36,11 @@ class ContactForm:
         self.newsletter = tk.BooleanVar(value=False)
         tk.Checkbutton(root, text="Send me the newsletter", variable=self.newsletter, font=FONT,
                        anchor="w").place(x=176, y=350, width=300, height=34)
-        tk.Button(root, text="Save", font=FONT, command=self.save).place(x=buttons_x, y=410, width=120, height=40)
-        tk.Button(root, text="Clear", font=FONT, command=self.clear).place(x=buttons_x + 140, y=410, width=120,
-                                                                            height=40)
+        # a restyled version: the buttons in another font and colours, as after an app update
+        look = {"font": ("DejaVu Serif", 15, "bold"), "bg": "#1f4e9e", "fg": "white"} if restyled else {"font": FONT}
+        tk.Button(root, text="Save", command=self.save, **look).place(x=buttons_x, y=410, width=120, height=40)
+        tk.Button(root, text="Clear", command=self.clear, **look).place(x=buttons_x + 140, y=410, width=120,
+                                                                        height=40)
         self.status = tk.Label(root, text="", font=FONT, fg="#1a7f37", anchor="w")
         self.status.place(x=180, y=470, width=420, height=34)
         root.after(100, self.publish)
@@ -75,11 +77,12 @@ def main() -> None:
     parser.add_argument("--state", type=Path, help="write the form's state to this JSON file")
     parser.add_argument("--geometry", default="640x520+40+40")
     parser.add_argument("--buttons-x", type=int, default=180, help="where the buttons start (a changed layout)")
+    parser.add_argument("--restyled", action="store_true", help="buttons in another font and colours")
     args = parser.parse_args()
     root = tk.Tk()
     root.geometry(args.geometry)
     root.resizable(False, False)
-    ContactForm(root, args.state, args.buttons_x)
+    ContactForm(root, args.state, args.buttons_x, args.restyled)
     root.mainloop()
 
 
