@@ -6,9 +6,9 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
 
 - **Decode** runs one hand-written step with a static KV cache, captured as a CUDA graph
   per attention length bucket and replayed. On a GPU a decoder layer is seven Triton
-  kernels (:mod:`agent.backends.kernels`: matrix-vector products that read each weight
-  once, with the norms, SwiGLU and residuals fused in, and attention split over the cache);
-  elsewhere it runs the same math through torch. Sampling (temperature, top-k, top-p,
+  kernels, nine with 4-bit weights (:mod:`agent.backends.kernels`: matrix-vector products
+  that read each weight once, with the norms, SwiGLU and residuals fused in, and attention
+  split over the cache); elsewhere it runs the same math through torch. Sampling (temperature, top-k, top-p,
   presence penalty) and the thinking budget run inside the graph, on the GPU; the host
   reads the tokens once per ``CHUNK`` tokens, so there is no per-token sync.
 - **Prefill** embeds the prompt, scatters in the vision features and runs the language
