@@ -424,3 +424,19 @@ def test_a_restyled_button_is_found_by_its_text(contact_form, desktop, tmp_path)
         assert "its text 'Save' is read at" in steps_of(result.folder)[-1]["thought"]
     finally:
         restyled.close()
+
+
+def test_replay_after_the_window_was_moved_and_resized(contact_form, desktop, tmp_path):
+    recording = fill_and_save(desktop, contact_form, tmp_path)
+    xdotool(desktop, "windowsize", contact_form.window, "900", "640")
+    xdotool(desktop, "windowmove", contact_form.window, "330", "120")
+    deadline = time.monotonic() + 5
+    while (form_box().width, form_box().left) != (900, 330) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (form_box().width, form_box().height) == (900, 640)
+
+    result = replay(settings(tmp_path), recording, {"email": "ada@example.org"}, pacing=FAST)
+
+    assert result.status is Status.SUCCESS, result.reason
+    saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
+    assert (saved[-1]["name"], saved[-1]["email"]) == ("Ada Lovelace", "ada@example.org")

@@ -81,7 +81,6 @@ def main() -> None:
     args = parser.parse_args()
     root = tk.Tk()
     root.geometry(args.geometry)
-    root.resizable(False, False)
     ContactForm(root, args.state, args.buttons_x, args.restyled)
     root.mainloop()
 
