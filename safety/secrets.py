@@ -10,16 +10,18 @@ import re
 from collections.abc import Iterable
 
 _TOKEN = re.compile(r"^(sk-|ghp_|gho_|github_pat_|xox[abp]-|AKIA|AIza|glpat-)[A-Za-z0-9_\-]{8,}$")
+_FORMULA = re.compile(r"^=[A-Z][A-Z0-9.]*\(.*\)$")  # a spreadsheet formula, =SUM(A2:A6), is no password
 REDACTED = "«redacted»"
 
 
 def looks_like_secret(text: str) -> bool:
     """True for password- or token-like text: one word of 8-128 characters mixing at least
-    three of lower case, upper case, digits and symbols, or a known API-token shape."""
+    three of lower case, upper case, digits and symbols (not a spreadsheet formula), or a known
+    API-token shape."""
     word = text.strip()
     if _TOKEN.match(word):
         return True
-    if not 8 <= len(word) <= 128 or any(c.isspace() for c in word):
+    if not 8 <= len(word) <= 128 or any(c.isspace() for c in word) or _FORMULA.match(word):
         return False
     classes = [
         any(c.islower() for c in word),

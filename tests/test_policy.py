@@ -435,7 +435,8 @@ def test_looks_like_secret(text):
 @pytest.mark.parametrize(
     "text",
     ["hello", "Hunt2!", "password", "PASSWORD1", "Ada Lovelace", "ada@example.org", "Zürich – 東京",
-     "https://Example.org/x1", "Hunter2! x9", "", "A1!" + "a" * 130, "2024-01-02"],
+     "https://Example.org/x1", "Hunter2! x9", "", "A1!" + "a" * 130, "2024-01-02", "=SUM(A2:A6)",
+     "=VLOOKUP(B2,Sheet2.A1:C9,3)"],
 )
 def test_does_not_look_like_secret(text):
     assert not looks_like_secret(text)
