@@ -389,41 +389,28 @@ def test_a_target_that_changed_looks_is_found_by_the_model_and_clicked_only_on_a
         assert len(contact_form.state()["submissions"]) == saved
 
 
-def test_a_button_that_moved_within_its_window_is_found_where_it_is_now(contact_form, desktop, tmp_path):
-    recorder = Recorder(desktop, tmp_path / "recordings")
-    recorder.click(NAME)
-    recorder.type("Ada Lovelace")
-    recorder.click(SAVE)
-    recording = recorder.done(contact_form)
-    contact_form.close()
-    # a new version of the app: the same window, its buttons 150 px further right
-    moved = type(contact_form)(desktop, tmp_path / "moved.json", "--buttons-x", "330")
-    try:
-        result = replay(settings(tmp_path), recording, {}, pacing=FAST)
-        assert result.status is Status.SUCCESS, result.reason
-        saved = moved.wait_for(lambda s: s["submissions"])["submissions"]
-        assert saved[0]["name"] == "Ada Lovelace"
-    finally:
-        moved.close()
-
-
-def test_a_restyled_button_is_found_by_its_text(contact_form, desktop, tmp_path):
-    recorder = Recorder(desktop, tmp_path / "recordings")
-    recorder.click(NAME)
-    recorder.type("Ada Lovelace")
-    recorder.click(SAVE)
-    recording = recorder.done(contact_form)
-    contact_form.close()
+@pytest.mark.parametrize(("options", "found_by"), [
+    (("--buttons-x", "330"), "found at"),  # a new version of the app: its buttons 150 px further right
     # an update restyled the buttons (font, size, colours): the recorded picture of Save no longer
     # matches, but it still reads "Save", once, so the replay clicks it without asking
-    restyled = type(contact_form)(desktop, tmp_path / "restyled.json", "--restyled")
+    (("--restyled",), "its text 'Save' is read at"),
+])
+def test_a_button_that_moved_or_changed_looks_is_found_where_it_is_now(contact_form, desktop, tmp_path, options,
+                                                                       found_by):
+    recorder = Recorder(desktop, tmp_path / "recordings")
+    recorder.click(NAME)
+    recorder.type("Ada Lovelace")
+    recorder.click(SAVE)
+    recording = recorder.done(contact_form)
+    contact_form.close()
+    changed = type(contact_form)(desktop, tmp_path / "changed.json", *options)
     try:
         result = replay(settings(tmp_path), recording, {}, pacing=FAST)
         assert result.status is Status.SUCCESS, result.reason
-        assert restyled.wait_for(lambda s: s["submissions"])["submissions"][0]["name"] == "Ada Lovelace"
-        assert "its text 'Save' is read at" in steps_of(result.folder)[-1]["thought"]
+        assert changed.wait_for(lambda s: s["submissions"])["submissions"][0]["name"] == "Ada Lovelace"
+        assert found_by in steps_of(result.folder)[-1]["thought"]
     finally:
-        restyled.close()
+        changed.close()
 
 
 def test_replay_after_the_window_was_moved_and_resized(contact_form, desktop, tmp_path):
