@@ -39,6 +39,7 @@ from agent.prompt import system_prompt  # noqa: E402
 
 STEP_TOKENS = int(os.environ.get("BENCH_STEP_TOKENS", 500))
 SCREENS = [(1280, 800), (1920, 1080)]
+HISTORY = " Earlier: 1. left_click (337, 146)"
 CUDA = torch.cuda.is_available()
 
 
@@ -79,18 +80,20 @@ def timed(model: LocalModel, plain: bool, req: ModelRequest, phases: bool = Fals
 
 
 def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, float]:
-    """TTFT, decode speed and a 500-token step, after a warm-up step on another screenshot."""
-    timed(model, plain, request(size, 1, 8))  # warm-up: kernels, the cached prompt prefix
+    """TTFT, decode speed and a 500-token step, after warm-up steps of the same shape on other
+    screenshots (kernels, the cached prompt prefix, the CUDA graphs of this prompt shape)."""
+    first, _ = timed(model, plain, request(size, 1, 8, HISTORY))
     if not plain:
-        timed(model, plain, request(size, 2, STEP_TOKENS))  # capture the graph of every attention length
+        print(f"  first step of this prompt shape, capturing its graphs: {first * 1000:.0f} ms", flush=True)
+        timed(model, plain, request(size, 2, STEP_TOKENS, HISTORY))  # the graph of every attention length
     if CUDA:
         torch.cuda.reset_peak_memory_stats()
-    ttft, prompt = timed(model, plain, request(size, 3, 1, " Earlier: 1. left_click (337, 146)"))
+    ttft, prompt = timed(model, plain, request(size, 3, 1, HISTORY))
     if not plain:  # where the TTFT of a new screenshot goes (waiting for the GPU after each phase)
-        timed(model, plain, request(size, 7, 1, " Earlier: 1. left_click (337, 146)"), phases=True)
+        timed(model, plain, request(size, 7, 1, HISTORY), phases=True)
         print("  TTFT phases:", {k: f"{v * 1000:.1f} ms" for k, v in model.last_stats.seconds.items()}, flush=True)
-    step, _ = timed(model, plain, request(size, 4, STEP_TOKENS, " Earlier: 1. left_click (337, 146)"))
-    retry, _ = timed(model, plain, request(size, 4, 1, " Earlier: 1. left_click (337, 146)"))
+    step, _ = timed(model, plain, request(size, 4, STEP_TOKENS, HISTORY))
+    retry, _ = timed(model, plain, request(size, 4, 1, HISTORY))
     return {"prompt": prompt, "ttft_ms": ttft * 1000, "retry_ttft_ms": retry * 1000,
             "tok_s": (STEP_TOKENS - 1) / (step - ttft), "step_s": step,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")}

@@ -45,6 +45,7 @@ from perception.screen import fit_to_budget, image_digest
 
 CHUNK = 16  # tokens decoded between looks from the host
 BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
+PREFILL_BUCKET = 128  # new prompt tokens are padded to this (one CUDA graph each)
 VISION_CACHE = 8  # images whose features are kept
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
 MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
@@ -155,6 +156,34 @@ class CacheSlice(DynamicLayer):
         return self.keys, self.values
 
 
+def capture(run: Callable[[], object], pool: object) -> tuple[torch.cuda.CUDAGraph, object]:
+    """``run`` as a CUDA graph, after a warm-up run on a side stream (kernels, workspaces); returns
+    the graph and what the captured run returned (tensors that each replay writes anew)."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        run()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, pool=pool):
+        out = run()
+    return graph, out
+
+
+def vision_hints(visual: torch.nn.Module, thw: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The index tensors the vision encoder derives from an image's grid (through host reads),
+    computed beforehand so that the encoder itself can be captured as a CUDA graph."""
+    from transformers import vision_utils
+
+    indices, weights = vision_utils.get_vision_interpolation_indices_and_weights(
+        thw, num_grid_per_side=visual.num_grid_per_side, mode=visual.interpolation_mode,
+        align_corners=visual.interpolation_align_corners, spatial_merge_size=visual.spatial_merge_size,
+    )
+    return {"interp_indices": indices, "interp_weights": weights,
+            "position_ids": vision_utils.get_vision_position_ids(thw, visual.spatial_merge_size),
+            "cu_seqlens": vision_utils.get_vision_cu_seqlens(thw).cpu()}  # (split on the host, per image)
+
+
 @dataclass
 class StepStats:
     """Where a generation's time and work went. With ``timed``, the GPU is waited for at
@@ -205,7 +234,8 @@ class FastGenerator:
         self.processor = image_processor
         self.stop_ids = list(stop_ids)
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
-        self.graphs = torch.cuda.is_available() and self.device.type == "cuda"
+        # CUDA graphs for decoding, prefill and the vision encoder; each falls back to eager on its own
+        self.graphs = self.prefill_graphs = self.vision_graphs = self.device.type == "cuda"
         self.eps = config.rms_norm_eps
         self.kernels = None
         if self.graphs and self.dtype == torch.bfloat16:
@@ -220,6 +250,8 @@ class FastGenerator:
         self.prefix: tuple[int, ...] = ()  # the prompt tokens whose keys and values the cache holds
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
         self._graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self._prefills: dict[tuple[int, int, bytes], tuple[torch.cuda.CUDAGraph, torch.Tensor, list]] = {}
+        self._encoders: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor]] = {}
         self._pool = None
         self._buffers()
 
@@ -258,10 +290,8 @@ class FastGenerator:
                 self.vision.move_to_end(key)
                 stats.images_reused += 1
             else:
-                thw = torch.tensor([[1, *grid]], device=self.device)
-                with sdpa_kernel(PREFILL_ATTENTION):
-                    out = self.model.model.get_image_features(self.patches(image, grid).to(self.visual.dtype), thw)
-                self.vision[key] = (out.pooler_output[0], [feature[0] for feature in out.deepstack_features])
+                embed, stack = self._encode(self.patches(image, grid).to(self.visual.dtype), grid)
+                self.vision[key] = (embed.clone(), [feature.clone() for feature in stack])  # (a replay rewrites them)
                 stats.images_encoded += 1
                 while len(self.vision) > VISION_CACHE:
                     self.vision.popitem(last=False)
@@ -269,6 +299,34 @@ class FastGenerator:
             embeds.append(embed)
             deepstack.append(stack)
         return torch.cat(embeds), [torch.cat(level) for level in zip(*deepstack)]
+
+    def _encode(self, patches: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One image through the vision encoder, by the CUDA graph of its grid (captured on first use)
+        or eagerly; returns its features and deepstack features."""
+        thw = torch.tensor([[1, *grid]], device=self.device)
+        if not self.vision_graphs:
+            return self._vision(patches, thw, {})
+        if grid not in self._encoders:
+            buffer = patches.clone()
+            try:
+                hints = vision_hints(self.visual, thw)
+                graph, out = capture(lambda: self._vision(buffer, thw, dict(hints)), self._pool)
+            except (RuntimeError, TypeError) as error:  # (TypeError: transformers' helpers changed)
+                logger.warning("encoding images without CUDA graphs: {}", error)
+                self.vision_graphs = False
+                return self._vision(patches, thw, {})
+            self._pool = graph.pool()
+            self._encoders[grid] = (graph, out, buffer)
+        graph, out, buffer = self._encoders[grid]
+        buffer.copy_(patches)
+        graph.replay()
+        return out
+
+    def _vision(self, patches: torch.Tensor, thw: torch.Tensor,
+                hints: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        with sdpa_kernel(PREFILL_ATTENTION):
+            out = self.visual(patches, grid_thw=thw, **hints)
+        return out.pooler_output, list(out.deepstack_features)
 
     # ---- positions ----------------------------------------------------------------------
 
@@ -307,29 +365,67 @@ class FastGenerator:
                 break
             shared += 1
         stats.reused_prefix = shared
-        self.reserve(length)
-        cache = Cache(layers=[CacheSlice(self.keys[index], self.values[index], shared)
-                              for index in range(len(self.layers))])
+        new = ids[shared:]
+        padded = -(-len(new) // PREFILL_BUCKET) * PREFILL_BUCKET  # (the padding's cache slots are decoded over)
+        self.reserve(shared + padded)
         self.prefix = self.prefix[:shared]  # what the cache surely holds until this prefill is done
         positions, next_position = self.positions(ids, grids)
         stats.mark("positions")
-        tokens = torch.tensor([ids[shared:]], device=self.device)
-        embeds = self.text.embed_tokens(tokens)
-        visual_mask = deepstack = None
+        pad = padded - len(new)
+        inputs = [torch.tensor([new + new[-1:] * pad], device=self.device),
+                  torch.cat((positions[:, shared:], torch.arange(next_position, next_position + pad,
+                                                                 device=self.device).expand(3, pad)), 1)[:, None],
+                  torch.tensor([len(new) - 1], device=self.device)]
+        visual = np.flatnonzero(np.array(new) == self.image_token)
         if images:
             features, deepstack = self.image_features(images, grids, stats)
             stats.mark("vision")
-            visual_mask = tokens == self.image_token
-            embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
-        with sdpa_kernel(PREFILL_ATTENTION):  # not cuDNN's: it plans anew for every prompt length
-            hidden = self.text(
-                inputs_embeds=embeds, position_ids=positions[:, None, shared:], cache=cache, use_cache=True,
-                visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
-            ).last_hidden_state
-        logits = self.model.lm_head(hidden[:, -1]).float()[0]
+            inputs += [torch.from_numpy(visual).to(self.device), features, *deepstack]
+        logits = self._prefill((shared, padded, visual.tobytes()), shared, inputs)
         self.prefix = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
         stats.mark("prefill")
         return logits, next_position
+
+    def _prefill(self, key: tuple[int, int, bytes], shared: int, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """The prompt's last logits, by the CUDA graph of its shape (captured on first use) or eagerly."""
+        if not self.prefill_graphs:
+            return self._forward(shared, *inputs)
+        if key not in self._prefills:
+            buffers = [tensor.clone() for tensor in inputs]
+            try:
+                graph, logits = capture(lambda: self._forward(shared, *buffers), self._pool)
+            except RuntimeError as error:  # a kernel that cannot be captured (some quantised layers)
+                logger.warning("prefilling without CUDA graphs: {}", error)
+                self.prefill_graphs = False
+                return self._forward(shared, *inputs)
+            self._pool = graph.pool()
+            self._prefills[key] = (graph, logits, buffers)
+        graph, logits, buffers = self._prefills[key]
+        for buffer, tensor in zip(buffers, inputs):
+            buffer.copy_(tensor)
+        graph.replay()
+        return logits
+
+    def _forward(self, shared: int, tokens: torch.Tensor, positions: torch.Tensor, last: torch.Tensor,
+                 *vision: torch.Tensor) -> torch.Tensor:
+        """The language model on the new prompt tokens after ``shared`` cached ones: their keys and
+        values into the static cache, and the logits at ``last``. ``vision``: where the image
+        tokens are, their features, and the deepstack features added after the first layers."""
+        cache = Cache(layers=[CacheSlice(self.keys[index], self.values[index], shared)
+                              for index in range(len(self.layers))])
+        hidden = self.text.embed_tokens(tokens)
+        visual, features, *deepstack = vision or (None, None)
+        if vision:
+            hidden[0].index_copy_(0, visual, features.to(hidden.dtype))
+        length = tokens.shape[1]
+        mask = torch.ones((length, shared + length), dtype=torch.bool, device=self.device).tril(shared)[None, None]
+        embeddings = self.text.rotary_emb(hidden, positions)
+        with sdpa_kernel(PREFILL_ATTENTION):  # not cuDNN's: it plans anew for every prompt length
+            for index, layer in enumerate(self.layers):
+                hidden = layer(hidden, embeddings, attention_mask=mask, cache=cache)
+                if index < len(deepstack):
+                    hidden[0].index_add_(0, visual, deepstack[index].to(hidden.dtype))
+        return self.model.lm_head(self.text.norm(hidden[0].index_select(0, last))).float()[0]
 
     # ---- decode -------------------------------------------------------------------------
 
@@ -349,6 +445,7 @@ class FastGenerator:
         self.out = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.uniform = torch.zeros((capacity, MAX_TOP_K), device=self.device)
         self._graphs.clear()
+        self._prefills.clear()
         self._pool = None
 
     def _buffers(self) -> None:
@@ -473,15 +570,8 @@ class FastGenerator:
         if key not in self._graphs:
             saved = [t.clone() for t in (self.token, self.used, self.mask, self.out, *self.scalars.values())]
             # (a failed capture leaves nothing behind: no random numbers are drawn inside the graph)
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                self._run_step(span, top_k)  # warm-up outside the graph: kernels, workspaces
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
             try:
-                with torch.cuda.graph(graph, pool=self._pool):
-                    self._run_step(span, top_k)
+                graph, _ = capture(lambda: self._run_step(span, top_k), self._pool)
             except RuntimeError as error:  # a kernel that cannot be captured (some quantised layers)
                 logger.warning("decoding without CUDA graphs: {}", error)
                 self.graphs = False
