@@ -251,7 +251,7 @@ class FastGenerator:
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
         self._graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
         self._prefills: dict[tuple[int, int, bytes], tuple[torch.cuda.CUDAGraph, torch.Tensor, list]] = {}
-        self._encoders: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor]] = {}
+        self._encoders: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor, tuple]] = {}
         self._pool = None
         self._buffers()
 
@@ -316,8 +316,8 @@ class FastGenerator:
                 self.vision_graphs = False
                 return self._vision(patches, thw, {})
             self._pool = graph.pool()
-            self._encoders[grid] = (graph, out, buffer)
-        graph, out, buffer = self._encoders[grid]
+            self._encoders[grid] = (graph, out, buffer, (thw, hints))  # (the graph reads them all)
+        graph, out, buffer, _ = self._encoders[grid]
         buffer.copy_(patches)
         graph.replay()
         return out
