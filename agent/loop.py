@@ -35,7 +35,10 @@ class Executes(Protocol):
 
 
 class StepObserver(Protocol):
-    def on_step(self, step: Step, task: TaskState) -> None: ...
+    """Sees each step once it is done; ``task`` is None for steps outside the agent loop (form
+    fills and replays). Raising StopRequested ends the run."""
+
+    def on_step(self, step: Step, task: TaskState | None) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from loguru import logger
 from actions.executor import DryRunExecutor, FailSafeTriggered, InputFailed
 from actions.schema import parse_action
 from agent.backends import make_backend
-from agent.loop import Executes, Pacing
+from agent.loop import Executes, Pacing, StepObserver
 from agent.model import ModelBackend
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
@@ -94,9 +94,10 @@ class FillResult:
 
 def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *, spec_name: str = "form",
               locator: LocatorChoice = "auto", ask: Asker | None = None, model: ModelBackend | None = None,
-              stop_on_error: bool = False, pacing: Pacing | None = None) -> FillResult:
+              stop_on_error: bool = False, pacing: Pacing | None = None,
+              observers: tuple[StepObserver, ...] = ()) -> FillResult:
     """Fill ``spec``'s form once per row; ``model`` (or the configured backend) grounds labels
-    for ``locator="model"``, and for ``"auto"`` when one is configured."""
+    for ``locator="model"``, and for ``"auto"`` when one is configured. ``observers`` see each step."""
     screen, layout, gate, kill_switch, executor = controls(settings, ask)
     if model is None and (locator == "model" or (locator == "auto" and _model_configured(settings))):
         model = make_backend(settings)
@@ -107,7 +108,7 @@ def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *,
     logger.info("filling {} ({} row{}) in {}", spec_name, len(rows), "" if len(rows) == 1 else "s", trajectory.folder)
     filler = _Filler(spec, screen, gate, kill_switch, executor, trajectory,
                      FieldLocator(locator, model, settings.sampling(), trajectory.folder, spec.window),
-                     pacing or Pacing(settle_timeout=settings.settle_timeout))
+                     pacing or Pacing(settle_timeout=settings.settle_timeout), observers)
     results: list[RowResult] = []
     stopped = None
     kill_switch.start()
@@ -160,6 +161,7 @@ class _Filler:
     trajectory: Trajectory
     locator: FieldLocator
     pacing: Pacing
+    observers: tuple[StepObserver, ...] = ()
     records: list[Step] = field(default_factory=list)
     lists: dict[tuple[str, int, int], dict[str, Box]] = field(default_factory=dict)  # options read, by list
     status: Box | None = None  # where after_submit's text was seen, relative to the window
@@ -413,6 +415,8 @@ class _Filler:
     def record(self, step: Step) -> None:
         self.records.append(step)
         self.trajectory.on_step(step)
+        for observer in self.observers:
+            observer.on_step(step, None)
 
 
 def _box(window: WindowInfo) -> Box:

@@ -53,7 +53,7 @@ from PIL import Image
 
 from actions.executor import DryRunExecutor, Executor, FailSafeTriggered, InputFailed
 from actions.schema import Action, InvalidAction, parse_action
-from agent.loop import Pacing
+from agent.loop import Pacing, StepObserver
 from agent.model import Message, ModelBackend, ModelRequest, Sampling
 from agent.prompt import find_patch
 from agent.reply import ReplyError, split_thought
@@ -105,8 +105,10 @@ class _Refused(Exception):
 
 def replay(settings: Settings, recording: Recording, params: dict[str, str], speed: float = 1.0,
            from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
-           window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None) -> ReplayResult:
+           window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None,
+           observers: tuple[StepObserver, ...] = ()) -> ReplayResult:
     """Replay ``recording`` from step ``from_step``; the result says how far it got and why it stopped.
+    ``observers`` see each step.
 
     With a ``model``, a target whose picture no longer matches is looked for by the model; what it
     finds is never acted on without a person's yes.
@@ -126,7 +128,7 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
     logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), trajectory.folder)
     replayer = _Replayer(recording, texts, screen, gate, ask, kill_switch, executor, trajectory,
                          pacing or Pacing(settle_timeout=settings.settle_timeout), speed, window_wait, model,
-                         replace(settings.sampling(), temperature=0.0))
+                         replace(settings.sampling(), temperature=0.0), observers)
     started = time.monotonic()
     status, reason = Status.ERROR, "crashed"
     kill_switch.start()
@@ -214,6 +216,7 @@ class _Replayer:
     window_wait: float
     model: ModelBackend | None = None  # asked where a target is when its picture no longer matches
     sampling: Sampling = field(default_factory=Sampling)
+    observers: tuple[StepObserver, ...] = ()
     records: list[Step] = field(default_factory=list)
     done: int = 0
     missed: list[str] = field(default_factory=list)  # dry run: the steps it could not have done
@@ -498,6 +501,8 @@ class _Replayer:
     def record(self, step: Step) -> None:
         self.records.append(step)
         self.trajectory.on_step(step)
+        for observer in self.observers:
+            observer.on_step(step, None)
 
 
 def _distance(point: tuple[int, int], box: tuple[int, int, int, int]) -> int:

@@ -262,3 +262,23 @@ def test_a_qt_form_whose_controls_are_misnamed(desktop: VirtualDesktop, tmp_path
                          "notes": "First programmer\nNote G", "newsletter": True}
     finally:
         form.close()
+
+
+def test_an_observer_sees_each_step_and_can_stop_the_fill(contact_form: ContactForm, tmp_path: Path) -> None:
+    from safety.killswitch import StopRequested
+
+    seen: list[str] = []
+
+    class StopAfterThree:
+        def on_step(self, step, task) -> None:  # type: ignore[no-untyped-def]
+            seen.append(step.thought)
+            if len(seen) == 3:
+                raise StopRequested("stopped from the web page")
+
+    spec = FormSpec.load(FORMS / "contact.yaml")
+    result = fill_form(settings(tmp_path), spec, load_rows(spec, FORMS / "contacts.csv"), pacing=PACING,
+                       observers=(StopAfterThree(),))
+    assert seen == ["row 1: text 'Full name'", "row 1: text 'Email'", "row 1: text 'City'"]
+    assert result.stopped == "stopped: stopped from the web page" and result.exit_code == 130
+    assert [r.status for r in result.rows] == ["not run"] * 3
+    assert contact_form.state()["submissions"] == []

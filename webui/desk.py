@@ -122,7 +122,7 @@ class Job:
         self.check()
         return bool(approval.answer)
 
-    def on_step(self, step: Step, task: TaskState) -> None:
+    def on_step(self, step: Step, task: TaskState | None) -> None:
         with self.changed:
             self.changed.notify_all()  # the step is in the run folder now
         self.check()
@@ -219,7 +219,7 @@ class Desk:
         def work(job: Job) -> dict[str, Any]:
             from tasks.replay import replay
 
-            result = replay(settings, recording, params, speed, ask=job)
+            result = replay(settings, recording, params, speed, ask=job, observers=(job,))
             return {"status": result.status.value, "reason": result.reason, "answer": None}
 
         return self._start(Job("replay", f"replay {name}", settings.mode), work)
@@ -246,7 +246,8 @@ class Desk:
         def work(job: Job) -> dict[str, Any]:
             with self.host.pin(mode):
                 result = fill_form(settings, spec, table, spec_name="form", locator=locator, ask=job,
-                                   model=RunModel(self.host, mode, job) if locator != "ocr" else None)
+                                   model=RunModel(self.host, mode, job) if locator != "ocr" else None,
+                                   observers=(job,))
             status = "stopped" if result.stopped else "success" if result.exit_code == 0 else "failure"
             rows_done = ", ".join(f"row {r.number}: {r.status}" + (f" ({r.reason})" if r.reason else "")
                                   for r in result.rows)
