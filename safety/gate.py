@@ -38,19 +38,20 @@ class Gate:
             return verdict
         return self._settle(proposal, verdict)
 
-    def confirm(self, proposal: Proposal, reason: str) -> Verdict:
+    def confirm(self, proposal: Proposal, reason: str, person_only: bool = False) -> Verdict:
         """Like :meth:`check`, for an action that needs a person's approval whatever the rules allow
-        (a form's submit button); what the rules deny stays denied."""
+        (a form's submit button); what the rules deny stays denied. With ``person_only`` nothing but
+        a person's yes approves it, not ``--confirm allow`` (a replay's guess at a target)."""
         verdict = self.policy.judge(proposal, self.layout)
         if verdict.decision is Decision.DENY:
             return verdict
-        return self._settle(proposal, Verdict(Decision.CONFIRM, reason))
+        return self._settle(proposal, Verdict(Decision.CONFIRM, reason), person_only)
 
-    def _settle(self, proposal: Proposal, verdict: Verdict) -> Verdict:
+    def _settle(self, proposal: Proposal, verdict: Verdict, person_only: bool = False) -> Verdict:
         """A confirm verdict settled by the confirmation mode."""
-        if self.mode == "allow":
+        if self.mode == "allow" and not person_only:
             return Verdict(Decision.ALLOW, f"{verdict.reason} (approved by --confirm allow)")
-        if self.mode == "deny":
+        if self.mode != "ask":
             return Verdict(Decision.DENY, f"{verdict.reason}; it needs a person's approval and none was asked")
         approved = self._ask(proposal, verdict)  # type: ignore[misc]
         if approved:

@@ -68,7 +68,7 @@ from perception.windows import WindowInfo, active_window, windows_titled
 from safety.confirm import TerminalAsker
 from safety.gate import Asker, Gate
 from safety.killswitch import KillSwitch, StopRequested
-from safety.policy import Decision, Policy, Proposal, Rule
+from safety.policy import Proposal
 from safety.secrets import Redactor
 from tasks.ask import find_point
 from tasks.command import controls
@@ -126,7 +126,7 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
             "monitors": [str(m) for m in layout.monitors]}
     trajectory = Trajectory(settings.runs_dir, f"replay {recording.name}", redactor, meta)
     logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), trajectory.folder)
-    replayer = _Replayer(recording, texts, screen, gate, ask, kill_switch, executor, trajectory,
+    replayer = _Replayer(recording, texts, screen, gate, kill_switch, executor, trajectory,
                          pacing or Pacing(settle_timeout=settings.settle_timeout), speed, window_wait, model,
                          replace(settings.sampling(), temperature=0.0), observers)
     started = time.monotonic()
@@ -207,7 +207,6 @@ class _Replayer:
     texts: dict[int, str]
     screen: Screen
     gate: Gate
-    ask: Asker
     kill: KillSwitch
     executor: Executor | DryRunExecutor
     trajectory: Trajectory
@@ -447,12 +446,12 @@ class _Replayer:
         """The gate, for each action; an unsure target makes the first one a question to a person."""
         shot = step.screenshot
         for number, (action, target) in enumerate(plan):
-            gate = self.gate
-            if unsure and number == 0 and not self.dry_run:
-                rules = [Rule(verdict=Decision.CONFIRM, reason=unsure), *self.gate.policy.rules]
-                gate = Gate(Policy(rules), self.gate.layout, "ask" if self.gate.mode == "ask" else "deny", self.ask)
             step.action, step.target = action, target
-            step.verdict = gate.check(Proposal(action, target, shot.window, shot))
+            proposal = Proposal(action, target, shot.window, shot)
+            if unsure and number == 0 and not self.dry_run:
+                step.verdict = self.gate.confirm(proposal, unsure, person_only=True)
+            else:
+                step.verdict = self.gate.check(proposal)
             if step.verdict.asked:  # the person's answer took time, and input of theirs
                 step.seen_at = time.monotonic()
             if not step.verdict.allowed:
