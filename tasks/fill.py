@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from loguru import logger
 
@@ -64,7 +64,7 @@ from tasks.locate_field import (
 
 TEXT_KINDS = ("text", "multiline", "password", "date")
 MENTION = 0.95  # how closely a line must read as after_submit's text ("Save" is not "Saved")
-RowStatus = Literal["submitted", "filled", "failed", "not run"]
+RowStatus = Literal["submitted", "filled", "dry run", "failed", "not run"]
 
 
 class RowFailed(Exception):
@@ -89,7 +89,7 @@ class FillResult:
     def exit_code(self) -> int:
         if self.stopped is not None:
             return Status.STOPPED.exit_code if "stop" in self.stopped else Status.ERROR.exit_code
-        return 0 if all(r.status in ("submitted", "filled") for r in self.rows) else Status.FAILURE.exit_code
+        return 0 if all(r.status in ("submitted", "filled", "dry run") for r in self.rows) else Status.FAILURE.exit_code
 
 
 def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *, spec_name: str = "form",
@@ -133,8 +133,7 @@ def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *,
                     for n in range(1, len(rows) + 1) if n not in done]
         _write_results(trajectory.folder / "results.csv", results)
         trajectory.finish({"form": spec_name, "stopped": stopped, "steps": len(filler.records),
-                           "rows": {s: sum(r.status == s for r in results) for s in ("submitted", "filled", "failed",
-                                                                                      "not run")}})
+                           "rows": {s: sum(r.status == s for r in results) for s in get_args(RowStatus)}})
     if stopped:
         logger.warning(stopped)
     return FillResult(results, trajectory.folder, stopped)
@@ -180,12 +179,12 @@ class _Filler:
             wrong = self.check(number, window, values)
             if wrong:
                 raise RowFailed("; ".join(wrong))
-            if self.spec.submit is None:
-                return RowResult(number, "filled", "", time.monotonic() - started)
-            self.submit(number, window)
+            if self.spec.submit is not None:
+                self.submit(number, window)
         except (RowFailed, FieldNotFound, FormError) as failure:
             return RowResult(number, "failed", str(failure), time.monotonic() - started)
-        return RowResult(number, "submitted", "", time.monotonic() - started)
+        status = "dry run" if self.dry_run else "filled" if self.spec.submit is None else "submitted"
+        return RowResult(number, status, "", time.monotonic() - started)
 
     def window(self) -> WindowInfo:
         """The form's window, in front, settled."""

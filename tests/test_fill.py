@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 import threading
@@ -282,3 +283,14 @@ def test_an_observer_sees_each_step_and_can_stop_the_fill(contact_form: ContactF
     assert result.stopped == "stopped: stopped from the web page" and result.exit_code == 130
     assert [r.status for r in result.rows] == ["not run"] * 3
     assert contact_form.state()["submissions"] == []
+
+
+def test_a_dry_run_finds_every_field_and_touches_nothing(contact_form: ContactForm, tmp_path: Path) -> None:
+    spec = FormSpec.load(FORMS / "contact.yaml")
+    result = fill_form(settings(tmp_path, dry_run=True), spec, load_rows(spec, FORMS / "contacts.csv")[:1],
+                       pacing=PACING)
+    assert [r.status for r in result.rows] == ["dry run"] and result.exit_code == 0
+    state = contact_form.state()
+    assert state["submissions"] == [] and state["fields"]["name"] == ""
+    with open(result.folder / "steps.jsonl", encoding="utf-8") as steps:
+        assert {json.loads(line)["outcome"] for line in steps} == {"dry_run"}
