@@ -122,14 +122,14 @@ def preprocessing(model: LocalModel) -> str:
     rows = []
     for size in SCREENS:
         image = screenshot(size, 9)
-        grid = model.fast.grid(image, budget(size), 4096)
+        grid = model.fast.encoder.grid(image, budget(size), 4096)
         started = time.perf_counter()
         model.images(images=[image], size={"longest_edge": budget(size), "shortest_edge": 4096}, return_tensors="pt")
         cpu = time.perf_counter() - started
-        model.fast.patches(image, grid)
+        model.fast.encoder.patches(image, grid)
         sync()
         started = time.perf_counter()
-        model.fast.patches(image, grid)
+        model.fast.encoder.patches(image, grid)
         sync()
         rows.append(f"{size[0]}x{size[1]}: CPU image processor {cpu * 1000:.0f} ms, GPU patches "
                     f"{(time.perf_counter() - started) * 1000:.1f} ms")

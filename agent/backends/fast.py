@@ -8,16 +8,18 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
   per attention length bucket and replayed. On a GPU a decoder layer is seven Triton
   kernels, nine with 4-bit weights (:mod:`agent.backends.kernels`: matrix-vector products
   that read each weight once, with the norms, SwiGLU and residuals fused in, and attention
-  split over the cache); elsewhere it runs the same math through torch. Sampling (temperature, top-k, top-p,
-  presence penalty) and the thinking budget run inside the graph, on the GPU; the host
-  reads the tokens once per ``CHUNK`` tokens, so there is no per-token sync.
+  split over the cache); elsewhere it runs the same math through torch. Sampling
+  (temperature, top-k, top-p, presence penalty) and the thinking budget run inside the
+  graph, on the GPU; the host reads the tokens once per ``CHUNK`` tokens, so there is no
+  per-token sync.
 - **Prefill** embeds the prompt, scatters in the vision features and runs the language
   model once, writing keys and values straight into the static cache. The text before the
   first image (system prompt and tool description) is the same every step: its KV stays
   in the cache and only the rest is prefilled.
 - **Vision** features are kept by image digest: a retry, or a screenshot identical to an
   earlier one, does not run the vision encoder again. Preprocessing (resize, normalise,
-  patchify) runs on the GPU from the raw pixels.
+  patchify) runs on the GPU from the raw pixels, and the encoder is a CUDA graph per image
+  grid (:mod:`agent.backends.vision`).
 
 The step is checked against transformers: the same greedy tokens on the same model and
 inputs (``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
@@ -37,19 +39,19 @@ import torch
 import torch.nn.functional as F
 from loguru import logger
 from PIL import Image
-from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.attention import sdpa_kernel
 from transformers.cache_utils import Cache, DynamicLayer
 
+from agent.backends.graphs import capture
+from agent.backends.vision import ATTENTION, VisionEncoder
 from agent.model import Sampling
-from perception.screen import fit_to_budget, image_digest
+from perception.screen import image_digest
 
 CHUNK = 16  # tokens decoded between looks from the host
 BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
-PREFILL_BUCKET = 128  # new prompt tokens are padded to this (one CUDA graph each)
 VISION_CACHE = 8  # images whose features are kept
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
 MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
-PREFILL_ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -156,34 +158,6 @@ class CacheSlice(DynamicLayer):
         return self.keys, self.values
 
 
-def capture(run: Callable[[], object], pool: object) -> tuple[torch.cuda.CUDAGraph, object]:
-    """``run`` as a CUDA graph, after a warm-up run on a side stream (kernels, workspaces); returns
-    the graph and what the captured run returned (tensors that each replay writes anew)."""
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        run()
-    torch.cuda.current_stream().wait_stream(stream)
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph, pool=pool):
-        out = run()
-    return graph, out
-
-
-def vision_hints(visual: torch.nn.Module, thw: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The index tensors the vision encoder derives from an image's grid (through host reads),
-    computed beforehand so that the encoder itself can be captured as a CUDA graph."""
-    from transformers import vision_utils
-
-    indices, weights = vision_utils.get_vision_interpolation_indices_and_weights(
-        thw, num_grid_per_side=visual.num_grid_per_side, mode=visual.interpolation_mode,
-        align_corners=visual.interpolation_align_corners, spatial_merge_size=visual.spatial_merge_size,
-    )
-    return {"interp_indices": indices, "interp_weights": weights,
-            "position_ids": vision_utils.get_vision_position_ids(thw, visual.spatial_merge_size),
-            "cu_seqlens": vision_utils.get_vision_cu_seqlens(thw).cpu()}  # (split on the host, per image)
-
-
 @dataclass
 class StepStats:
     """Where a generation's time and work went. With ``timed``, the GPU is waited for at
@@ -231,11 +205,10 @@ class FastGenerator:
         self.image_token = model.config.image_token_id
         self.vision_start = model.config.vision_start_token_id
         self.merge = self.visual.spatial_merge_size
-        self.processor = image_processor
+        self.encoder = VisionEncoder(self.visual, image_processor, self.device)
         self.stop_ids = list(stop_ids)
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
-        # CUDA graphs for decoding, prefill and the vision encoder; each falls back to eager on its own
-        self.graphs = self.prefill_graphs = self.vision_graphs = self.device.type == "cuda"
+        self.graphs = self.device.type == "cuda"
         self.eps = config.rms_norm_eps
         self.kernels = None
         if self.graphs and self.dtype == torch.bfloat16:
@@ -250,35 +223,10 @@ class FastGenerator:
         self.prefix: tuple[int, ...] = ()  # the prompt tokens whose keys and values the cache holds
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
         self._graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
-        self._prefills: dict[tuple[int, int, bytes], tuple[torch.cuda.CUDAGraph, torch.Tensor, list]] = {}
-        self._encoders: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, tuple, torch.Tensor, tuple]] = {}
         self._pool = None
         self._buffers()
 
     # ---- images -------------------------------------------------------------------------
-
-    def grid(self, image: Image.Image, max_pixels: int, min_pixels: int) -> tuple[int, int]:
-        """(height, width) in patches after the resize into the pixel budget (the screen's own rule)."""
-        width, height = fit_to_budget(image.size, max_pixels, min_pixels)
-        patch = self.processor.patch_size
-        return height // patch, width // patch
-
-    def patches(self, image: Image.Image, grid: tuple[int, int]) -> torch.Tensor:
-        """Pixel patches in the layout of Qwen's image processor, made on the GPU."""
-        patch, temporal = self.processor.patch_size, self.processor.temporal_patch_size
-        pixels = torch.from_numpy(np.array(image.convert("RGB"))).to(self.device, non_blocking=True)
-        x = pixels.permute(2, 0, 1)[None].float()
-        height, width = grid[0] * patch, grid[1] * patch
-        if (x.shape[2], x.shape[3]) != (height, width):
-            x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
-            x = x.clamp(0, 255).round()
-        mean = torch.tensor(self.processor.image_mean, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.processor.image_std, device=self.device).view(1, 3, 1, 1)
-        x = (x * self.processor.rescale_factor - mean) / std
-        m = self.merge
-        x = x[0].reshape(3, grid[0] // m, m, patch, grid[1] // m, m, patch).permute(1, 4, 2, 5, 0, 3, 6)
-        x = x[:, :, :, :, :, None].expand(*x.shape[:5], temporal, patch, patch)
-        return x.reshape(grid[0] * grid[1], 3 * temporal * patch * patch)
 
     def image_features(self, images: Sequence[Image.Image], grids: Sequence[tuple[int, int]],
                        stats: StepStats) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -290,8 +238,7 @@ class FastGenerator:
                 self.vision.move_to_end(key)
                 stats.images_reused += 1
             else:
-                embed, stack = self._encode(self.patches(image, grid).to(self.visual.dtype), grid)
-                self.vision[key] = (embed.clone(), [feature.clone() for feature in stack])  # (a replay rewrites them)
+                self.vision[key] = self.encoder.encode(image, grid)
                 stats.images_encoded += 1
                 while len(self.vision) > VISION_CACHE:
                     self.vision.popitem(last=False)
@@ -299,34 +246,6 @@ class FastGenerator:
             embeds.append(embed)
             deepstack.append(stack)
         return torch.cat(embeds), [torch.cat(level) for level in zip(*deepstack)]
-
-    def _encode(self, patches: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """One image through the vision encoder, by the CUDA graph of its grid (captured on first use)
-        or eagerly; returns its features and deepstack features."""
-        thw = torch.tensor([[1, *grid]], device=self.device)
-        if not self.vision_graphs:
-            return self._vision(patches, thw, {})
-        if grid not in self._encoders:
-            buffer = patches.clone()
-            try:
-                hints = vision_hints(self.visual, thw)
-                graph, out = capture(lambda: self._vision(buffer, thw, dict(hints)), self._pool)
-            except (RuntimeError, TypeError) as error:  # (TypeError: transformers' helpers changed)
-                logger.warning("encoding images without CUDA graphs: {}", error)
-                self.vision_graphs = False
-                return self._vision(patches, thw, {})
-            self._pool = graph.pool()
-            self._encoders[grid] = (graph, out, buffer, (thw, hints))  # (the graph reads them all)
-        graph, out, buffer, _ = self._encoders[grid]
-        buffer.copy_(patches)
-        graph.replay()
-        return out
-
-    def _vision(self, patches: torch.Tensor, thw: torch.Tensor,
-                hints: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        with sdpa_kernel(PREFILL_ATTENTION):
-            out = self.visual(patches, grid_thw=thw, **hints)
-        return out.pooler_output, list(out.deepstack_features)
 
     # ---- positions ----------------------------------------------------------------------
 
@@ -365,67 +284,29 @@ class FastGenerator:
                 break
             shared += 1
         stats.reused_prefix = shared
-        new = ids[shared:]
-        padded = -(-len(new) // PREFILL_BUCKET) * PREFILL_BUCKET  # (the padding's cache slots are decoded over)
-        self.reserve(shared + padded)
+        self.reserve(length)
+        cache = Cache(layers=[CacheSlice(self.keys[index], self.values[index], shared)
+                              for index in range(len(self.layers))])
         self.prefix = self.prefix[:shared]  # what the cache surely holds until this prefill is done
         positions, next_position = self.positions(ids, grids)
         stats.mark("positions")
-        pad = padded - len(new)
-        inputs = [torch.tensor([new + new[-1:] * pad], device=self.device),
-                  torch.cat((positions[:, shared:], torch.arange(next_position, next_position + pad,
-                                                                 device=self.device).expand(3, pad)), 1)[:, None],
-                  torch.tensor([len(new) - 1], device=self.device)]
-        visual = np.flatnonzero(np.array(new) == self.image_token)
+        tokens = torch.tensor([ids[shared:]], device=self.device)
+        embeds = self.text.embed_tokens(tokens)
+        visual_mask = deepstack = None
         if images:
             features, deepstack = self.image_features(images, grids, stats)
             stats.mark("vision")
-            inputs += [torch.from_numpy(visual).to(self.device), features, *deepstack]
-        logits = self._prefill((shared, padded, visual.tobytes()), shared, inputs)
+            visual_mask = tokens == self.image_token
+            embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
+        with sdpa_kernel(ATTENTION):
+            hidden = self.text(
+                inputs_embeds=embeds, position_ids=positions[:, None, shared:], cache=cache, use_cache=True,
+                visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
+            ).last_hidden_state
+        logits = self.model.lm_head(hidden[:, -1]).float()[0]
         self.prefix = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
         stats.mark("prefill")
         return logits, next_position
-
-    def _prefill(self, key: tuple[int, int, bytes], shared: int, inputs: list[torch.Tensor]) -> torch.Tensor:
-        """The prompt's last logits, by the CUDA graph of its shape (captured on first use) or eagerly."""
-        if not self.prefill_graphs:
-            return self._forward(shared, *inputs)
-        if key not in self._prefills:
-            buffers = [tensor.clone() for tensor in inputs]
-            try:
-                graph, logits = capture(lambda: self._forward(shared, *buffers), self._pool)
-            except RuntimeError as error:  # a kernel that cannot be captured (some quantised layers)
-                logger.warning("prefilling without CUDA graphs: {}", error)
-                self.prefill_graphs = False
-                return self._forward(shared, *inputs)
-            self._pool = graph.pool()
-            self._prefills[key] = (graph, logits, buffers)
-        graph, logits, buffers = self._prefills[key]
-        for buffer, tensor in zip(buffers, inputs):
-            buffer.copy_(tensor)
-        graph.replay()
-        return logits
-
-    def _forward(self, shared: int, tokens: torch.Tensor, positions: torch.Tensor, last: torch.Tensor,
-                 *vision: torch.Tensor) -> torch.Tensor:
-        """The language model on the new prompt tokens after ``shared`` cached ones: their keys and
-        values into the static cache, and the logits at ``last``. ``vision``: where the image
-        tokens are, their features, and the deepstack features added after the first layers."""
-        cache = Cache(layers=[CacheSlice(self.keys[index], self.values[index], shared)
-                              for index in range(len(self.layers))])
-        hidden = self.text.embed_tokens(tokens)
-        visual, features, *deepstack = vision or (None, None)
-        if vision:
-            hidden[0].index_copy_(0, visual, features.to(hidden.dtype))
-        length = tokens.shape[1]
-        mask = torch.ones((length, shared + length), dtype=torch.bool, device=self.device).tril(shared)[None, None]
-        embeddings = self.text.rotary_emb(hidden, positions)
-        with sdpa_kernel(PREFILL_ATTENTION):  # not cuDNN's: it plans anew for every prompt length
-            for index, layer in enumerate(self.layers):
-                hidden = layer(hidden, embeddings, attention_mask=mask, cache=cache)
-                if index < len(deepstack):
-                    hidden[0].index_add_(0, visual, deepstack[index].to(hidden.dtype))
-        return self.model.lm_head(self.text.norm(hidden[0].index_select(0, last))).float()[0]
 
     # ---- decode -------------------------------------------------------------------------
 
@@ -445,7 +326,6 @@ class FastGenerator:
         self.out = torch.zeros(capacity, dtype=torch.long, device=self.device)
         self.uniform = torch.zeros((capacity, MAX_TOP_K), device=self.device)
         self._graphs.clear()
-        self._prefills.clear()
         self._pool = None
 
     def _buffers(self) -> None:

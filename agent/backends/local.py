@@ -156,7 +156,7 @@ class LocalModel:
         assert self.fast is not None
         stats = StepStats(timed=timed)
         prompt, images = self.render(request)
-        grids = [self.fast.grid(image, self.max_pixels, MIN_PIXELS) for image in images]
+        grids = [self.fast.encoder.grid(image, self.max_pixels, MIN_PIXELS) for image in images]
         text = self.widen(prompt, [h * w // self.fast.merge**2 for h, w in grids])
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         stats.mark("prompt")
