@@ -133,9 +133,10 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("spec", type=Path, help="the form spec (YAML)")
     fill.add_argument("--data", type=Path, help="rows to fill in: a CSV file (first line: column names) or JSON "
                       "lines; default: the spec's rows, or its values once")
-    fill.add_argument("--locator", choices=["auto", "ocr", "model"], default="auto",
-                      help="how fields are found: ocr (labels read on the screen), model (the model grounds each "
-                      "label), auto (default: ocr, and the model where ocr is unsure, if one is chosen)")
+    fill.add_argument("--locator", choices=["auto", "accessibility", "ocr", "model"], default="auto",
+                      help="how fields are found: accessibility (the app's accessibility tree, GTK and Qt), ocr "
+                      "(labels read on the screen), model (the model grounds each label), auto (default: each in "
+                      "that order where the one before is unsure; the model only if one is chosen)")
     fill.add_argument("--stop-on-error", action="store_true", help="stop at the first row that fails")
     fill.add_argument("--confirm", choices=["ask", "allow", "deny"], help="as for run; submitting always asks")
     fill.add_argument("--dry-run", action="store_true", default=None, help="find every field, touch nothing")

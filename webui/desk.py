@@ -246,7 +246,7 @@ class Desk:
         def work(job: Job) -> dict[str, Any]:
             with self.host.pin(mode):
                 result = fill_form(settings, spec, table, spec_name="form", locator=locator, ask=job,
-                                   model=RunModel(self.host, mode, job) if locator != "ocr" else None,
+                                   model=RunModel(self.host, mode, job) if locator in ("auto", "model") else None,
                                    observers=(job,))
             status = "stopped" if result.stopped else "success" if result.exit_code == 0 else "failure"
             rows_done = ", ".join(f"row {r.number}: {r.status}" + (f" ({r.reason})" if r.reason else "")

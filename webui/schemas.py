@@ -89,7 +89,7 @@ class RunRequest(Strict):
     form: str | None = Field(None, max_length=200_000, description="fill: the form spec, as YAML text")
     rows: str | None = Field(None, max_length=20_000_000, description="fill: the data rows, as CSV or JSON-lines text")
     rows_format: Literal["csv", "jsonl"] = "csv"
-    locator: Literal["auto", "ocr", "model"] = Field("auto", description="fill: how fields are found")
+    locator: Literal["auto", "accessibility", "ocr", "model"] = Field("auto", description="fill: how fields are found")
 
 
 class DecisionRequest(Strict):
