@@ -36,6 +36,8 @@ Box = tuple[int, int, int, int]
 
 SCALES = (1.0, 0.9, 1.1, 0.8, 1.25)
 """Patch sizes tried, relative to the recording: a changed DPI or font scaling."""
+SURE_TEXT, LOOSE_TEXT = 0.95, 0.85
+"""How closely a patch's text must read elsewhere: sure (act), or worth asking a person about."""
 FLOOR = 0.3
 """Places scoring below this are not reported at all: they do not look like the patch."""
 DIP = 0.15
@@ -229,3 +231,37 @@ def _refine(image: np.ndarray, template: np.ndarray, anchor: tuple[int, int], or
     y, x = ys[nearest], xs[nearest]
     point = (origin[0] + left + int(x) + round(anchor[0] * scale), origin[1] + top + int(y) + round(anchor[1] * scale))
     return Match(point, round(float(scores[y, x]), 4), scale, where)
+
+
+@dataclass(frozen=True)
+class TextMatch:
+    point: tuple[int, int]  # pixels of the picture searched
+    text: str  # the text read in the patch
+    sure: bool  # read exactly so (SURE_TEXT), and nowhere else nearly so
+
+
+def locate_text(picture: Image.Image, patch: Image.Image, anchor: tuple[int, int],
+                area: Box | None = None) -> TextMatch | None:
+    """For a patch that no longer looks as it did (an app restyled by an update) but whose words
+    did not change: where the text of ``patch`` nearest ``anchor`` is read in ``picture`` (within
+    ``area``), as the point at ``anchor``'s offset from that text. None when the patch holds no
+    text, or it is not read there at LOOSE_TEXT or better."""
+    from perception.ocr import find, normalize, read  # OCR only for this fallback
+
+    labels = [line for line in read(patch) if normalize(line.text)]
+    if not labels:
+        return None
+    label = min(labels, key=lambda line: _distance(anchor, line.box))
+    left, top, right, bottom = area or (0, 0, picture.width, picture.height)
+    area = (max(0, left), max(0, top), min(picture.width, right), min(picture.height, bottom))
+    found = find(read(picture.crop(area)), label.text, minimum=LOOSE_TEXT)
+    if not found:
+        return None
+    x, y = found[0].center
+    offset = (anchor[0] - (label.box[0] + label.box[2]) // 2, anchor[1] - (label.box[1] + label.box[3]) // 2)
+    sure = found[0].score >= SURE_TEXT and (len(found) == 1 or found[1].score < LOOSE_TEXT)
+    return TextMatch((area[0] + x + offset[0], area[1] + y + offset[1]), label.text, sure)
+
+
+def _distance(point: tuple[int, int], box: Box) -> int:
+    return max(box[0] - point[0], point[0] - box[2], 0) + max(box[1] - point[1], point[1] - box[3], 0)

@@ -19,14 +19,15 @@ knowing when not to act:
   confirmation (``--confirm ask``; with ``allow`` or ``deny`` the replay stops: approving the
   policy's questions is not approving a guess). Below ``ASK`` the picture is no help (an update
   restyled the app): the text the step pointed at, read in its recorded patch, is looked for
-  instead; read exactly so, once (``ACT_TEXT``), it is acted on, read loosely it is put to a
-  person. Then the model is asked, if there is one. Otherwise the target is gone: the replay
-  stops, and the run folder shows the screen. Measured on the contact form: the true place
-  scores 0.96-1.0 (moved, tinted, scaled 0.8-1.25), a blurred recording 0.86; look-alikes that
-  are not it (Clear for Save, one label for another) 0.55-0.65. A text field that has the focus
-  now scores ~0.7 (its focus ring) while its unfocused neighbours score 1.0; but at its recorded
-  place it looks as it did just after the recorded click, and a target already in that state (a
-  focused field, a ticked box) is not done again: redoing it could undo it.
+  instead (:func:`perception.locate.locate_text`); read exactly so, once, it is acted on, read
+  loosely it is put to a person. Then the model is asked, if there is one. Otherwise the target
+  is gone: the replay stops, and the run folder shows the screen. Measured on the contact form:
+  the true place scores 0.96-1.0 (moved, tinted, scaled 0.8-1.25), a blurred recording 0.86;
+  look-alikes that are not it (Clear for Save, one label for another) 0.55-0.65. A text field
+  that has the focus now scores ~0.7 (its focus ring) while its unfocused neighbours score 1.0;
+  but at its recorded place it looks as it did just after the recorded click, and a target
+  already in that state (a focused field, a ticked box) is not done again: redoing it could undo
+  it.
 * **Did it work.** A step that changed the screen when recorded (its screenshot and the next
   step's differ) must change it again within the settle time, or the replay stops: the app did
   not react as it did then (it hangs, a click missed), and later steps would act on the wrong
@@ -61,8 +62,7 @@ from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory
 from perception.geometry import Monitor, grid_to_pixel
-from perception.locate import SCALES, FeaturelessPatch, locate, match_at
-from perception.ocr import find, normalize, read
+from perception.locate import SCALES, FeaturelessPatch, locate, locate_text, match_at
 from perception.screen import Screen, ScreenUnavailable
 from perception.windows import WindowInfo, active_window, windows_titled
 from safety.confirm import TerminalAsker
@@ -76,7 +76,6 @@ from tasks.recording import POINTER_KINDS, RecordedStep, Recording, Window
 from tasks.to_task import step_actions
 
 ACT, ASK, MARGIN = 0.9, 0.7, 0.1
-ACT_TEXT, ASK_TEXT = 0.95, 0.85  # a text anchor read this closely, once, is acted on; less asks a person
 MAX_GAP = 3.0  # seconds: a person's long pause while recording is not replayed
 WINDOW_WAIT = 5.0  # seconds a step waits for its window (an app still starting)
 CHANGED = 0.0005  # fraction of pixels: less (a blinking cursor) is no change, as in wait_until_still
@@ -374,28 +373,16 @@ class _Replayer:
 
     def anchor(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image, monitor: Monitor,
                window: WindowInfo | None) -> tuple[tuple[int, int], str, bool] | None:
-        """Where the text the step pointed at (read in its recorded patch) is now, in its window or on
-        the screen; sure when it reads exactly so, once. The point keeps its offset from the text."""
+        """Where the text the step pointed at is now, in its window or on the screen (desktop pixels)."""
         assert recorded.point is not None and recorded.target_box is not None
         box = recorded.target_box
-        point = (recorded.point[0] - box[0], recorded.point[1] - box[1])
-        labels = [line for line in read(patch) if normalize(line.text)]
-        if not labels:
+        area = None if window is None else (window.left - monitor.left, window.top - monitor.top,
+                                            window.left - monitor.left + window.width,
+                                            window.top - monitor.top + window.height)
+        found = locate_text(picture, patch, (recorded.point[0] - box[0], recorded.point[1] - box[1]), area)
+        if found is None:
             return None
-        label = min(labels, key=lambda line: _distance(point, line.box))
-        area = (0, 0, monitor.width, monitor.height) if window is None else (
-            max(0, window.left - monitor.left), max(0, window.top - monitor.top),
-            min(monitor.width, window.left - monitor.left + window.width),
-            min(monitor.height, window.top - monitor.top + window.height))
-        found = find(read(picture.crop(area)), label.text, minimum=ASK_TEXT)
-        if not found:
-            return None
-        text_center = ((label.box[0] + label.box[2]) // 2, (label.box[1] + label.box[3]) // 2)
-        x, y = found[0].center
-        where = (monitor.left + area[0] + x + point[0] - text_center[0],
-                 monitor.top + area[1] + y + point[1] - text_center[1])
-        sure = found[0].score >= ACT_TEXT and (len(found) == 1 or found[1].score < ASK_TEXT)
-        return where, label.text, sure
+        return (monitor.left + found.point[0], monitor.top + found.point[1]), found.text, found.sure
 
     def ground(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image,
                monitor: Monitor) -> tuple[int, int] | None:
@@ -502,10 +489,6 @@ class _Replayer:
         self.trajectory.on_step(step)
         for observer in self.observers:
             observer.on_step(step, None)
-
-
-def _distance(point: tuple[int, int], box: tuple[int, int, int, int]) -> int:
-    return max(box[0] - point[0], point[0] - box[2], 0) + max(box[1] - point[1], point[1] - box[3], 0)
 
 
 def _changed(before: np.ndarray, after: np.ndarray) -> bool:
