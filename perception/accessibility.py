@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-Box = tuple[int, int, int, int]  # left, top, right, bottom, desktop pixels
+from perception.geometry import Box
+
 ACCESSIBLE, COMPONENT = "org.a11y.atspi.Accessible", "org.a11y.atspi.Component"
 MAX_ELEMENTS = 2000  # a window with more is not a form; stop walking
 SCREEN = 0  # AT-SPI coordinate type: desktop pixels

@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-Box = tuple[int, int, int, int]  # left, top, right, bottom
+from perception.geometry import Box, distance, overlap
+
 Side = Literal["auto", "right", "below"]
 
 CONTRAST = 24  # grey levels: less is the same background
@@ -80,13 +81,9 @@ class Blocks:
     def indicator_at(self, point: tuple[int, int], reach: int = 10) -> Box | None:
         """The check box or radio square nearest ``point``, within ``reach`` pixels."""
         low, high = INDICATOR
-
-        def distance(b: Box) -> int:
-            return max(b[0] - point[0], point[0] - b[2], 0) + max(b[1] - point[1], point[1] - b[3], 0)
-
         squares = [b for b in self.boxes if low <= b[2] - b[0] <= high and low <= b[3] - b[1] <= high
-                   and 0.75 <= (b[2] - b[0]) / (b[3] - b[1]) <= 1.33 and distance(b) <= reach]
-        return min(squares, key=distance, default=None)
+                   and 0.75 <= (b[2] - b[0]) / (b[3] - b[1]) <= 1.33 and distance(point, b) <= reach]
+        return min(squares, key=lambda b: distance(point, b), default=None)
 
 
 def ticked(image: Image.Image, indicator: Box) -> bool:
@@ -97,15 +94,10 @@ def ticked(image: Image.Image, indicator: Box) -> bool:
     return inside.size > 0 and float((inside < 110).mean()) >= TICKED
 
 
-def center(box: Box) -> tuple[int, int]:
-    return ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)
-
-
 def _is_control(box: Box, label: Box) -> bool:
     """Big enough to be a control, and not the label itself or a frame around it."""
     width, height = box[2] - box[0], box[3] - box[1]
-    overlaps = box[0] < label[2] and label[0] < box[2] and box[1] < label[3] and label[1] < box[3]
-    return width >= MIN_CONTROL and height >= MIN_CONTROL and not overlaps
+    return width >= MIN_CONTROL and height >= MIN_CONTROL and not overlap(box, label)
 
 
 def _ring_colour(pixels: np.ndarray, box: Box, gap: int = 3) -> np.ndarray:

@@ -15,9 +15,40 @@ be logged and tested on its own. Pure arithmetic: no screen is needed to import 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from actions.schema import GRID
+
+Box = tuple[int, int, int, int]
+"""left, top, right, bottom (right and bottom exclusive), in the pixels of whatever it lies on."""
+
+
+def center(box: Box) -> tuple[int, int]:
+    return ((box[0] + box[2]) // 2, (box[1] + box[3]) // 2)
+
+
+def shift(box: Box, dx: int, dy: int) -> Box:
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+
+
+def grow(box: Box, dx: int, dy: int) -> Box:
+    return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
+
+
+def span(boxes: Iterable[Box]) -> Box:
+    """The smallest box holding all of ``boxes``."""
+    left, top, right, bottom = zip(*boxes, strict=True)
+    return (min(left), min(top), max(right), max(bottom))
+
+
+def overlap(a: Box, b: Box) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def distance(point: tuple[int, int], box: Box) -> int:
+    """Pixels from ``point`` to ``box``, across plus down (0 inside it)."""
+    return max(box[0] - point[0], point[0] - box[2], 0) + max(box[1] - point[1], point[1] - box[3], 0)
 
 
 class OffScreen(ValueError):

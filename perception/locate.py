@@ -31,8 +31,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-Box = tuple[int, int, int, int]
-"""left, top, right, bottom in desktop pixels (right and bottom exclusive)."""
+from perception.geometry import Box, center, distance
 
 SCALES = (1.0, 0.9, 1.1, 0.8, 1.25)
 """Patch sizes tried, relative to the recording: a changed DPI or font scaling."""
@@ -251,17 +250,15 @@ def locate_text(picture: Image.Image, patch: Image.Image, anchor: tuple[int, int
     labels = [line for line in read(patch) if normalize(line.text)]
     if not labels:
         return None
-    label = min(labels, key=lambda line: _distance(anchor, line.box))
+    label = min(labels, key=lambda line: distance(anchor, line.box))
     left, top, right, bottom = area or (0, 0, picture.width, picture.height)
     area = (max(0, left), max(0, top), min(picture.width, right), min(picture.height, bottom))
     found = find(read(picture.crop(area)), label.text, minimum=LOOSE_TEXT)
     if not found:
         return None
     x, y = found[0].center
-    offset = (anchor[0] - (label.box[0] + label.box[2]) // 2, anchor[1] - (label.box[1] + label.box[3]) // 2)
+    middle = center(label.box)
+    offset = (anchor[0] - middle[0], anchor[1] - middle[1])
     sure = found[0].score >= SURE_TEXT and (len(found) == 1 or found[1].score < LOOSE_TEXT)
     return TextMatch((area[0] + x + offset[0], area[1] + y + offset[1]), label.text, sure)
 
-
-def _distance(point: tuple[int, int], box: Box) -> int:
-    return max(box[0] - point[0], point[0] - box[2], 0) + max(box[1] - point[1], point[1] - box[3], 0)

@@ -23,9 +23,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from perception.geometry import Box, center, overlap, span
+
 SCALE = 2  # upscaling before OCR (see the module docstring)
 TIMEOUT = 30.0  # seconds for one OCR pass
-Box = tuple[int, int, int, int]  # left, top, right, bottom, in pixels of the image read
 
 
 class OcrUnavailable(RuntimeError):
@@ -62,7 +63,7 @@ class Found:
 
     @property
     def center(self) -> tuple[int, int]:
-        return ((self.box[0] + self.box[2]) // 2, (self.box[1] + self.box[3]) // 2)
+        return center(self.box)
 
 
 def read(image: Image.Image, scale: int = SCALE) -> list[Line]:
@@ -136,19 +137,11 @@ def normalize(text: str) -> str:
     return " ".join(re.sub(r"[^\w@.+-]+", " ", text).split()).strip(".")
 
 
-def span(boxes) -> Box:  # type: ignore[no-untyped-def]
-    boxes = list(boxes)
-    return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-
-
 def _distinct(found: list[Found]) -> list[Found]:
     """The best reading of each place: overlapping runs ("Full", "Full name") keep the better one."""
     kept: list[Found] = []
     for candidate in found:
-        if not any(_overlap(candidate.box, k.box) for k in kept):
+        if not any(overlap(candidate.box, k.box) for k in kept):
             kept.append(candidate)
     return kept
 
-
-def _overlap(a: Box, b: Box) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

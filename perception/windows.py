@@ -26,6 +26,10 @@ class WindowInfo:
     height: int
 
     @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.left, self.top, self.left + self.width, self.top + self.height)
+
+    @property
     def center(self) -> tuple[int, int]:
         return (self.left + self.width // 2, self.top + self.height // 2)
 

@@ -43,8 +43,9 @@ from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory
 from perception import clipboard
-from perception.controls import Box, center, ticked
-from perception.ocr import find, normalize, read, span
+from perception.controls import ticked
+from perception.geometry import Box, center, grow, shift, span
+from perception.ocr import find, normalize, read
 from perception.screen import Screen, Screenshot, ScreenUnavailable
 from perception.windows import WindowInfo, find_window
 from safety.gate import Asker, Gate
@@ -269,18 +270,18 @@ class _Filler:
         wanted = normalize(value)
         kept = self.lists.get(key, {}).get(wanted)
         if kept is not None:
-            box = _shift(kept, place.box[0], place.box[1])
-            if wanted in normalize(self.text_in(_grow(box, 4, 2))):
+            box = shift(kept, place.box[0], place.box[1])
+            if wanted in normalize(self.text_in(grow(box, 4, 2))):
                 return center(box)
         shot = self.screen.capture()
         picture = WindowPicture.of(shot, _list_area(place.box, shot))
-        options = {normalize(line.text): _shift(picture.to_desktop(line.box), -place.box[0], -place.box[1])
+        options = {normalize(line.text): shift(picture.to_desktop(line.box), -place.box[0], -place.box[1])
                    for line in read(picture.image)}
         self.lists[key] = options
         best = max(options, key=lambda text: SequenceMatcher(None, text, wanted).ratio(), default=None)
         if best is None or SequenceMatcher(None, best, wanted).ratio() < SURE:
             return None
-        return center(_shift(options[best], place.box[0], place.box[1]))
+        return center(shift(options[best], place.box[0], place.box[1]))
 
     # checking
 
@@ -365,21 +366,21 @@ class _Filler:
     def mentions(self, window: WindowInfo, text: str, besides: set[str] | None = None) -> set[str]:
         """The lines of text in the window that mention ``text``, other than ``besides``. Where such a
         line was last seen is read first (a status line stays put), the whole window only if need be."""
-        box = _box(self.current(window))
-        for area in ([] if self.status is None else [_shift(self.status, box[0], box[1])]) + [box]:
+        box = self.current(window).box
+        for area in ([] if self.status is None else [shift(self.status, box[0], box[1])]) + [box]:
             picture = WindowPicture.of(self.screen.capture(), area)
             lines = [line for line in read(picture.image) if find([line], text, minimum=MENTION)
                      and line.text not in (besides or set())]
             if lines:
                 found = picture.to_desktop(span(line.box for line in lines))
-                self.status = _shift(_grow(found, 40, 8), -box[0], -box[1])
+                self.status = shift(grow(found, 40, 8), -box[0], -box[1])
                 return {line.text for line in lines}
         return set()
 
     # the parts every action shares
 
     def place(self, window: WindowInfo, form_field: FormField, value: str, button: bool = False) -> Place:
-        return self.locator.place(self.screen.capture(), _box(self.current(window)), form_field, value, button=button)
+        return self.locator.place(self.screen.capture(), self.current(window).box, form_field, value, button=button)
 
     def current(self, window: WindowInfo) -> WindowInfo:
         """The form's window as it is now: it may have moved since the row began."""
@@ -416,18 +417,6 @@ class _Filler:
         self.trajectory.on_step(step)
         for observer in self.observers:
             observer.on_step(step, None)
-
-
-def _box(window: WindowInfo) -> Box:
-    return (window.left, window.top, window.left + window.width, window.top + window.height)
-
-
-def _shift(box: Box, dx: int, dy: int) -> Box:
-    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-
-
-def _grow(box: Box, dx: int, dy: int) -> Box:
-    return (box[0] - dx, box[1] - dy, box[2] + dx, box[3] + dy)
 
 
 def _list_area(control: Box, shot: Screenshot) -> Box:

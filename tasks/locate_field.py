@@ -25,7 +25,8 @@ from PIL import Image
 from agent.model import ModelBackend, Sampling
 from agent.reply import ReplyError
 from perception.accessibility import Element, window_elements
-from perception.controls import Blocks, Box, center
+from perception.controls import Blocks
+from perception.geometry import Box, center, shift
 from perception.ocr import Found, Line, find, normalize, read
 from perception.screen import Screenshot
 from tasks.ask import ask
@@ -95,10 +96,8 @@ class Place:
         return center(self.box)
 
     def shifted(self, dx: int, dy: int) -> Place:
-        def move(box: Box | None) -> Box | None:
-            return None if box is None else (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
-
-        return replace(self, box=move(self.box), indicator=move(self.indicator))  # type: ignore[arg-type]
+        return replace(self, box=shift(self.box, dx, dy),
+                       indicator=None if self.indicator is None else shift(self.indicator, dx, dy))
 
 
 class _Unsure(Exception):
