@@ -131,6 +131,11 @@ def _dark_on_light(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.where(dark > 0, 255 - gray, gray).astype(np.uint8))
 
 
+def similarity(a: str, b: str) -> float:
+    """How alike two texts read, 0..1, as :func:`find` judges them."""
+    return SequenceMatcher(None, normalize(a), normalize(b)).ratio()
+
+
 def normalize(text: str) -> str:
     """Lower case, accents kept, punctuation and repeated spaces dropped."""
     text = unicodedata.normalize("NFKC", text).casefold()

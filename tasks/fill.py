@@ -28,7 +28,6 @@ from __future__ import annotations
 import csv
 import time
 from dataclasses import dataclass, field
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -45,7 +44,7 @@ from agent.trajectory import Trajectory
 from perception import clipboard
 from perception.controls import ticked
 from perception.geometry import Box, center, grow, shift, span
-from perception.ocr import find, normalize, read
+from perception.ocr import find, normalize, read, similarity
 from perception.screen import Screen, Screenshot, ScreenUnavailable
 from perception.windows import WindowInfo, find_window
 from safety.gate import Asker, Gate
@@ -278,8 +277,9 @@ class _Filler:
         options = {normalize(line.text): shift(picture.to_desktop(line.box), -place.box[0], -place.box[1])
                    for line in read(picture.image)}
         self.lists[key] = options
-        best = max(options, key=lambda text: SequenceMatcher(None, text, wanted).ratio(), default=None)
-        if best is None or SequenceMatcher(None, best, wanted).ratio() < SURE:
+        scores = {text: similarity(text, value) for text in options}
+        best = max(scores, key=scores.__getitem__, default=None)
+        if best is None or scores[best] < SURE:
             return None
         return center(shift(options[best], place.box[0], place.box[1]))
 

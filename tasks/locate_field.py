@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +26,7 @@ from agent.reply import ReplyError
 from perception.accessibility import Element, window_elements
 from perception.controls import Blocks
 from perception.geometry import Box, center, shift
-from perception.ocr import Found, Line, find, normalize, read
+from perception.ocr import Found, Line, find, read, similarity
 from perception.screen import Screenshot
 from tasks.ask import ask
 from tasks.form import FormField
@@ -260,4 +259,4 @@ class FieldLocator:
 
 
 def _same(name: str, label: str) -> bool:
-    return bool(name) and SequenceMatcher(None, normalize(name), normalize(label)).ratio() >= SURE
+    return bool(name) and similarity(name, label) >= SURE
