@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=float, default=1.0, help="faster than recorded by this factor (default: 1)")
     replay.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a value for a {NAME} in the typed text, or a secret parameter (repeatable)")
-    replay.add_argument("--data", type=Path, help="a CSV file: one replay per row, its columns as parameters")
+    replay.add_argument("--data", type=Path, help="a CSV or JSON-lines file: one replay per row, its columns as "
+                        "parameters")
     replay.add_argument("--from-step", type=int, default=1, help="start at this step (default: 1)")
     replay.add_argument("--dry-run", action="store_true", default=None, help="find every target, touch nothing")
     replay.add_argument("--find-with-model", action="store_true",

@@ -24,9 +24,6 @@ yes/no, true/false, 1/0, on/off, x or an empty cell.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import string
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from actions.keys import key_combo
 from actions.schema import InvalidAction
 from perception.controls import Side
+from tasks.rows import RowsError, cell, read_rows
 
 Kind = Literal["text", "multiline", "password", "checkbox", "radio", "select", "date", "keys"]
 TRUE, FALSE = {"yes", "y", "true", "1", "on", "x", "checked"}, {"no", "n", "false", "0", "off", "", "unchecked"}
@@ -155,10 +153,16 @@ def load_rows(spec: FormSpec, data: Path | None) -> list[dict[str, str]]:
 
     Every row is checked against the spec before anything is filled."""
     if data is not None:
-        rows = _read_rows(Path(data))
+        data = Path(data)
+        if data.suffix.lower() not in (".csv", ".jsonl", ".ndjson"):
+            raise FormError(f"{data}: data must be a .csv or .jsonl file")
+        try:
+            rows = read_rows(data)
+        except RowsError as error:
+            raise FormError(str(error)) from None
         where = str(data)
     else:
-        rows = [{k: _cell(v) for k, v in row.items()} for row in spec.rows or [{}]]
+        rows = [{k: cell(v) for k, v in row.items()} for row in spec.rows or [{}]]
         where = "the spec's rows"
     if not rows:
         raise FormError(f"{where} has no data rows")
@@ -169,40 +173,6 @@ def load_rows(spec: FormSpec, data: Path | None) -> list[dict[str, str]]:
         except FormError as error:
             raise FormError(f"{where}, row {number}: {error}") from None
     return rows
-
-
-def _read_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as error:
-        raise FormError(f"cannot read the data file {path}: {error.strerror or error}") from None
-    if path.suffix.lower() in (".jsonl", ".ndjson"):
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FormError(f"{path}, line {number}: not JSON ({error.msg})") from None
-            if not isinstance(row, dict):
-                raise FormError(f"{path}, line {number}: a row must be a JSON object, not {type(row).__name__}")
-            rows.append({str(k): _cell(v) for k, v in row.items()})
-        return rows
-    if path.suffix.lower() != ".csv":
-        raise FormError(f"{path}: data must be a .csv or .jsonl file")
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if not reader.fieldnames:
-        raise FormError(f"{path} is empty (its first line must name the columns)")
-    return [{k: v or "" for k, v in row.items() if k is not None} for row in reader]
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return str(value)
 
 
 def _date(value: str, form_format: str) -> str:

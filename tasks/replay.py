@@ -41,7 +41,6 @@ goes on, since the earlier steps that would have brought a target up did not hap
 
 from __future__ import annotations
 
-import csv
 import re
 import time
 from contextlib import suppress
@@ -73,6 +72,7 @@ from safety.secrets import Redactor
 from tasks.ask import find_point
 from tasks.command import controls
 from tasks.recording import POINTER_KINDS, RecordedStep, Recording, Window
+from tasks.rows import RowsError, read_rows
 from tasks.to_task import step_actions
 
 ACT, ASK, MARGIN = 0.9, 0.7, 0.1
@@ -146,14 +146,15 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
 def replay_rows(settings: Settings, recording: Recording, rows: Path, params: dict[str, str] | None = None,
                 speed: float = 1.0, from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
                 window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None) -> list[ReplayResult]:
-    """One replay per row of a CSV file, its columns as parameters (over ``params``).
+    """One replay per row of a data file (CSV or JSON lines), its columns as parameters (over ``params``).
 
     Every row is checked before the first runs; the rows stop at the first replay that does not
     succeed, as the app is then in a state the recording does not start from.
     """
-    with open(rows, newline="", encoding="utf-8-sig") as file:
-        table = [{**(params or {}), **{k: v or "" for k, v in row.items() if k is not None}}
-                 for row in csv.DictReader(file)]
+    try:
+        table = [{**(params or {}), **row} for row in read_rows(Path(rows))]
+    except RowsError as error:
+        raise ReplayError(str(error)) from None
     if not table:
         raise ReplayError(f"{rows} has no data rows (the first line names the columns)")
     for number, row in enumerate(table, start=1):
