@@ -71,6 +71,21 @@ class Trajectory:
         temporary.replace(self.folder / name)
 
 
+def read_steps(folder: Path, start: int = 0) -> list[dict[str, Any]]:
+    """A run folder's step records from line ``start`` on; a line still being written is left for later."""
+    try:
+        lines = (folder / "steps.jsonl").read_text(encoding="utf-8").split("\n")
+    except OSError:
+        return []
+    records = []
+    for line in lines[start:-1]:  # the last piece has no newline yet: unfinished or empty
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            break
+    return records
+
+
 def _unique(folder: Path) -> Path:
     candidate, n = folder, 1
     while candidate.exists():

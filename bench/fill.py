@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from desktop.virtual import VirtualDesktop, app_path  # noqa: E402
+from agent.trajectory import read_steps
+from desktop.virtual import VirtualDesktop, app_path
 
 SPEC = """
 window: "^Sign up$"
@@ -63,7 +64,7 @@ def main() -> None:
         result = fill_form(Settings(runs_dir=folder / "runs", confirm="allow"), spec, rows,
                            locator="ocr")
         saved = json.loads(state.read_text(encoding="utf-8"))["submissions"]
-        steps = [json.loads(line) for line in (result.folder / "steps.jsonl").read_text().splitlines()]
+        steps = read_steps(result.folder)
 
     print(f"{len(saved)} of {len(rows)} rows saved; 6 fields each, OCR locator, no model")
     for row in result.rows:

@@ -17,6 +17,7 @@ from typing import Any
 
 from PIL import Image
 
+from agent.trajectory import read_steps
 from evaluation import results
 from evaluation.results import COLUMNS, Record, show
 
@@ -108,15 +109,8 @@ def _task(folder: Path, record: Record) -> str:
     body = [f"<p><b>{html.escape(record.get('instruction', ''))}</b></p>",
             f"<p>{html.escape(record.get('reason', ''))}</p>"]
     if record.get("run"):
-        body += [_step(folder / record["run"], step) for step in _steps(folder / record["run"])]
+        body += [_step(folder / record["run"], step) for step in read_steps(folder / record["run"])]
     return f"<details>{head}{''.join(body)}</details>"
-
-
-def _steps(run: Path) -> list[dict[str, Any]]:
-    path = run / "steps.jsonl"
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _step(run: Path, step: dict[str, Any]) -> str:

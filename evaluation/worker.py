@@ -23,6 +23,7 @@ from loguru import logger
 
 from agent.model import ModelBackend, ModelReply, ModelRequest, TextSink
 from agent.settings import Settings
+from agent.trajectory import read_steps
 from evaluation.machine import Machine, SetupFailed, Unsupported
 from evaluation.scoring import evaluate, problems
 from evaluation.task import Task, load_task
@@ -99,7 +100,7 @@ def run_task(task: Task, settings: Settings, solver: str) -> dict[str, Any]:
 def run_figures(folder: Path, first_text: list[float]) -> dict[str, Any]:
     """Steps, refused and unusable replies, tokens, latency and memory of one run folder."""
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    steps = [json.loads(line) for line in (folder / "steps.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    steps = read_steps(folder)
     models = [s["model"] for s in steps if s.get("model")]
     figures = {
         "steps": summary["steps"],

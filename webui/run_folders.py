@@ -49,21 +49,6 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None  # not written yet, or half-written by a run that crashed
 
 
-def read_steps(folder: Path, start: int = 0) -> list[dict[str, Any]]:
-    """The step records from line ``start`` on; a line still being written is left for later."""
-    try:
-        lines = (folder / "steps.jsonl").read_text(encoding="utf-8").split("\n")
-    except OSError:
-        return []
-    records = []
-    for line in lines[start:-1]:  # the last piece has no newline yet: unfinished or empty
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            break
-    return records
-
-
 def run_overview(folder: Path) -> dict[str, Any]:
     """One line of the run list: what was asked, when, and how it ended (None while unfinished)."""
     run = read_json(folder / "run.json") or {}

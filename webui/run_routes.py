@@ -18,9 +18,17 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
+from agent.trajectory import read_steps
 from webui.chat_routes import sse
 from webui.desk import Desk, Job, NoApproval
-from webui.run_folders import RunNotFound, read_json, read_steps, run_folder, run_ids, run_overview, step_picture
+from webui.run_folders import (
+    RunNotFound,
+    read_json,
+    run_folder,
+    run_ids,
+    run_overview,
+    step_picture,
+)
 from webui.schemas import DecisionRequest, RunRequest
 
 router = APIRouter(tags=["runs"])
