@@ -380,7 +380,7 @@ class _Filler:
     # the parts every action shares
 
     def place(self, window: WindowInfo, form_field: FormField, value: str, button: bool = False) -> Place:
-        return self.locator.place(self.screen.capture(), self.current(window).box, form_field, value, button=button)
+        return self.locator.place(self.screen.capture, self.current(window).box, form_field, value, button=button)
 
     def current(self, window: WindowInfo) -> WindowInfo:
         """The form's window as it is now: it may have moved since the row began."""

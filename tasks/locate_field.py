@@ -14,6 +14,7 @@ so a form is read once and a moved window costs nothing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -115,8 +116,10 @@ class FieldLocator:
     _elements: list[Element] | None = None  # its accessibility tree, likewise
     _size: tuple[int, int] = (0, 0)
 
-    def place(self, shot: Screenshot, window: Box, form_field: FormField, value: str, button: bool = False) -> Place:
-        """Where ``form_field`` (or, with ``button``, the button labelled so) is now."""
+    def place(self, capture: Callable[[], Screenshot], window: Box, form_field: FormField, value: str,
+              button: bool = False) -> Place:
+        """Where ``form_field`` (or, with ``button``, the button labelled so) is now; the screen is
+        captured only when the field is not known yet."""
         size = (window[2] - window[0], window[3] - window[1])
         if size != self._size:  # a resized window lays its form out anew
             self._places.clear()
@@ -124,7 +127,7 @@ class FieldLocator:
         kind = "button" if button else form_field.kind
         key = (kind, form_field.label or "", value if kind == "radio" else "")
         if key not in self._places:
-            picture = WindowPicture.of(shot, window)
+            picture = WindowPicture.of(capture(), window)
             found = self._find(picture, kind, form_field, value)
             self._places[key] = found.shifted(-window[0], -window[1])
             logger.debug("{} {!r} found by {} at {}", kind, form_field.label, found.via, found.box)
