@@ -43,20 +43,15 @@ def active_window() -> WindowInfo | None:
         import pywinctl
 
         window = pywinctl.getActiveWindow()
-        if window is None:
-            return None
-        box = window.box
-        return WindowInfo(
-            title=window.title or "",
-            app=_app_name(window),
-            left=box.left,
-            top=box.top,
-            width=box.width,
-            height=box.height,
-        )
+        return None if window is None else _info(window, _app_name(window))
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("active window unknown: {}", error)
         return None
+
+
+def _info(window: object, app: str) -> WindowInfo:
+    box = window.box  # type: ignore[attr-defined]
+    return WindowInfo(window.title or "", app, box.left, box.top, box.width, box.height)  # type: ignore[attr-defined]
 
 
 def _app_name(window: object) -> str:
@@ -79,7 +74,7 @@ def windows_titled(title: str) -> list[WindowInfo]:
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("windows unknown: {}", error)
         return []
-    return [WindowInfo(w.title, "", w.box.left, w.box.top, w.box.width, w.box.height) for w in found]
+    return [_info(w, "") for w in found]
 
 
 def find_window(pattern: str) -> WindowInfo | None:
@@ -93,8 +88,7 @@ def find_window(pattern: str) -> WindowInfo | None:
         window = found[0]
         if not window.isActive:
             window.activate(wait=True)
-        box = window.box
-        return WindowInfo(window.title, _app_name(window), box.left, box.top, box.width, box.height)
+        return _info(window, _app_name(window))
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("windows unknown: {}", error)
         return None
