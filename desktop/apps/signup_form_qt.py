@@ -30,9 +30,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QWidget,
 )
-
-COUNTRIES = ["Brazil", "France", "Germany", "Japan", "Switzerland", "United Kingdom"]
-PLANS = ["Basic", "Pro", "Team"]
+from signup_form import COUNTRIES, PLANS  # the same choices as the Tk form
 
 
 class SignupForm(QWidget):
