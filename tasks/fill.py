@@ -247,7 +247,7 @@ class _Filler:
     def choose(self, step: Step, window: WindowInfo, form_field: FormField, value: str) -> None:
         """Open the list and click the option that reads ``value``."""
         place = self.place(window, form_field, value)
-        if value and self.shows(place, value):
+        if value and self.reads(place, value) == value:
             step.detail = "already as wanted"
             return
         self.do(step, {"action": "left_click"}, place.center)
@@ -312,7 +312,7 @@ class _Filler:
         if form_field.kind == "radio":
             return value if self.is_ticked(place) else f"not {value}"
         if form_field.kind == "select":
-            return value if self.shows(place, value) else self.text_in(place.box)
+            return self.reads(place, value)
         step = self.step(f"row {number}: read back {form_field.name!r}")
         try:
             marker = clipboard.mark()
@@ -323,7 +323,7 @@ class _Filler:
         finally:
             self.record(step)
         if copied == marker:  # nothing selected to copy (an empty field), or a field that does not copy
-            return value if self.shows(place, value) else self.text_in(place.box)
+            return self.reads(place, value)
         return copied
 
     def is_ticked(self, place: Place) -> bool:
@@ -332,8 +332,10 @@ class _Filler:
         picture = WindowPicture.of(shot, place.indicator)
         return ticked(picture.image, (0, 0, picture.image.width, picture.image.height))
 
-    def shows(self, place: Place, value: str) -> bool:
-        return normalize(value) in normalize(self.text_in(place.box))
+    def reads(self, place: Place, value: str) -> str:
+        """``value`` if OCR finds it in the place's box (among other text, e.g. a list's arrow), else what it reads."""
+        seen = self.text_in(place.box)
+        return value if normalize(value) in normalize(seen) else seen
 
     def text_in(self, box: Box) -> str:
         picture = WindowPicture.of(self.screen.capture(), box)
