@@ -53,9 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="show what would be done; touch neither mouse nor keyboard")
     run.add_argument("--monitor", help="which monitor to watch: primary (default), active, or a number")
     run.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
-    run.add_argument("--policy", type=Path, help="a TOML file of safety rules added to the defaults")
-    run.add_argument("--sensitive-window", action="append", dest="sensitive_windows", metavar="TITLE_REGEX",
-                     help="a window whose actions always need confirmation (repeatable)")
+    add_safety_options(run)
     add_common_options(run)
 
     ask = commands.add_parser(
@@ -226,9 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--monitor", help="which monitor runs watch: primary (default), active, or a number")
     serve.add_argument("--runs-dir", type=Path, help="where run folders go, and are found (default: runs/)")
     serve.add_argument("--recordings-dir", type=Path, help="where recordings to replay are (default: recordings/)")
-    serve.add_argument("--policy", type=Path, help="a TOML file of safety rules added to the defaults")
-    serve.add_argument("--sensitive-window", action="append", dest="sensitive_windows", metavar="TITLE_REGEX",
-                       help="a window whose actions always need confirmation (repeatable)")
+    add_safety_options(serve)
     add_model_options(serve)
     add_common_options(serve)
     return parser
@@ -262,6 +258,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--timeout", type=float, dest="request_timeout", metavar="SECONDS",
                        help="how long to wait for the server (default: 120)")
     model.add_argument("--script", type=Path, help="reply file for the scripted backend")
+
+
+def add_safety_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policy", type=Path, help="a TOML file of safety rules added to the defaults")
+    parser.add_argument("--sensitive-window", action="append", dest="sensitive_windows", metavar="TITLE_REGEX",
+                        help="a window whose actions always need confirmation (repeatable)")
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
