@@ -12,10 +12,10 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
   (temperature, top-k, top-p, presence penalty) and the thinking budget run inside the
   graph, on the GPU; the host reads the tokens once per ``CHUNK`` tokens, so there is no
   per-token sync.
-- **Prefill** embeds the prompt, scatters in the vision features and runs the language
-  model once, writing keys and values straight into the static cache. The text before the
+- **Prefill** embeds the prompt, scatters in the vision features and runs the decoder
+  layers once, writing keys and values straight into the static cache. The text before the
   first image (system prompt and tool description) is the same every step: its KV stays
-  in the cache and only the rest is prefilled.
+  in the cache and only the rest is prefilled, attending to it through flash attention.
 - **Vision** features are kept by image digest: a retry, or a screenshot identical to an
   earlier one, does not run the vision encoder again. Preprocessing (resize, normalise,
   patchify) runs on the GPU from the raw pixels, and the encoder is a CUDA graph per image
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from loguru import logger
 from PIL import Image
 from torch.nn.attention import sdpa_kernel
-from transformers.cache_utils import Cache, DynamicLayer
+from torch.nn.attention.bias import causal_lower_right
 
 from agent.backends.graphs import capture
 from agent.backends.vision import ATTENTION, VisionEncoder
@@ -135,27 +135,6 @@ def fusable(layer: torch.nn.Module, activation: str, quantised: bool) -> bool:
     plain = all(type(m) is torch.nn.Linear for m in linears)
     packed = quantised and all(nf4(m) for m in linears)
     return (plain or packed) and all(m.bias is None for m in linears) and activation == "silu"
-
-
-class CacheSlice(DynamicLayer):
-    """A prefill's view of one layer of the static KV cache: new keys and values are written
-    into it in place, after the ``filled`` positions it already holds."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, filled: int) -> None:
-        super().__init__()
-        self.storage = (keys, values)  # (1, kv_heads, capacity, dim)
-        self.keys, self.values = keys[:, :, :filled], values[:, :, :filled]
-        self.is_initialized = True
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object,
-               **kwargs: object) -> tuple[torch.Tensor, torch.Tensor]:
-        start = self.keys.shape[-2]
-        end = start + key_states.shape[-2]
-        keys, values = self.storage
-        keys[:, :, start:end] = key_states
-        values[:, :, start:end] = value_states
-        self.keys, self.values = keys[:, :, :end], values[:, :, :end]
-        return self.keys, self.values
 
 
 @dataclass
@@ -285,8 +264,6 @@ class FastGenerator:
             shared += 1
         stats.reused_prefix = shared
         self.reserve(length)
-        cache = Cache(layers=[CacheSlice(self.keys[index], self.values[index], shared)
-                              for index in range(len(self.layers))])
         self.prefix = self.prefix[:shared]  # what the cache surely holds until this prefill is done
         positions, next_position = self.positions(ids, grids)
         stats.mark("positions")
@@ -298,15 +275,50 @@ class FastGenerator:
             stats.mark("vision")
             visual_mask = tokens == self.image_token
             embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
+        cos, sin = self.text.rotary_emb(embeds, positions[:, None, shared:])
         with sdpa_kernel(ATTENTION):
-            hidden = self.text(
-                inputs_embeds=embeds, position_ids=positions[:, None, shared:], cache=cache, use_cache=True,
-                visual_pos_masks=visual_mask, deepstack_visual_embeds=deepstack,
-            ).last_hidden_state
-        logits = self.model.lm_head(hidden[:, -1]).float()[0]
+            hidden = self._prefill_layers(embeds, cos[:, :, None], sin[:, :, None], shared, visual_mask, deepstack)
+        hidden = self.text.norm(hidden[:, -1])
+        logits = self.model.lm_head(hidden).float()[0]
         self.prefix = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
         stats.mark("prefill")
         return logits, next_position
+
+    def _prefill_layers(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int,
+                        visual_mask: torch.Tensor | None, deepstack: list[torch.Tensor] | None) -> torch.Tensor:
+        """The decoder layers on the new tokens ``x`` (1, L, hidden), whose keys and values go into
+        the cache from slot ``start``; returns the last layer's output.
+
+        As transformers' layers, but the attention over the cached prefix and the causal block
+        after it is one flash-attention call (a lower-right causal mask, grouped-query heads
+        as they are) instead of an explicit mask, which rules flash attention out.
+        """
+        length = x.shape[1]
+        end = start + length
+        causal = causal_lower_right(length, end)
+        for index, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            q, k, v = self._qkv(index, layer.input_layernorm(x))
+            q = rope(attn.q_norm(q.view(1, length, -1, self.head_dim)), cos, sin).transpose(1, 2)
+            k = rope(attn.k_norm(k.view(1, length, -1, self.head_dim)), cos, sin).transpose(1, 2)
+            keys, values = self.keys[index], self.values[index]  # (1, kv_heads, capacity, dim)
+            keys[:, :, start:end] = k
+            values[:, :, start:end] = v.view(1, length, -1, self.head_dim).transpose(1, 2)
+            o = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], attn_mask=causal,
+                                               scale=attn.scaling, enable_gqa=True)
+            x = x + attn.o_proj(o.transpose(1, 2).reshape(1, length, -1))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            if deepstack is not None and index < len(deepstack):  # vision features fed to the first layers
+                x[visual_mask] += deepstack[index].to(x.dtype)
+        return x
+
+    def _qkv(self, index: int, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The query, key and value projections of ``h``: one product where q/k/v are joined."""
+        attn = self.layers[index].self_attn
+        if self.weights is not None and len(self.weights[index].qkv) == 1:
+            sizes = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
+            return F.linear(h, self.weights[index].qkv[0]).split(sizes, dim=-1)
+        return attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
 
     # ---- decode -------------------------------------------------------------------------
 
