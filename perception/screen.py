@@ -49,8 +49,10 @@ def fit_to_budget(size: tuple[int, int], max_pixels: int, min_pixels: int = PATC
 
 
 def image_digest(image: Image.Image) -> str:
-    """A content hash of an image's pixels."""
-    return hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+    """A content hash of an image's pixels: a key to recognise a screen seen before, not a
+    security measure (SHA-1 runs on the processor's hash instructions: 1.7 ms for a 1280x800
+    screenshot where BLAKE2 took 4.2)."""
+    return hashlib.sha1(image.tobytes(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True)
