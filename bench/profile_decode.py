@@ -3,7 +3,8 @@
 Prints per token: the captured graph's replay time, the same step run eagerly, the GPU time
 of its kernels (torch profiler) with the costliest kernels and their count, and the floor:
 one read of every weight matrix at the card's copy bandwidth. Also how far the Triton step's
-logits are from the same step in torch operations (bf16).
+logits are from the same step in torch operations (bf16), and the prefill's Triton norms and
+rotation from theirs.
 
     python bench/profile_decode.py --folder /tmp/qwen3-vl-4b-random [--quantize 4bit]
 """
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
+from agent.backends.fast import FastGenerator, rms_norm, rope  # noqa: E402
 from agent.backends.local import LocalModel  # noqa: E402
 from agent.backends.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
 from bench.decode import request  # noqa: E402
@@ -39,6 +41,31 @@ def per_token_ms(run, tokens: int = TOKENS) -> float:
 def nbytes(state: object) -> int:
     """The bytes a 4-bit matrix reads beside its packed values: one absmax per block."""
     return 0 if state is None else state.absmax.numel() * state.absmax.element_size()
+
+
+def prefill_kernels(fast: FastGenerator, tokens: int = 1080) -> str:
+    """The prefill's Triton RMSNorm and q/k norm + rotation against torch operations, on the first
+    layer's weights and random activations: the share of values that come out the same."""
+    k, layer, dim = fast.kernels, fast.layers[0], fast.head_dim
+    heads = fast.kv_heads * fast.groups
+    x = torch.randn((tokens, fast.text.config.hidden_size), device=fast.device, dtype=torch.bfloat16)
+    norm = layer.input_layernorm.weight
+    qkv = torch.randn((tokens, (heads + 2 * fast.kv_heads) * dim), device=fast.device, dtype=torch.bfloat16)
+    angles = torch.rand((tokens, dim // 2), device=fast.device) * 100
+    cos, sin = (torch.cat((f(angles), f(angles)), -1).to(torch.bfloat16) for f in (torch.cos, torch.sin))
+    keys = torch.empty((fast.kv_heads, tokens, dim), device=fast.device, dtype=torch.bfloat16)
+    q = k.norm_rope(qkv, layer.self_attn.q_norm.weight, layer.self_attn.k_norm.weight, cos, sin, keys, heads, fast.eps)
+    parts = qkv.view(tokens, -1, dim).split((heads, fast.kv_heads, fast.kv_heads), 1)[:2]
+    expected = [rope(rms_norm(part, w, fast.eps), cos[:, None], sin[:, None]).transpose(0, 1)
+                for part, w in zip(parts, (layer.self_attn.q_norm.weight, layer.self_attn.k_norm.weight))]
+
+    def agreement(got: torch.Tensor, want: torch.Tensor) -> str:
+        error = ((got.float() - want.float()).norm() / want.float().norm()).item()
+        return f"{(got == want).float().mean().item():.1%} equal, relative error {error:.1e}"
+
+    normed = agreement(k.rms_norm(x, norm, fast.eps), rms_norm(x, norm, fast.eps))
+    return (f"prefill kernels against torch operations: RMSNorm {normed}; q norm + rotation "
+            f"{agreement(q, expected[0])}; k {agreement(keys, expected[1])}")
 
 
 def main() -> None:
@@ -62,7 +89,7 @@ def main() -> None:
             error = ((by_kernels - by_torch).norm() / by_torch.norm()).item()
             same = (by_kernels.topk(5).indices == by_torch.topk(5).indices).sum().item()
             comparison = (f"Triton step against torch operations: logits relative error {error:.1e}, "
-                          f"top-5 tokens {same}/5 equal")
+                          f"top-5 tokens {same}/5 equal\n{prefill_kernels(fast)}")
         replay = per_token_ms(graph.replay)
         eager = per_token_ms(lambda: fast._run_step(span, top_k))
         with profile(activities=[ProfilerActivity.CUDA]) as trace:

@@ -277,7 +277,7 @@ class FastGenerator:
             embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
         cos, sin = self.text.rotary_emb(embeds, positions[:, None, shared:])
         with sdpa_kernel(ATTENTION):
-            hidden = self._prefill_layers(embeds, cos[:, :, None], sin[:, :, None], shared, visual_mask, deepstack)
+            hidden = self._prefill_layers(embeds, cos, sin, shared, visual_mask, deepstack)
         hidden = self.text.norm(hidden[:, -1])
         logits = self.model.lm_head(hidden).float()[0]
         self.prefix = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
@@ -296,29 +296,38 @@ class FastGenerator:
         length = x.shape[1]
         end = start + length
         causal = causal_lower_right(length, end)
+        k = self.kernels
+        heads = self.kv_heads * self.groups
         for index, layer in enumerate(self.layers):
             attn = layer.self_attn
-            q, k, v = self._qkv(index, layer.input_layernorm(x))
-            q = rope(attn.q_norm(q.view(1, length, -1, self.head_dim)), cos, sin).transpose(1, 2)
-            k = rope(attn.k_norm(k.view(1, length, -1, self.head_dim)), cos, sin).transpose(1, 2)
             keys, values = self.keys[index], self.values[index]  # (1, kv_heads, capacity, dim)
-            keys[:, :, start:end] = k
-            values[:, :, start:end] = v.view(1, length, -1, self.head_dim).transpose(1, 2)
+            if k is not None:  # the norms and the rotation as one kernel each
+                qkv = self._qkv(index, k.rms_norm(x, layer.input_layernorm.weight, self.eps))
+                q = k.norm_rope(qkv, attn.q_norm.weight, attn.k_norm.weight, cos[0], sin[0], keys[0, :, start:end],
+                                heads, self.eps)[None]
+            else:
+                qkv = self._qkv(index, layer.input_layernorm(x))
+                q, key, _ = qkv.view(1, length, -1, self.head_dim).split((heads, self.kv_heads, self.kv_heads), 2)
+                q = rope(attn.q_norm(q), cos[:, :, None], sin[:, :, None]).transpose(1, 2)
+                keys[:, :, start:end] = rope(attn.k_norm(key), cos[:, :, None], sin[:, :, None]).transpose(1, 2)
+            value = qkv.view(1, length, -1, self.head_dim)[:, :, heads + self.kv_heads:]
+            values[:, :, start:end] = value.transpose(1, 2)
             o = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], attn_mask=causal,
                                                scale=attn.scaling, enable_gqa=True)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(1, length, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
+            norm = layer.post_attention_layernorm
+            x = x + layer.mlp(k.rms_norm(x, norm.weight, self.eps) if k is not None else norm(x))
             if deepstack is not None and index < len(deepstack):  # vision features fed to the first layers
                 x[visual_mask] += deepstack[index].to(x.dtype)
         return x
 
-    def _qkv(self, index: int, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The query, key and value projections of ``h``: one product where q/k/v are joined."""
-        attn = self.layers[index].self_attn
+    def _qkv(self, index: int, h: torch.Tensor) -> torch.Tensor:
+        """The query, key and value projections of ``h`` (1, L, hidden), side by side as (L, q + k + v):
+        one product where q/k/v are joined."""
         if self.weights is not None and len(self.weights[index].qkv) == 1:
-            sizes = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
-            return F.linear(h, self.weights[index].qkv[0]).split(sizes, dim=-1)
-        return attn.q_proj(h), attn.k_proj(h), attn.v_proj(h)
+            return F.linear(h[0], self.weights[index].qkv[0])
+        attn = self.layers[index].self_attn
+        return torch.cat((attn.q_proj(h[0]), attn.k_proj(h[0]), attn.v_proj(h[0])), dim=-1)
 
     # ---- decode -------------------------------------------------------------------------
 

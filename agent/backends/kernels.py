@@ -344,3 +344,72 @@ def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, 
                                  MAX_CHUNKS=triton.next_power_of_2(chunks), EARLY=PDL, num_warps=4, launch_pdl=PDL)
     return out
 
+
+# ---- prefill: many tokens at once ---------------------------------------------------------
+
+
+@triton.jit
+def _rms_norm_rows(x_ptr, weight_ptr, out_ptr, eps, COLS: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    inside = cols < COLS
+    v = tl.load(x_ptr + row * COLS + cols, mask=inside, other=0.0).to(tl.float32)
+    rstd = tl.rsqrt(tl.sum(v * v) / COLS + eps)
+    weight = tl.load(weight_ptr + cols, mask=inside, other=0.0).to(tl.float32)
+    tl.store(out_ptr + row * COLS + cols, (weight * (v * rstd).to(tl.bfloat16).to(tl.float32)).to(tl.bfloat16),
+             mask=inside)
+
+
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen's RMSNorm over the last dimension of a contiguous bf16 ``x``, one kernel."""
+    out = torch.empty_like(x)
+    cols = x.shape[-1]
+    _rms_norm_rows[(x.numel() // cols,)](x, weight, out, eps, COLS=cols, BLOCK=triton.next_power_of_2(cols),
+                                         num_warps=4)
+    return out
+
+
+@triton.jit
+def _norm_rope_rows(qkv_ptr, q_norm_ptr, k_norm_ptr, cos_ptr, sin_ptr, q_ptr, keys_ptr, token_stride, q_head_stride,
+                    head_stride, slot_stride, eps, HEADS: tl.constexpr, DIM: tl.constexpr):
+    token, head = tl.program_id(0), tl.program_id(1)
+    half = tl.arange(0, DIM // 2)
+    source = qkv_ptr + token * token_stride + head * DIM
+    first = tl.load(source + half).to(tl.float32)
+    second = tl.load(source + DIM // 2 + half).to(tl.float32)
+    query = head < HEADS
+    scale_first = tl.where(query, tl.load(q_norm_ptr + half), tl.load(k_norm_ptr + half)).to(tl.float32)
+    scale_second = tl.where(query, tl.load(q_norm_ptr + DIM // 2 + half),
+                            tl.load(k_norm_ptr + DIM // 2 + half)).to(tl.float32)
+    rstd = tl.rsqrt((tl.sum(first * first) + tl.sum(second * second)) / DIM + eps)
+    first = scale_first * (first * rstd).to(tl.bfloat16).to(tl.float32)
+    second = scale_second * (second * rstd).to(tl.bfloat16).to(tl.float32)
+    first, second = first.to(tl.bfloat16).to(tl.float32), second.to(tl.bfloat16).to(tl.float32)
+    cos_first = tl.load(cos_ptr + token * DIM + half).to(tl.float32)
+    cos_second = tl.load(cos_ptr + token * DIM + DIM // 2 + half).to(tl.float32)
+    sin_first = tl.load(sin_ptr + token * DIM + half).to(tl.float32)
+    sin_second = tl.load(sin_ptr + token * DIM + DIM // 2 + half).to(tl.float32)
+    # x * cos + rotate_half(x) * sin, each product rounded as transformers' bf16 operations round it
+    rotated_first = (first * cos_first).to(tl.bfloat16).to(tl.float32) + (-second * sin_first).to(tl.bfloat16).to(tl.float32)
+    rotated_second = (second * cos_second).to(tl.bfloat16).to(tl.float32) + (first * sin_second).to(tl.bfloat16).to(tl.float32)
+    if query:
+        at = q_ptr + head * q_head_stride + token * DIM
+    else:
+        at = keys_ptr + (head - HEADS) * head_stride + token * slot_stride
+    tl.store(at + half, rotated_first.to(tl.bfloat16))
+    tl.store(at + DIM // 2 + half, rotated_second.to(tl.bfloat16))
+
+
+def norm_rope(qkv: torch.Tensor, q_norm: torch.Tensor, k_norm: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+              keys: torch.Tensor, heads: int, eps: float) -> torch.Tensor:
+    """The prefill's q/k RMSNorm and rotation of ``qkv`` (tokens, (heads + 2 kv_heads) * dim), in one
+    kernel: keys go into ``keys`` ((kv_heads, tokens, dim) or a view of the cache so shaped);
+    returns q as (heads, tokens, dim), the layout attention takes."""
+    tokens = qkv.shape[0]
+    kv_heads, _, dim = keys.shape
+    q = torch.empty((heads, tokens, dim), device=qkv.device, dtype=torch.bfloat16)
+    _norm_rope_rows[(tokens, heads + kv_heads)](
+        qkv, q_norm, k_norm, cos, sin, q, keys, qkv.stride(0), q.stride(0), keys.stride(0), keys.stride(1), eps,
+        HEADS=heads, DIM=dim, num_warps=1,
+    )
+    return q
