@@ -20,7 +20,10 @@ from agent.backends.graphs import capture
 from perception.screen import fit_to_budget
 
 ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-"""Not cuDNN's attention: it plans anew for every sequence length."""
+"""For prompts: not cuDNN's attention, which plans anew for every sequence length."""
+VISION_ATTENTION = [SDPBackend.CUDNN_ATTENTION, *ATTENTION]
+"""For the encoder, whose sequence length is fixed by the screen's size: cuDNN's attention plans
+once per grid and then beats flash attention (the encoder at 1920x1080 in 38 ms instead of 44)."""
 
 Features = tuple[torch.Tensor, list[torch.Tensor]]
 """An image's features for the language model, and its deepstack features."""
@@ -80,7 +83,7 @@ class VisionEncoder:
         return embed.clone(), [feature.clone() for feature in deepstack]  # (the next replay rewrites them)
 
     def _run(self, patches: torch.Tensor, thw: torch.Tensor, hints: dict[str, torch.Tensor]) -> Features:
-        with sdpa_kernel(ATTENTION):
+        with sdpa_kernel(VISION_ATTENTION, set_priority=True):
             out = self.visual(patches, grid_thw=thw, **hints)
         return out.pooler_output, list(out.deepstack_features)
 
