@@ -129,3 +129,10 @@ def test_a_prompt_without_images_asked_again_reuses_all_but_its_last_token(fast,
     again = fast.complete(text_only)
     assert fast.last_stats.reused_prefix == fast.last_stats.prompt_tokens - 1
     assert first.text == again.text == plain.complete(text_only).text
+
+
+def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, monkeypatch):
+    monkeypatch.setattr("agent.backends.fast.MLP_TOKENS", 64)  # (the tiny model's prompts are short)
+    reply = fast.complete(request(screen(5)))
+    assert fast.last_stats.prompt_tokens - fast.last_stats.reused_prefix > 3 * 64
+    assert reply.text == plain.complete(request(screen(5))).text

@@ -49,7 +49,8 @@ from perception.screen import image_digest
 
 CHUNK = 16  # tokens decoded between looks from the host
 BUCKET = 512  # attention lengths are rounded up to this (one CUDA graph each)
-VISION_CACHE = 8  # images whose features are kept
+VISION_CACHE = 4  # images whose features are kept (42 MB each at 1920x1080)
+MLP_TOKENS = 2048  # a prefill's MLP runs on at most this many tokens at once
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
 MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
 
@@ -316,10 +317,19 @@ class FastGenerator:
                                                scale=attn.scaling, enable_gqa=True)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(1, length, -1))
             norm = layer.post_attention_layernorm
-            x = x + layer.mlp(k.rms_norm(x, norm.weight, self.eps) if k is not None else norm(x))
+            x = x + self._mlp(layer, k.rms_norm(x, norm.weight, self.eps) if k is not None else norm(x))
             if deepstack is not None and index < len(deepstack):  # vision features fed to the first layers
                 x[visual_mask] += deepstack[index].to(x.dtype)
         return x
+
+    @staticmethod
+    def _mlp(layer: torch.nn.Module, h: torch.Tensor) -> torch.Tensor:
+        """The layer's MLP on ``h`` (1, L, hidden), in even parts of at most ``MLP_TOKENS`` tokens: its
+        activations, four times as wide as the hidden state, are most of a long prefill's memory."""
+        parts = -(-h.shape[1] // MLP_TOKENS)
+        if parts == 1:
+            return layer.mlp(h)
+        return torch.cat([layer.mlp(part) for part in h.tensor_split(parts, dim=1)], dim=1)
 
     def _qkv(self, index: int, h: torch.Tensor) -> torch.Tensor:
         """The query, key and value projections of ``h`` (1, L, hidden), side by side as (L, q + k + v):
