@@ -14,6 +14,10 @@ residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down projection + residua
 
 Kernels read the cache slot and position from GPU tensors, so a CUDA graph captured once
 replays them for every token. Arithmetic is float32, rounded to bf16 where the model rounds.
+
+The prefill, many tokens at once, runs its matrix products and attention through torch
+(cuBLAS, flash attention); two kernels here replace the element-wise work around them:
+RMSNorm, and the q/k RMSNorm with the rotation and the keys' write into the cache.
 """
 
 from __future__ import annotations
