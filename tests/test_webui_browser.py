@@ -2,12 +2,14 @@
 
 The server is the real application with the scripted model (replies in Qwen3-VL's real format);
 agent runs work the real contact form on the test desktop through the real safety gate. The
-screenshots taken here are the README's (docs/screenshots/).
+screenshots taken here are the README's: ``UPDATE_SCREENSHOTS=1`` writes them to
+docs/screenshots/ (a plain test run leaves the tree as it was).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -60,8 +62,11 @@ def page(browser, server):
 
 
 def shot(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png")
+    else:
+        assert page.screenshot()  # (the page still renders)
 
 
 def test_chat_with_an_image_in_both_modes_and_locate(page, model, tmp_path):
