@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "approves what it finds); the model options below choose the model")
     replay.add_argument("--confirm", choices=["ask", "allow", "deny"], help="as for run")
     replay.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
+    add_safety_options(replay)
     add_model_options(replay)
     add_recording_options(replay)
 
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--confirm", choices=["ask", "allow", "deny"], help="as for run; submitting always asks")
     fill.add_argument("--dry-run", action="store_true", default=None, help="find every field, touch nothing")
     fill.add_argument("--runs-dir", type=Path, help="where run folders go (default: runs/)")
+    add_safety_options(fill)
     add_model_options(fill)
     add_common_options(fill)
 

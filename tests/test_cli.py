@@ -27,6 +27,9 @@ def test_help_explains_the_commands_and_exit_codes():
     run = run_agent("run", "--help")
     for words in ("--dry-run", "--confirm", "--monitor", "--runs-dir", "--max-steps", "exit codes", "stop hotkey"):
         assert words in run.stdout
+    for command in ("run", "fill", "replay", "serve"):  # every command that acts takes the safety options
+        text = run_agent(command, "--help").stdout
+        assert "--policy" in text and "--sensitive-window" in text
 
 
 def test_run_fills_the_form_and_shows_progress(contact_form, tmp_path):

@@ -160,6 +160,16 @@ def test_a_twenty_row_batch_from_the_command_line(contact_form: ContactForm, tmp
     assert out.count(": submitted") == 20 and "results.csv" in out
 
 
+def test_a_window_marked_sensitive_on_the_command_line_needs_approval(contact_form: ContactForm, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_csv(tmp_path / "one.csv", [{"name": "Ada", "email": "ada@example.org", "city": "London",
+                                             "notes": "", "newsletter": "no"}])
+    code = main(["fill", str(FORMS / "contact.yaml"), "--data", str(data), "--locator", "ocr", "--confirm", "deny",
+                 "--sensitive-window", "^Contact$", "--runs-dir", str(tmp_path / "runs")])
+    assert code != 0 and "needs a person's approval" in capsys.readouterr().out
+    assert contact_form.state()["fields"]["name"] == ""  # nothing typed into the sensitive window
+
+
 def test_the_command_line_rejects_a_missing_column_before_touching_anything(tmp_path: Path,
                                                                             capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "people.csv"
