@@ -56,6 +56,13 @@ Matrix = torch.Tensor | NF4
 
 
 @triton.jit
+def _bf16(x):
+    """``x`` rounded to bf16 (to nearest even), as float32. Through its bits: the compiler may fold
+    a plain ``.to(tl.bfloat16).to(tl.float32)`` away and keep the unrounded value."""
+    return (x.to(tl.bfloat16).to(tl.uint16, bitcast=True).to(tl.uint32) << 16).to(tl.float32, bitcast=True)
+
+
+@triton.jit
 def _rstd(x_ptr, K, eps, BLOCK: tl.constexpr):
     cols = tl.arange(0, BLOCK)
     squares = tl.zeros((BLOCK,), tl.float32)
@@ -70,15 +77,15 @@ def _input(x_ptr, norm_ptr, index, inside, rstd, NORM: tl.constexpr):
     v = tl.load(x_ptr + index, mask=inside, other=0.0).to(tl.float32)
     if NORM:  # as Qwen's RMSNorm: normalised in float32, rounded, then scaled in bf16
         scale = tl.load(norm_ptr + index, mask=inside, other=0.0).to(tl.float32)
-        v = (scale * (v * rstd).to(tl.bfloat16).to(tl.float32)).to(tl.bfloat16).to(tl.float32)
+        v = _bf16(scale * _bf16(v * rstd))
     return v
 
 
 @triton.jit
 def _finish(y, y_up, out_ptr, rows, live, GATED: tl.constexpr, RESIDUAL: tl.constexpr):
-    y = y.to(tl.bfloat16).to(tl.float32)
+    y = _bf16(y)
     if GATED:
-        y = (y * tl.sigmoid(y)).to(tl.bfloat16).to(tl.float32) * y_up.to(tl.bfloat16).to(tl.float32)
+        y = _bf16(y * tl.sigmoid(y)) * _bf16(y_up)
     if RESIDUAL:  # out holds the residual stream and is updated in place
         y += tl.load(out_ptr + rows, mask=live, other=0.0).to(tl.float32)
     tl.store(out_ptr + rows, y.to(tl.bfloat16), mask=live)
@@ -245,13 +252,12 @@ def _rope_into_cache(qkv_ptr, q_norm_ptr, k_norm_ptr, inv_freq_ptr, position_ptr
         scale_second = tl.where(query, tl.load(q_norm_ptr + DIM // 2 + half),
                                 tl.load(k_norm_ptr + DIM // 2 + half)).to(tl.float32)
         rstd = tl.rsqrt((tl.sum(first * first) + tl.sum(second * second)) / DIM + eps)
-        first = scale_first * (first * rstd).to(tl.bfloat16).to(tl.float32)
-        second = scale_second * (second * rstd).to(tl.bfloat16).to(tl.float32)
-        first, second = first.to(tl.bfloat16).to(tl.float32), second.to(tl.bfloat16).to(tl.float32)
+        first, second = _bf16(scale_first * _bf16(first * rstd)), _bf16(scale_second * _bf16(second * rstd))
         angle = tl.load(position_ptr).to(tl.float32) * tl.load(inv_freq_ptr + half)
-        cos = tl.cos(angle).to(tl.bfloat16).to(tl.float32)
-        sin = tl.sin(angle).to(tl.bfloat16).to(tl.float32)
-        rotated_first, rotated_second = first * cos - second * sin, second * cos + first * sin
+        cos, sin = _bf16(tl.cos(angle)), _bf16(tl.sin(angle))
+        # x * cos + rotate_half(x) * sin, each product rounded as the model's bf16 operations round it
+        rotated_first = _bf16(first * cos) + _bf16(-second * sin)
+        rotated_second = _bf16(second * cos) + _bf16(first * sin)
         if head < HEADS:
             at = q_ptr + head * DIM
         else:
@@ -360,7 +366,7 @@ def _rms_norm_rows(x_ptr, weight_ptr, out_ptr, eps, COLS: tl.constexpr, BLOCK: t
     v = tl.load(x_ptr + row * COLS + cols, mask=inside, other=0.0).to(tl.float32)
     rstd = tl.rsqrt(tl.sum(v * v) / COLS + eps)
     weight = tl.load(weight_ptr + cols, mask=inside, other=0.0).to(tl.float32)
-    tl.store(out_ptr + row * COLS + cols, (weight * (v * rstd).to(tl.bfloat16).to(tl.float32)).to(tl.bfloat16),
+    tl.store(out_ptr + row * COLS + cols, (weight * _bf16(v * rstd)).to(tl.bfloat16),
              mask=inside)
 
 
@@ -386,16 +392,14 @@ def _norm_rope_rows(qkv_ptr, q_norm_ptr, k_norm_ptr, cos_ptr, sin_ptr, q_ptr, ke
     scale_second = tl.where(query, tl.load(q_norm_ptr + DIM // 2 + half),
                             tl.load(k_norm_ptr + DIM // 2 + half)).to(tl.float32)
     rstd = tl.rsqrt((tl.sum(first * first) + tl.sum(second * second)) / DIM + eps)
-    first = scale_first * (first * rstd).to(tl.bfloat16).to(tl.float32)
-    second = scale_second * (second * rstd).to(tl.bfloat16).to(tl.float32)
-    first, second = first.to(tl.bfloat16).to(tl.float32), second.to(tl.bfloat16).to(tl.float32)
+    first, second = _bf16(scale_first * _bf16(first * rstd)), _bf16(scale_second * _bf16(second * rstd))
     cos_first = tl.load(cos_ptr + token * DIM + half).to(tl.float32)
     cos_second = tl.load(cos_ptr + token * DIM + DIM // 2 + half).to(tl.float32)
     sin_first = tl.load(sin_ptr + token * DIM + half).to(tl.float32)
     sin_second = tl.load(sin_ptr + token * DIM + DIM // 2 + half).to(tl.float32)
-    # x * cos + rotate_half(x) * sin, each product rounded as transformers' bf16 operations round it
-    rotated_first = (first * cos_first).to(tl.bfloat16).to(tl.float32) + (-second * sin_first).to(tl.bfloat16).to(tl.float32)
-    rotated_second = (second * cos_second).to(tl.bfloat16).to(tl.float32) + (first * sin_second).to(tl.bfloat16).to(tl.float32)
+    # x * cos + rotate_half(x) * sin, each product rounded as the model's bf16 operations round it
+    rotated_first = _bf16(first * cos_first) + _bf16(-second * sin_first)
+    rotated_second = _bf16(second * cos_second) + _bf16(first * sin_second)
     if query:
         at = q_ptr + head * q_head_stride + token * DIM
     else:
