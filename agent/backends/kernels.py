@@ -231,6 +231,21 @@ def gemv_add_(residual: torch.Tensor, x: torch.Tensor, weight: Matrix) -> None:
 
 
 @triton.jit
+def _norm_rotate(first, second, q_norm_ptr, k_norm_ptr, query, cos_first, cos_second, sin_first, sin_second, eps,
+                 DIM: tl.constexpr):
+    """A query's (``query``) or key's two halves, RMSNormed with its norm's weights and rotated:
+    ``x * cos + rotate_half(x) * sin``, each product rounded as the model's bf16 operations round it."""
+    half = tl.arange(0, DIM // 2)
+    scale_first = tl.where(query, tl.load(q_norm_ptr + half), tl.load(k_norm_ptr + half)).to(tl.float32)
+    scale_second = tl.where(query, tl.load(q_norm_ptr + DIM // 2 + half),
+                            tl.load(k_norm_ptr + DIM // 2 + half)).to(tl.float32)
+    rstd = tl.rsqrt((tl.sum(first * first) + tl.sum(second * second)) / DIM + eps)
+    first, second = _bf16(scale_first * _bf16(first * rstd)), _bf16(scale_second * _bf16(second * rstd))
+    return (_bf16(first * cos_first) + _bf16(-second * sin_first),
+            _bf16(second * cos_second) + _bf16(first * sin_second))
+
+
+@triton.jit
 def _rope_into_cache(qkv_ptr, q_norm_ptr, k_norm_ptr, inv_freq_ptr, position_ptr, slot_ptr, q_ptr, keys_ptr,
                      values_ptr, head_stride, slot_stride, eps, HEADS: tl.constexpr, KV_HEADS: tl.constexpr,
                      DIM: tl.constexpr, EARLY: tl.constexpr):
@@ -247,17 +262,10 @@ def _rope_into_cache(qkv_ptr, q_norm_ptr, k_norm_ptr, inv_freq_ptr, position_ptr
         tl.store(at + half, first.to(tl.bfloat16))
         tl.store(at + DIM // 2 + half, second.to(tl.bfloat16))
     else:
-        query = head < HEADS
-        scale_first = tl.where(query, tl.load(q_norm_ptr + half), tl.load(k_norm_ptr + half)).to(tl.float32)
-        scale_second = tl.where(query, tl.load(q_norm_ptr + DIM // 2 + half),
-                                tl.load(k_norm_ptr + DIM // 2 + half)).to(tl.float32)
-        rstd = tl.rsqrt((tl.sum(first * first) + tl.sum(second * second)) / DIM + eps)
-        first, second = _bf16(scale_first * _bf16(first * rstd)), _bf16(scale_second * _bf16(second * rstd))
         angle = tl.load(position_ptr).to(tl.float32) * tl.load(inv_freq_ptr + half)
-        cos, sin = _bf16(tl.cos(angle)), _bf16(tl.sin(angle))
-        # x * cos + rotate_half(x) * sin, each product rounded as the model's bf16 operations round it
-        rotated_first = _bf16(first * cos) + _bf16(-second * sin)
-        rotated_second = _bf16(second * cos) + _bf16(first * sin)
+        cos, sin = _bf16(tl.cos(angle)), _bf16(tl.sin(angle))  # (text: the same angle for both halves)
+        rotated_first, rotated_second = _norm_rotate(first, second, q_norm_ptr, k_norm_ptr, head < HEADS, cos, cos,
+                                                     sin, sin, eps, DIM)
         if head < HEADS:
             at = q_ptr + head * DIM
         else:
@@ -388,18 +396,11 @@ def _norm_rope_rows(qkv_ptr, q_norm_ptr, k_norm_ptr, cos_ptr, sin_ptr, q_ptr, ke
     first = tl.load(source + half).to(tl.float32)
     second = tl.load(source + DIM // 2 + half).to(tl.float32)
     query = head < HEADS
-    scale_first = tl.where(query, tl.load(q_norm_ptr + half), tl.load(k_norm_ptr + half)).to(tl.float32)
-    scale_second = tl.where(query, tl.load(q_norm_ptr + DIM // 2 + half),
-                            tl.load(k_norm_ptr + DIM // 2 + half)).to(tl.float32)
-    rstd = tl.rsqrt((tl.sum(first * first) + tl.sum(second * second)) / DIM + eps)
-    first, second = _bf16(scale_first * _bf16(first * rstd)), _bf16(scale_second * _bf16(second * rstd))
-    cos_first = tl.load(cos_ptr + token * DIM + half).to(tl.float32)
-    cos_second = tl.load(cos_ptr + token * DIM + DIM // 2 + half).to(tl.float32)
-    sin_first = tl.load(sin_ptr + token * DIM + half).to(tl.float32)
-    sin_second = tl.load(sin_ptr + token * DIM + DIM // 2 + half).to(tl.float32)
-    # x * cos + rotate_half(x) * sin, each product rounded as the model's bf16 operations round it
-    rotated_first = _bf16(first * cos_first) + _bf16(-second * sin_first)
-    rotated_second = _bf16(second * cos_second) + _bf16(first * sin_second)
+    cos, sin = cos_ptr + token * DIM, sin_ptr + token * DIM  # (M-RoPE: each half has its own angles)
+    rotated_first, rotated_second = _norm_rotate(
+        first, second, q_norm_ptr, k_norm_ptr, query, tl.load(cos + half).to(tl.float32),
+        tl.load(cos + DIM // 2 + half).to(tl.float32), tl.load(sin + half).to(tl.float32),
+        tl.load(sin + DIM // 2 + half).to(tl.float32), eps, DIM)
     if query:
         at = q_ptr + head * q_head_stride + token * DIM
     else:
