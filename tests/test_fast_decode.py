@@ -136,3 +136,12 @@ def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, m
     reply = fast.complete(request(screen(5)))
     assert fast.last_stats.prompt_tokens - fast.last_stats.reused_prefix > 3 * 64
     assert reply.text == plain.complete(request(screen(5))).text
+
+
+def test_eight_bit_layers_are_never_put_in_a_cuda_graph():
+    from bitsandbytes.nn import Linear8bitLt
+
+    from agent.backends.graphs import capturable
+
+    assert capturable(torch.nn.Sequential(torch.nn.Linear(4, 4)))
+    assert not capturable(torch.nn.Sequential(torch.nn.Linear(4, 4), Linear8bitLt(4, 4)))

@@ -5,7 +5,8 @@ Decoding one token at batch 1 should cost the time to read the weights once. tra
 logits processors, per-token checks and host syncs, one kernel launch at a time). Here:
 
 - **Decode** runs one hand-written step with a static KV cache, captured as a CUDA graph
-  per attention length bucket and replayed. On a GPU a decoder layer is seven Triton
+  per attention length bucket and replayed (run eagerly with 8-bit layers, which a graph
+  cannot hold). On a GPU a decoder layer is seven Triton
   kernels, nine with 4-bit weights (:mod:`agent.backends.kernels`: matrix-vector products
   that read each weight once, with the norms, SwiGLU and residuals fused in, and attention
   split over the cache); elsewhere it runs the same math through torch. Sampling
@@ -42,7 +43,7 @@ from PIL import Image
 from torch.nn.attention import sdpa_kernel
 from torch.nn.attention.bias import causal_lower_right
 
-from agent.backends.graphs import capture
+from agent.backends.graphs import capturable, capture
 from agent.backends.vision import ATTENTION, VisionEncoder
 from agent.model import Sampling
 from perception.screen import image_digest
@@ -188,7 +189,7 @@ class FastGenerator:
         self.encoder = VisionEncoder(self.visual, image_processor, self.device)
         self.stop_ids = list(stop_ids)
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
-        self.graphs = self.device.type == "cuda"
+        self.graphs = self.device.type == "cuda" and capturable(self.text)
         self.eps = config.rms_norm_eps
         self.kernels = None
         if self.graphs and self.dtype == torch.bfloat16:

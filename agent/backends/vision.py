@@ -4,7 +4,7 @@ Preprocessing (resize into the pixel budget, normalise, cut into patches) runs o
 from the raw pixels, in the layout of Qwen's image processor. The encoder runs as a CUDA
 graph per image grid: the grid follows the screen's size, so a run captures it once. Its
 index tensors, which transformers derives from the grid through host reads, are computed
-beforehand; without a GPU, or if capture fails, the encoder runs eagerly.
+beforehand; without a GPU, with 8-bit layers, or if capture fails, the encoder runs eagerly.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from loguru import logger
 from PIL import Image
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from agent.backends.graphs import capture
+from agent.backends.graphs import capturable, capture
 from perception.screen import fit_to_budget
 
 ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -35,7 +35,7 @@ class VisionEncoder:
     def __init__(self, visual: torch.nn.Module, image_processor: object, device: torch.device) -> None:
         self.visual, self.processor, self.device = visual, image_processor, device
         self.merge = visual.spatial_merge_size
-        self.graphs = device.type == "cuda"
+        self.graphs = device.type == "cuda" and capturable(visual)
         self._graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, Features, torch.Tensor, tuple]] = {}
 
     def grid(self, image: Image.Image, max_pixels: int, min_pixels: int) -> tuple[int, int]:
