@@ -138,6 +138,7 @@ def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, m
     assert reply.text == plain.complete(request(screen(5))).text
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # (bitsandbytes' import)
 def test_eight_bit_layers_are_never_put_in_a_cuda_graph():
     from bitsandbytes.nn import Linear8bitLt
 
