@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from desktop.virtual import VirtualDesktop, app_path  # noqa: E402
 from perception.ocr import normalize, read  # noqa: E402
-from perception.screen import Screen, fit_to_budget  # noqa: E402
+from perception.screen import Screen, fit_image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1920, 1080)
@@ -60,8 +60,7 @@ def main() -> None:
             reference = words(full)
             rows[scene] = {"words": sum(reference.values())}
             for name, budget in BUDGETS.items():
-                shrunk = full.resize(fit_to_budget(full.size, budget), resample=3)  # as Screen.capture: bicubic
-                kept = sum((words(shrunk) & reference).values())
+                kept = sum((words(fit_image(full, budget)) & reference).values())
                 rows[scene][name] = kept / max(1, sum(reference.values()))
             app.terminate()
             app.wait(timeout=10)

@@ -48,6 +48,12 @@ def fit_to_budget(size: tuple[int, int], max_pixels: int, min_pixels: int = PATC
     return (w, h)
 
 
+def fit_image(image: Image.Image, max_pixels: int) -> Image.Image:
+    """``image`` as the model gets it: resized (bicubic) to :func:`fit_to_budget`'s size."""
+    size = fit_to_budget(image.size, max_pixels)
+    return image if size == image.size else image.resize(size, Image.Resampling.BICUBIC)
+
+
 def image_digest(image: Image.Image) -> str:
     """A content hash of an image's pixels: a key to recognise a screen seen before, not a
     security measure (SHA-1 runs on the processor's hash instructions: 1.7 ms for a 1280x800
@@ -126,9 +132,7 @@ class Screen:
         window = active_window()
         monitor = self.monitor(window)
         capture = self.grab(monitor)
-        size = fit_to_budget(capture.size, self.max_pixels)
-        image = capture if size == capture.size else capture.resize(size, Image.Resampling.BICUBIC)
-        return Screenshot(capture=capture, image=image, monitor=monitor, window=window)
+        return Screenshot(capture=capture, image=fit_image(capture, self.max_pixels), monitor=monitor, window=window)
 
     def wait_until_still(
         self, timeout: float = 2.0, interval: float = 0.05, quiet_checks: int = 2, tolerance: float = 0.0005
