@@ -71,7 +71,7 @@ def main() -> None:
     for scene, row in rows.items():
         print(f"| {scene} | {row['words']:.0f} | " + " | ".join(f"{row[n]:.0%}" for n in BUDGETS) + " |")
     mean = {n: sum(row[n] for row in rows.values()) / len(rows) for n in BUDGETS}
-    print("| **mean** | | " + " | ".join(f"**{mean[n]:.0%}**" for n in BUDGETS) + " |")
+    print("| **mean** | | " + " | ".join(f"**{mean[n]:.1%}**" for n in BUDGETS) + " |")
     largest = mean[list(BUDGETS)[-1]]
     chosen = next(n for n in BUDGETS if mean[n] >= largest - 0.01)
     print(f"\nThe smallest budget within a point of the largest: {chosen}")
