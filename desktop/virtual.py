@@ -74,16 +74,22 @@ class VirtualDesktop:
         self._processes.append(process)
         return process
 
-    def wait_for_window(self, title: str, timeout: float = 10.0) -> str:
-        """Wait until a window whose title contains ``title`` is mapped; return its X id."""
+    def xdotool(self, *arguments: str, check: bool = True) -> str:
+        """Run xdotool on this desktop; returns what it printed."""
+        return subprocess.run(["xdotool", *arguments], env=self.env, capture_output=True, text=True, timeout=10,
+                              check=check).stdout
+
+    def wait_for_window(self, title: str, timeout: float = 10.0, by_class: bool = False) -> str:
+        """Wait until a window whose title (or class) matches ``title`` is mapped; return its X id.
+        Looks at least once, also with no ``timeout``."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", title],
-                                   env=self.env, capture_output=True, text=True)
-            if found.stdout.strip():
-                return found.stdout.split()[0]
+        while True:
+            found = self.xdotool("search", "--onlyvisible", "--class" if by_class else "--name", title, check=False)
+            if found.strip():
+                return found.split()[0]
+            if time.monotonic() >= deadline:
+                raise DesktopError(f"no window titled {title!r} appeared within {timeout:g} s")
             time.sleep(0.05)
-        raise DesktopError(f"no window titled {title!r} appeared within {timeout:g} s")
 
     def close(self) -> None:
         for process in reversed(self._processes):

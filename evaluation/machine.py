@@ -27,7 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from desktop.virtual import VirtualDesktop
+from desktop.virtual import DesktopError, VirtualDesktop
 
 VM_HOME = "/home/user"
 COMMAND_TIMEOUT = 120.0
@@ -157,11 +157,11 @@ class Machine:
 
     def _setup_activate_window(self, window_name: str, strict: bool = False, by_class: bool = False) -> None:
         window = self._window(_pattern(window_name, strict), WINDOW_TIMEOUT, by_class)
-        self._xdotool("windowactivate", "--sync", window)
+        self.desktop.xdotool("windowactivate", "--sync", window, check=False)
 
     def _setup_close_window(self, window_name: str, strict: bool = False, by_class: bool = False) -> None:
         window = self._window(_pattern(window_name, strict), 0.0, by_class)
-        self._xdotool("windowclose", window)
+        self.desktop.xdotool("windowclose", window, check=False)
 
     def _setup_upload_file(self, files: list[dict[str, str]]) -> None:
         for entry in files:
@@ -174,18 +174,10 @@ class Machine:
 
     def _window(self, pattern: str, timeout: float, by_class: bool = False) -> str:
         """The X id of a visible window whose title (or class) matches; waits up to ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--class" if by_class else "--name", pattern],
-                                   env=self.env, capture_output=True, text=True)
-            if found.stdout.strip():
-                return found.stdout.split()[0]
-            if time.monotonic() >= deadline:
-                raise SetupFailed(f"no window matching {pattern!r} within {timeout:g} s")
-            time.sleep(0.1)
-
-    def _xdotool(self, *arguments: str) -> None:
-        subprocess.run(["xdotool", *arguments], env=self.env, capture_output=True, timeout=10)
+        try:
+            return self.desktop.wait_for_window(pattern, timeout, by_class)
+        except DesktopError:
+            raise SetupFailed(f"no window matching {pattern!r} within {timeout:g} s") from None
 
 
 def _argv(command: str | list[str], shell: Any) -> list[str]:

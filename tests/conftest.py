@@ -7,7 +7,6 @@ connection, so the display is started and DISPLAY set here, before any test impo
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -37,7 +36,7 @@ class FormApp:
         self.title = title
         self.state_file = state_file
         # a pointer left in a corner by an earlier test would trip pyautogui's failsafe
-        subprocess.run(["xdotool", "mousemove", "640", "400"], env=desktop.env, check=True)
+        desktop.xdotool("mousemove", "640", "400")
         self.process = desktop.launch([sys.executable, str(app_path(app)), "--state", str(state_file), *options])
         self.window = desktop.wait_for_window(title)
         self.wait_for(lambda s: True)
@@ -61,9 +60,7 @@ class FormApp:
         self.process.wait(timeout=5)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:  # wait until the window is really gone
-            found = subprocess.run(["xdotool", "search", "--name", f"^{self.title}$"], env=self.desktop.env,
-                                   capture_output=True, text=True)
-            if not found.stdout.strip():
+            if not self.desktop.xdotool("search", "--name", f"^{self.title}$", check=False).strip():
                 return
             time.sleep(0.05)
 

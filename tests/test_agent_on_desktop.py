@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -130,14 +129,10 @@ class PersonActsWhileModelThinks(ScriptedBackend):
         return super().complete(request, on_text)
 
 
-def xdotool(desktop, *args: str) -> None:
-    subprocess.run(["xdotool", *args], env=desktop.env, check=True)
-
-
 def test_person_input_pauses_the_agent_and_drops_the_stale_action(contact_form, desktop, tmp_path):
     backend = PersonActsWhileModelThinks(
         [click(NAME), type_text("A"), type_text("B"), type_text("C"), done()],
-        at=2, person=lambda: (time.sleep(0.5), xdotool(desktop, "mousemove", "900", "700"), time.sleep(0.3)),
+        at=2, person=lambda: (time.sleep(0.5), desktop.xdotool("mousemove", "900", "700"), time.sleep(0.3)),
     )
     result = run_command(settings(tmp_path, tmp_path / "unused"), "Type", model=backend, pacing=FAST)
 
@@ -148,7 +143,7 @@ def test_person_input_pauses_the_agent_and_drops_the_stale_action(contact_form, 
 
 def test_stop_hotkey_ends_the_run(contact_form, desktop, tmp_path):
     backend = ScriptedBackend([reply("Waiting for the app.", action="wait", time=20), done()])
-    threading.Timer(1.0, xdotool, (desktop, "key", "ctrl+alt+Escape")).start()
+    threading.Timer(1.0, desktop.xdotool, ("key", "ctrl+alt+Escape")).start()
     started = time.monotonic()
     result = run_command(settings(tmp_path, tmp_path / "unused"), "Wait", model=backend, pacing=FAST)
 
@@ -160,7 +155,7 @@ def test_stop_hotkey_ends_the_run(contact_form, desktop, tmp_path):
 def test_failsafe_corner_stops_the_run(contact_form, desktop, tmp_path):
     # the person throws the pointer into the top-left corner while the model thinks
     backend = PersonActsWhileModelThinks([click(NAME), click(EMAIL), done()], at=1,
-                                         person=lambda: (xdotool(desktop, "mousemove", "0", "0"), time.sleep(0.3)))
+                                         person=lambda: (desktop.xdotool("mousemove", "0", "0"), time.sleep(0.3)))
     result = run_command(settings(tmp_path, tmp_path / "unused"), "Click", model=backend, pacing=FAST)
     assert result.status is Status.STOPPED and "corner" in result.reason
 

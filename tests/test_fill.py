@@ -90,8 +90,7 @@ def test_rows_after_the_first_reuse_the_places_found_even_when_the_window_moved(
 
     def move_after_first_row() -> None:
         contact_form.wait_for(lambda s: len(s["submissions"]) >= 1, timeout=60)
-        subprocess.run(["xdotool", "windowmove", contact_form.window, "380", "200"], env=contact_form.desktop.env,
-                       check=True)
+        contact_form.desktop.xdotool("windowmove", contact_form.window, "380", "200")
         moved.set()
 
     mover = threading.Thread(target=move_after_first_row, daemon=True)

@@ -176,16 +176,12 @@ def test_without_a_display_starting_says_why(tmp_path):
 # real X input on the session's desktop
 
 
-def xdotool(desktop, *args: str) -> None:
-    subprocess.run(["xdotool", *args], env=desktop.env, check=True)
-
-
 def pixel(grid: list[int]) -> tuple[int, int]:
     return (round(grid[0] / 1000 * 1280), round(grid[1] / 1000 * 800))
 
 
 def xclick(desktop, point: tuple[int, int]) -> None:
-    xdotool(desktop, "mousemove", str(point[0]), str(point[1]), "click", "1")
+    desktop.xdotool("mousemove", str(point[0]), str(point[1]), "click", "1")
 
 
 def new_recording(tmp_path: Path) -> Recording:
@@ -193,7 +189,7 @@ def new_recording(tmp_path: Path) -> Recording:
 
 
 def stop_with_hotkey(desktop, recorder: Recorder) -> str:
-    xdotool(desktop, "key", "ctrl+alt+Escape")
+    desktop.xdotool("key", "ctrl+alt+Escape")
     assert recorder.stop_requested.wait(5), "the stop hotkey was not seen"
     return recorder.wait()
 
@@ -214,10 +210,10 @@ def test_records_filling_the_contact_form(contact_form, desktop, tmp_path):
     name, newsletter, save = pixel(NAME), pixel(NEWSLETTER), pixel(SAVE)
     with Recorder(recording, Screen()) as recorder:
         xclick(desktop, name)
-        xdotool(desktop, "type", "Ada Lovelacx")
-        xdotool(desktop, "key", "BackSpace")
-        xdotool(desktop, "type", "e")
-        xdotool(desktop, "key", "ctrl+a")
+        desktop.xdotool("type", "Ada Lovelacx")
+        desktop.xdotool("key", "BackSpace")
+        desktop.xdotool("type", "e")
+        desktop.xdotool("key", "ctrl+a")
         xclick(desktop, newsletter)
         xclick(desktop, save)  # quickly after, but far away: not a double click
         wait_until(lambda: lines(recording) == 5)  # each step is on disk once final, before stopping
@@ -245,12 +241,12 @@ def test_records_pointer_gestures(contact_form, desktop, tmp_path):
     notes = pixel(NOTES)
     with Recorder(recording, Screen()) as recorder:
         xclick(desktop, notes)
-        xdotool(desktop, "type", "one two three")
-        xdotool(desktop, "mousemove", "300", "300", "click", "--repeat", "2", "--delay", "80", "1")
-        xdotool(desktop, "mousemove", "250", "320", "mousedown", "1", "mousemove", "330", "340", "mouseup", "1")
+        desktop.xdotool("type", "one two three")
+        desktop.xdotool("mousemove", "300", "300", "click", "--repeat", "2", "--delay", "80", "1")
+        desktop.xdotool("mousemove", "250", "320", "mousedown", "1", "mousemove", "330", "340", "mouseup", "1")
         for _ in range(3):
-            xdotool(desktop, "click", "5")
-        xdotool(desktop, "click", "3")
+            desktop.xdotool("click", "5")
+        desktop.xdotool("click", "3")
         stop_with_hotkey(desktop, recorder)
 
     steps = Recording.load(tmp_path / "recordings", "demo").steps
@@ -264,7 +260,7 @@ def test_text_typed_in_a_secret_window_is_a_parameter_and_never_written(contact_
     recording = new_recording(tmp_path)
     with Recorder(recording, Screen(), secret_windows=["^Contact$"]) as recorder:
         xclick(desktop, pixel(NAME))
-        xdotool(desktop, "type", "Ada Lovelace")
+        desktop.xdotool("type", "Ada Lovelace")
         xclick(desktop, pixel(SAVE))
         stop_with_hotkey(desktop, recorder)
 
@@ -295,7 +291,7 @@ def test_ctrl_c_keeps_everything_recorded_so_far(contact_form, desktop, tmp_path
     try:
         assert process.stdout.readline().strip() == "ready"
         xclick(desktop, pixel(NAME))
-        xdotool(desktop, "type", "Ada")  # an open text run: only Ctrl+C ends it
+        desktop.xdotool("type", "Ada")  # an open text run: only Ctrl+C ends it
         contact_form.wait_for(lambda s: s["fields"]["name"] == "Ada")
         time.sleep(0.2)
         process.send_signal(signal.SIGINT)
@@ -329,8 +325,8 @@ def test_a_command_recorded_in_xterm_replays_in_a_new_xterm_elsewhere(desktop, t
         recording = new_recording(tmp_path)
         with Recorder(recording, Screen()) as recorder:
             xclick(desktop, (900, 520))
-            xdotool(desktop, "type", f"echo replayed > {first}")
-            xdotool(desktop, "key", "Return")
+            desktop.xdotool("type", f"echo replayed > {first}")
+            desktop.xdotool("key", "Return")
             wait_until(first.exists)
             stop_with_hotkey(desktop, recorder)
     finally:

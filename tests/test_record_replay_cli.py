@@ -13,10 +13,6 @@ from tests.test_cli import ROOT, run_agent
 NAME_FIELD, SAVE, CLEAR = (431, 117), (282, 490), (421, 490)  # the contact form's controls, in desktop pixels
 
 
-def xdotool(desktop, *args: str) -> None:
-    subprocess.run(["xdotool", *args], env=desktop.env, check=True)
-
-
 def test_record_show_replay_after_the_window_moved_and_to_task(contact_form, desktop, tmp_path):
     recordings = tmp_path / "recordings"
     recorder = subprocess.Popen(
@@ -25,14 +21,14 @@ def test_record_show_replay_after_the_window_moved_and_to_task(contact_form, des
     )
     assert "do the task now" in recorder.stdout.readline()
     time.sleep(0.5)
-    xdotool(desktop, "mousemove", *map(str, NAME_FIELD), "click", "1")
+    desktop.xdotool("mousemove", *map(str, NAME_FIELD), "click", "1")
     time.sleep(0.3)
-    xdotool(desktop, "type", "--delay", "30", "Grace Hopper")
+    desktop.xdotool("type", "--delay", "30", "Grace Hopper")
     time.sleep(0.3)
-    xdotool(desktop, "mousemove", *map(str, SAVE), "click", "1")
+    desktop.xdotool("mousemove", *map(str, SAVE), "click", "1")
     contact_form.wait_for(lambda s: len(s["submissions"]) == 1)
     time.sleep(0.8)  # a click is final once it can no longer become a double click
-    xdotool(desktop, "key", "ctrl+alt+Escape")
+    desktop.xdotool("key", "ctrl+alt+Escape")
     out, err = recorder.communicate(timeout=20)
     assert recorder.returncode == 0, err
     assert "Recorded 3 steps" in out
@@ -40,9 +36,9 @@ def test_record_show_replay_after_the_window_moved_and_to_task(contact_form, des
     shown = run_agent("recordings", "show", "grace", "--recordings-dir", str(recordings))
     assert shown.returncode == 0 and "type 'Grace Hopper'" in shown.stdout and "steps.jsonl" in shown.stdout
 
-    xdotool(desktop, "mousemove", *map(str, CLEAR), "click", "1")  # what the recording typed goes
+    desktop.xdotool("mousemove", *map(str, CLEAR), "click", "1")  # what the recording typed goes
     contact_form.wait_for(lambda s: s["fields"]["name"] == "")
-    xdotool(desktop, "windowmove", contact_form.window, "300", "150")
+    desktop.xdotool("windowmove", contact_form.window, "300", "150")
     time.sleep(0.5)
     replayed = run_agent("replay", "grace", "--recordings-dir", str(recordings), "--runs-dir", str(tmp_path / "runs"),
                          "--confirm", "allow", "--speed", "3", env=desktop.env, stdin=subprocess.DEVNULL)

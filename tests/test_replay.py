@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -36,10 +35,6 @@ def settings(tmp_path: Path, **overrides) -> Settings:
     return Settings(**{"confirm": "deny", "runs_dir": tmp_path / "runs", "settle_timeout": 1.0, **overrides})
 
 
-def xdotool(desktop, *args: str) -> None:
-    subprocess.run(["xdotool", *args], env=desktop.env, check=True)
-
-
 def form_box() -> Window:
     (found,) = windows_titled("Contact")
     return Window(title=found.title, left=found.left, top=found.top, width=found.width, height=found.height)
@@ -67,22 +62,22 @@ class Recorder:
         x, y = window.left + place[0], window.top + place[1]
         box = (x - patch[0] // 2, y - patch[1] // 2, x + patch[0] - patch[0] // 2, y + patch[1] - patch[1] // 2)
         step = self._append(kind="click", point=(x, y), target_box=box)
-        xdotool(self.desktop, "mousemove", str(x), str(y), "click", "1")
+        self.desktop.xdotool("mousemove", str(x), str(y), "click", "1")
         return step
 
     def type(self, text: str | None = None, parameter: str | None = None, typed: str | None = None) -> RecordedStep:
         """Record ``text`` (or a parameter) while typing ``typed`` (what the person typed before editing)."""
         step = self._append(kind="type", text=text, parameter=parameter)
-        xdotool(self.desktop, "type", "--delay", "20", typed or text or "x")
+        self.desktop.xdotool("type", "--delay", "20", typed or text or "x")
         return step
 
     def done(self, form) -> Recording:
         """Clear the form the recording filled, so a replay starts from the same screen."""
         self.screen.wait_until_still()
         window = form_box()
-        xdotool(self.desktop, "mousemove", str(window.left + CLEAR[0]), str(window.top + CLEAR[1]), "click", "1")
+        self.desktop.xdotool("mousemove", str(window.left + CLEAR[0]), str(window.top + CLEAR[1]), "click", "1")
         form.wait_for(lambda s: not any(s["fields"][k] for k in ("name", "email", "city")))
-        xdotool(self.desktop, "mousemove", "900", "700")
+        self.desktop.xdotool("mousemove", "900", "700")
         return self.recording
 
 
@@ -123,8 +118,8 @@ def test_replay_fills_the_unchanged_form(contact_form, desktop, tmp_path):
 def test_replay_finds_the_form_after_it_moved_and_fills_in_parameters(contact_form, desktop, tmp_path):
     recording = fill_and_save(desktop, contact_form, tmp_path, name_text="Dr {name}")
     before = len(contact_form.state()["submissions"])
-    xdotool(desktop, "windowmove", contact_form.window, "520", "230")
-    xdotool(desktop, "windowsize", contact_form.window, "700", "560")  # the form is fixed-size: asks only
+    desktop.xdotool("windowmove", contact_form.window, "520", "230")
+    desktop.xdotool("windowsize", contact_form.window, "700", "560")  # the form is fixed-size: asks only
     deadline = time.monotonic() + 5
     while form_box().left < 500 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -155,11 +150,10 @@ def test_target_gone_stops_cleanly_without_clicking(contact_form, desktop, tmp_p
         cover = desktop.launch(["xterm", "-geometry", "130x60+0+0"], quiet=True)
         desktop.wait_for_window("xterm")
         Screen().wait_until_still()
-    xdotool(desktop, "mousemove", "1100", "700")
+    desktop.xdotool("mousemove", "1100", "700")
     try:
         result = replay(settings(tmp_path), recording, {"email": "e@x.org"}, speed=20, pacing=FAST, window_wait=0.5)
-        pointer = subprocess.run(["xdotool", "getmouselocation"], env=desktop.env, capture_output=True, text=True,
-                                 check=True)
+        pointer = desktop.xdotool("getmouselocation")
     finally:
         if cover is not None:
             cover.terminate()
@@ -168,7 +162,7 @@ def test_target_gone_stops_cleanly_without_clicking(contact_form, desktop, tmp_p
     assert result.status is Status.FAILURE and result.steps == 0
     assert "target of step 1" in result.reason
     assert ("not on the screen" if how == "closed" else 'not in its window "Contact" (covered') in result.reason
-    assert pointer.stdout.startswith("x:1100 y:700")  # the pointer never moved: nothing was clicked
+    assert pointer.startswith("x:1100 y:700")  # the pointer never moved: nothing was clicked
     (record,) = steps_of(result.folder)
     assert record["outcome"] == "blocked" and record["target"] is None
     assert (result.folder / record["screenshot"]).is_file()  # what the screen looked like
@@ -300,7 +294,7 @@ def test_stop_hotkey_ends_a_replay_between_steps(contact_form, desktop, tmp_path
     recorder.click(NAME)
     recorder.type("Ada", typed="Ada")
     recording = recorder.done(contact_form)
-    threading.Timer(1.0, xdotool, (desktop, "key", "ctrl+alt+Escape")).start()
+    threading.Timer(1.0, desktop.xdotool, ("key", "ctrl+alt+Escape")).start()
 
     result = replay(settings(tmp_path), recording, {}, pacing=FAST)
 
@@ -415,8 +409,8 @@ def test_a_button_that_moved_or_changed_looks_is_found_where_it_is_now(contact_f
 
 def test_replay_after_the_window_was_moved_and_resized(contact_form, desktop, tmp_path):
     recording = fill_and_save(desktop, contact_form, tmp_path)
-    xdotool(desktop, "windowsize", contact_form.window, "900", "640")
-    xdotool(desktop, "windowmove", contact_form.window, "330", "120")
+    desktop.xdotool("windowsize", contact_form.window, "900", "640")
+    desktop.xdotool("windowmove", contact_form.window, "330", "120")
     deadline = time.monotonic() + 5
     while (form_box().width, form_box().left) != (900, 330) and time.monotonic() < deadline:
         time.sleep(0.05)
