@@ -49,11 +49,13 @@ class Gate:
 
     def _settle(self, proposal: Proposal, verdict: Verdict, person_only: bool = False) -> Verdict:
         """A confirm verdict settled by the confirmation mode."""
+        secrets = verdict.secrets
         if self.mode == "allow" and not person_only:
-            return Verdict(Decision.ALLOW, f"{verdict.reason} (approved by --confirm allow)")
+            return Verdict(Decision.ALLOW, f"{verdict.reason} (approved by --confirm allow)", secrets=secrets)
         if self.mode != "ask":
-            return Verdict(Decision.DENY, f"{verdict.reason}; it needs a person's approval and none was asked")
+            return Verdict(Decision.DENY, f"{verdict.reason}; it needs a person's approval and none was asked",
+                           secrets=secrets)
         approved = self._ask(proposal, verdict)  # type: ignore[misc]
         if approved:
-            return Verdict(Decision.ALLOW, f"{verdict.reason} (a person approved)", asked=True)
-        return Verdict(Decision.DENY, f"{verdict.reason}; a person declined", asked=True)
+            return Verdict(Decision.ALLOW, f"{verdict.reason} (a person approved)", asked=True, secrets=secrets)
+        return Verdict(Decision.DENY, f"{verdict.reason}; a person declined", asked=True, secrets=secrets)

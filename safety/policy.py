@@ -45,6 +45,7 @@ class Verdict:
     decision: Decision
     reason: str
     asked: bool = False  # a person was asked and answered
+    secrets: tuple[str, ...] = ()  # secret values found in the action's text: redacted wherever it is recorded
 
     @property
     def allowed(self) -> bool:
