@@ -425,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelUnavailable, ScreenUnavailable, DesktopError, RecorderError) as error:
         print(f"run_agent.py: {error}", file=sys.stderr)
         return 70
+    except Exception as error:  # a bug of ours or of a library is a system error too, not Python's exit 1
+        logger.opt(exception=error).critical("unexpected error: {}: {}", type(error).__name__, error)
+        return 70
 
 
 if __name__ == "__main__":
