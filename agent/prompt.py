@@ -15,6 +15,7 @@ from actions.schema import tool_schema
 from agent.model import Message, ModelRequest, Part, Sampling
 from agent.task import TaskState
 from perception.screen import Screenshot
+from safety.secrets import Redactor
 
 
 @cache
@@ -54,9 +55,10 @@ class PromptBuilder:
         self.history_images = max(1, history_images)
 
     def request(self, task: TaskState, screenshot: Screenshot) -> ModelRequest:
-        lines = [f"{s.index}. {s.summary()}" for s in task.steps]
+        redact = Redactor(secret for s in task.steps for secret in s.secrets)  # a secret, wherever it recurs
+        lines = [f"{s.index}. {redact(s.summary())}" for s in task.steps]
         history = "Earlier steps:\n" + "\n".join(lines) + "\n\n" if lines else ""
-        feedback = f"Note: {task.feedback}\n\n" if task.feedback else ""
+        feedback = f"Note: {redact(task.feedback)}\n\n" if task.feedback else ""
         window = f' (active window: "{screenshot.window.title}")' if screenshot.window and screenshot.window.title else ""
         content: list[Part] = []
         keep = self.history_images - 1

@@ -13,8 +13,10 @@ from typing import Any
 
 from actions.schema import Action
 from agent.model import ModelReply
+from perception.geometry import Box
 from perception.screen import Screenshot
 from safety.policy import Verdict
+from safety.secrets import Redactor, looks_like_secret
 
 
 class Status(str, Enum):
@@ -61,14 +63,27 @@ class Step:
     outcome: Outcome | None = None
     detail: str = ""  # what was executed, or why not
     timings: dict[str, float] = field(default_factory=dict)
+    # desktop boxes of fields on this screen whose content is secret (a password field the accessibility
+    # tree reports): blacked out in the step's saved pictures, wherever OCR reads or misses the text
+    secret_boxes: tuple[Box, ...] = ()
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values in this step's action: those the safety gate found or, where it found
+        none (no verdict yet, or a gate that does not look), the typed text if it looks like one."""
+        if self.verdict is not None and self.verdict.secrets:
+            return self.verdict.secrets
+        if self.action is not None and self.action.action == "type" and looks_like_secret(self.action.text):
+            return (self.action.text.strip(),)
+        return ()
 
     def summary(self) -> str:
-        """One line for the model's history."""
+        """One line for the model's history; a secret in the action shows as the redaction marker."""
         if self.action is None:
             return f"(invalid reply: {self.detail})"
         args = {k: v for k, v in self.action.arguments().items() if k != "action"}
         call = self.action.action + ("" if not args else " " + ", ".join(f"{k}={v}" for k, v in args.items()))
-        return f"{call} -> {self.outcome.value if self.outcome else '?'}: {self.detail}"
+        return Redactor(self.secrets)(f"{call} -> {self.outcome.value if self.outcome else '?'}: {self.detail}")
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready record (images are written separately)."""
