@@ -3,7 +3,7 @@
 The web UI is one more reader of the folders every run leaves (see :mod:`agent.trajectory`):
 what it shows of a run is what is on disk, so a reload, a restart or a run started elsewhere
 look the same. Only names of folders directly inside the runs directory, and only the step
-pictures in them, can be asked for.
+pictures their records name, can be asked for.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+
+from agent.trajectory import read_steps
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 STEP_PICTURE = re.compile(r"^step-\d{3,}(-action)?\.png$")
@@ -27,10 +29,17 @@ def run_folder(runs_dir: Path, run_id: str) -> Path:
     return Path(runs_dir) / run_id
 
 
-def step_picture(folder: Path, name: str) -> Path:
+def step_picture(folder: Path, name: str) -> bytes | None:
+    """The picture's bytes once a step's record names it (and so it is whole: see
+    :mod:`agent.trajectory`); None before. Read at once, so what is sent is what its length says."""
     if not STEP_PICTURE.match(name):
         raise RunNotFound(f"{name!r} is not a step picture")
-    return folder / name
+    if not any(name in (r.get("screenshot"), r.get("annotated")) for r in read_steps(folder)):
+        return None
+    try:
+        return (folder / name).read_bytes()
+    except OSError:
+        return None  # named by a record, yet gone: deleted by hand
 
 
 def run_ids(runs_dir: Path) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from agent.trajectory import read_steps
 from webui.chat_routes import sse
@@ -57,7 +57,8 @@ def run_state(desk: Desk, run_id: str) -> dict[str, Any]:
 def step_view(run_id: str, record: dict[str, Any]) -> dict[str, Any]:
     """A step record as the page shows it: the model's raw words left out, pictures as addresses."""
     view = {k: v for k, v in record.items() if k not in ("model", "screenshot", "annotated")}
-    view["picture"] = f"/api/runs/{run_id}/files/{record.get('annotated') or record.get('screenshot')}"
+    name = record.get("annotated") or record.get("screenshot")
+    view["picture"] = f"/api/runs/{run_id}/files/{name}" if name else None  # a step may leave its pictures out
     return view
 
 
@@ -95,16 +96,18 @@ def get_run(run_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.get("/api/runs/{run_id}/files/{name}", summary="A step's picture (step-NNN.png or step-NNN-action.png)")
-def run_file(run_id: str, name: str, request: Request) -> FileResponse:
+def run_file(run_id: str, name: str, request: Request) -> Response:
     desk = desk_of(request)
-    path = step_picture(run_folder(desk.runs_dir, run_id), name)
+    folder = run_folder(desk.runs_dir, run_id)
     job = desk.jobs.get(run_id)
     deadline = time.monotonic() + PICTURE_WAIT
-    while not path.is_file() and job is not None and time.monotonic() < deadline:
-        time.sleep(0.05)  # written by the run's picture worker just after the step's record
-    if not path.is_file():
+    # only what a step's record names: the run writes a picture whole before the line that names it
+    while (picture := step_picture(folder, name)) is None and job is not None and not job.finished \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)  # asked for from a record the page was sent, or ahead of it
+    if picture is None:
         raise RunNotFound(f"{name} is not in the run {run_id}")
-    return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
+    return Response(picture, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get("/api/runs/{run_id}/approval.png", summary="The pixels around the pending action's target")
