@@ -17,6 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 GRID = 1000
 """Qwen3-VL's coordinate grid: 0..1000 across the width and the height of the image."""
+MAX_SCROLL_PIXELS = 10_000
+MAX_TYPE_CHARACTERS = 4_000
+MAX_CHORD_KEYS = 8
+"""Bounds on what one action may ask for: an absurd amount is the model's error, refused before
+anything moves (and a long action stays short enough to stop; see actions.executor)."""
 
 _GridValue = Annotated[float, Field(ge=0, le=GRID)]
 GridPoint = Annotated[
@@ -55,7 +60,8 @@ class Key(_Action):
 
     action: Literal["key"]
     keys: list[Annotated[str, Field(min_length=1)]] = Field(
-        min_length=1, description="Key names, pressed in order and released in reverse."
+        min_length=1, max_length=MAX_CHORD_KEYS,
+        description=f"Key names, pressed in order and released in reverse; at most {MAX_CHORD_KEYS}.",
     )
 
     @field_validator("keys")
@@ -64,9 +70,11 @@ class Key(_Action):
         from actions.keys import key_combo  # keys.py builds on this module
 
         try:
-            key_combo(keys)
+            names = key_combo(keys)
         except InvalidAction as error:
             raise ValueError(str(error)) from None
+        if len(names) > MAX_CHORD_KEYS:
+            raise ValueError(f"{len(names)} keys pressed together; at most {MAX_CHORD_KEYS}")
         return keys
 
 
@@ -74,7 +82,10 @@ class Type(_Action):
     """Type a string of text on the keyboard, any Unicode included."""
 
     action: Literal["type"]
-    text: str = Field(min_length=1, description="The text to type (or the answer, for answer).")
+    text: str = Field(
+        min_length=1, max_length=MAX_TYPE_CHARACTERS,
+        description=f"The text to type, at most {MAX_TYPE_CHARACTERS} characters at a time (or the answer, for answer).",
+    )
 
 
 class MouseMove(_Action):
@@ -126,11 +137,15 @@ class TripleClick(_Action):
     coordinate: GridPoint
 
 
+_Pixels = Annotated[int, Field(ge=-MAX_SCROLL_PIXELS, le=MAX_SCROLL_PIXELS)]
+
+
 class Scroll(_Action):
     """Scroll vertically; positive pixels scroll up, negative down. At a point, if given."""
 
     action: Literal["scroll"]
-    pixels: int = Field(description="Amount to scroll: positive scrolls up (or left, for hscroll).")
+    pixels: _Pixels = Field(description=f"Amount to scroll: positive scrolls up (or left, for hscroll); "
+                                        f"at most {MAX_SCROLL_PIXELS} either way.")
     coordinate: GridPoint | None = None
 
 
@@ -138,7 +153,7 @@ class HScroll(_Action):
     """Scroll horizontally; positive pixels scroll left, negative right. At a point, if given."""
 
     action: Literal["hscroll"]
-    pixels: int
+    pixels: _Pixels
     coordinate: GridPoint | None = None
 
 

@@ -338,3 +338,42 @@ def test_single_non_ascii_character_points_to_the_type_action():
 def test_modifiers_are_pyautogui_names():
     assert {key_name(k) for k in ("ctrl", "shift", "alt", "super")} <= MODIFIERS
     assert "enter" not in MODIFIERS
+
+
+# ---- bounds: an absurd amount is the model's error, refused before anything moves ----------
+
+
+@pytest.mark.parametrize(
+    "arguments, words",
+    [
+        ({"action": "scroll", "pixels": 10001}, ["scroll", "pixels", "less than or equal to 10000"]),
+        ({"action": "scroll", "pixels": -10**12}, ["scroll", "pixels", "greater than or equal to -10000"]),
+        ({"action": "hscroll", "pixels": 50000}, ["hscroll", "pixels", "10000"]),
+        ({"action": "type", "text": "x" * 4001}, ["type", "text", "at most 4000 characters"]),
+        ({"action": "key", "keys": ["a"] * 9}, ["key", "keys", "at most 8"]),
+        ({"action": "key", "keys": ["ctrl+alt+shift+win+a+b+c+d+e"]}, ["key", "keys", "9 keys", "at most 8"]),
+    ],
+)
+def test_amounts_beyond_the_bounds_are_invalid(arguments, words):
+    with pytest.raises(InvalidAction) as error:
+        parse_action(arguments)
+    message = str(error.value)
+    assert message.startswith(f"invalid {arguments['action']} action: ")
+    for word in words:
+        assert word in message
+
+
+def test_amounts_at_the_bounds_are_valid():
+    assert parse_action({"action": "scroll", "pixels": -schema.MAX_SCROLL_PIXELS}).pixels == -10000
+    assert parse_action({"action": "hscroll", "pixels": schema.MAX_SCROLL_PIXELS}).pixels == 10000
+    assert len(parse_action({"action": "type", "text": "é" * schema.MAX_TYPE_CHARACTERS}).text) == 4000
+    assert len(parse_action({"action": "key", "keys": ["ctrl", "alt", "shift", "win", "a", "b", "c", "d"]}).keys) == 8
+
+
+def test_the_model_is_shown_the_bounds():
+    properties = tool_schema()["parameters"]["properties"]
+    assert properties["pixels"]["minimum"] == -10000 and properties["pixels"]["maximum"] == 10000
+    assert properties["text"]["maxLength"] == 4000
+    assert properties["keys"]["maxItems"] == 8
+    assert "at most 10000" in properties["pixels"]["description"]
+    assert "at most 4000 characters" in properties["text"]["description"]
