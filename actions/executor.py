@@ -6,6 +6,11 @@ through a path that handles any Unicode (pyautogui.write silently drops non-ASCI
 on X11, pynput's keyboard controller elsewhere.
 
 Points arrive already in desktop coordinates (see :mod:`perception.geometry`).
+
+Long actions run in bounded chunks, with the caller's checkpoint (the kill switch's check)
+called between them, so a stop takes effect within a chunk: text ~0.12 s of typing at a time,
+scrolls a few wheel notches at a time, waits 0.1 s at a time.
+
 """
 
 from __future__ import annotations
@@ -23,6 +28,19 @@ from actions.schema import Action
 NON_ASCII_DELAY_MS = 40
 SCROLL_PIXELS_PER_NOTCH = 50
 """The model scrolls in pixels, the wheel in notches; toolkits move ~3 lines (~50 px) a notch."""
+CHUNK_SECONDS = 0.12
+"""The longest stretch of typing between two checkpoints."""
+NOTCHES_PER_CHUNK = 5
+NOTCH_PAUSE = 0.01
+"""Seconds between wheel notches, about a fast flick of a wheel: 200 notches (10000 px) take 2 s."""
+WAIT_CHUNK = 0.1
+
+Checkpoint = Callable[[], None]
+"""Called between the chunks of a long action; raises to stop it (the kill switch's check)."""
+
+
+def no_checkpoint() -> None:
+    """The default checkpoint: never stops."""
 
 
 class InputFailed(RuntimeError):
@@ -55,16 +73,27 @@ class Executor:
         self._type_delay_ms = type_delay_ms
         self._xdotool = shutil.which("xdotool") if os.environ.get("DISPLAY") else None
 
-    def execute(self, action: Action, target: tuple[int, int] | None) -> Execution:
-        """Perform one action; ``target`` is the desktop point for actions that have one."""
+    def execute(self, action: Action, target: tuple[int, int] | None,
+                checkpoint: Checkpoint = no_checkpoint) -> Execution:
+        """Perform one action; ``target`` is the desktop point for actions that have one.
+
+        ``checkpoint`` is called between the chunks of a long action (type, scroll, wait);
+        whatever it raises stops the action there and propagates, with a note of how far it got.
+        """
         start = time.monotonic()
+        progress = _Progress()
         try:
-            detail = self._perform(action, target)
+            detail = self._perform(action, target, checkpoint, progress)
         except self._gui.FailSafeException as error:
             raise FailSafeTriggered("the pointer was moved into a screen corner (failsafe)") from error
+        except BaseException as error:
+            if progress.done:
+                error.add_note(f"{action.action} stopped after {progress.done} of {progress.total} {progress.unit}")
+            raise
         return Execution(detail, time.monotonic() - start)
 
-    def _perform(self, action: Action, target: tuple[int, int] | None) -> str:
+    def _perform(self, action: Action, target: tuple[int, int] | None, checkpoint: Checkpoint,
+                 progress: _Progress) -> str:
         gui = self._gui
         match action.action:
             case "left_click" | "right_click" | "middle_click" | "double_click" | "triple_click":
@@ -82,37 +111,58 @@ class Executor:
                 return f"dragged from {tuple(start)} to {target}"
             case "scroll" | "hscroll":
                 notches = max(1, round(abs(action.pixels) / SCROLL_PIXELS_PER_NOTCH)) if action.pixels else 0
-                notches = notches if action.pixels > 0 else -notches
-                scroll = gui.scroll if action.action == "scroll" else gui.hscroll
-                scroll(notches, *(target or ()))
-                way = ("up" if notches > 0 else "down") if action.action == "scroll" else (
-                    "left" if notches > 0 else "right")
-                return f"scrolled {way} {abs(notches)} notches" + (f" at {target}" if target else "")
+                self._scroll(action.action, notches if action.pixels > 0 else -notches, target, checkpoint, progress)
+                way = ("up" if action.pixels > 0 else "down") if action.action == "scroll" else (
+                    "left" if action.pixels > 0 else "right")
+                return f"scrolled {way} {notches} notches" + (f" at {target}" if target else "")
             case "key":
                 names = key_combo(action.keys)
                 gui.hotkey(*names)
                 return "pressed " + "+".join(names)
             case "type":
-                self._type(action.text)
+                self._type(action.text, checkpoint, progress)
                 return f"typed {len(action.text)} characters"
             case "wait":
-                self._sleep(action.time)
+                progress.start(round(action.time, 3), "seconds")
+                deadline = time.monotonic() + action.time
+                while (left := deadline - time.monotonic()) > 0:
+                    checkpoint()
+                    self._sleep(min(WAIT_CHUNK, left))
+                    progress.done = round(action.time - max(0.0, deadline - time.monotonic()), 3)
                 return f"waited {action.time:g} s"
             case _:  # terminate, answer: they end the task and touch nothing
                 return "nothing to do"
 
-    def _type(self, text: str) -> None:
+    def _scroll(self, name: str, notches: int, target: tuple[int, int] | None, checkpoint: Checkpoint,
+                progress: _Progress) -> None:
+        scroll = self._gui.scroll if name == "scroll" else self._gui.hscroll
+        way = 1 if notches > 0 else -1
+        progress.start(abs(notches), "notches")
+        while progress.done < progress.total:
+            checkpoint()
+            group = min(NOTCHES_PER_CHUNK, progress.total - progress.done)
+            for _ in range(group):
+                scroll(way, *(target or ()))
+                time.sleep(NOTCH_PAUSE)
+            progress.done += group
+
+    def _type(self, text: str, checkpoint: Checkpoint, progress: _Progress) -> None:
+        progress.start(len(text), "characters")
         if self._xdotool:
-            for run in _keymap_runs(text):
-                self._xdotool_type(run)
+            for chunk in _chunks(text, self._type_delay_ms):
+                checkpoint()
+                self._xdotool_type(chunk)
+                progress.done += len(chunk)
             return
         from pynput.keyboard import Controller
 
         keyboard = Controller()
         for character in text:
+            checkpoint()
             # one character at a time, paced: pynput remaps keycodes and fast runs collide
             keyboard.type(character)
             time.sleep(NON_ASCII_DELAY_MS / 1000)
+            progress.done += 1
 
     def _xdotool_type(self, run: str) -> None:
         # xdotool types a character missing from the keymap by remapping a spare keycode;
@@ -133,6 +183,30 @@ class Executor:
             raise InputFailed(f"xdotool could not type: {stderr.decode(errors='replace').strip() or error}") from None
         if not run.isascii():
             time.sleep(NON_ASCII_DELAY_MS / 1000)
+
+
+class _Progress:
+    """How far a long action has got: told in the note of an exception that stopped it."""
+
+    def __init__(self) -> None:
+        self.done: float = 0
+        self.total: float = 0
+        self.unit = ""
+
+    def start(self, total: float, unit: str) -> None:
+        self.done, self.total, self.unit = 0, total, unit
+
+
+def _chunks(text: str, ascii_delay_ms: int) -> list[str]:
+    """Text as xdotool calls of at most ~:data:`CHUNK_SECONDS` each: keymap runs, split further."""
+    chunks: list[str] = []
+    for run in _keymap_runs(text):
+        if run.isascii():
+            size = max(1, int(CHUNK_SECONDS * 1000 / max(1, ascii_delay_ms)))
+        else:  # each character waits its delay, and the run a delay more after it
+            size = max(1, int(CHUNK_SECONDS * 1000 / NON_ASCII_DELAY_MS) - 1)
+        chunks.extend(run[i:i + size] for i in range(0, len(run), size))
+    return chunks
 
 
 def _kind(character: str) -> str:
@@ -156,6 +230,7 @@ def _keymap_runs(text: str) -> list[str]:
 class DryRunExecutor:
     """Stands in for :class:`Executor` under ``--dry-run``: says what it would do, does nothing."""
 
-    def execute(self, action: Action, target: tuple[int, int] | None) -> Execution:
+    def execute(self, action: Action, target: tuple[int, int] | None,
+                checkpoint: Checkpoint = no_checkpoint) -> Execution:
         where = f" at {target}" if target else ""
         return Execution(f"dry run: would {action.action.replace('_', ' ')}{where}", 0.0, performed=False)

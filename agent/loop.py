@@ -3,7 +3,9 @@
 Errors say whose fault they are. The model's (an unusable reply, a point off the grid)
 becomes feedback for its next step, within the error budget. The policy's (a refused
 action) is told to the model and never run. A person's (hotkey, failsafe corner, Ctrl+C)
-stops the run. Ours or the system's (no display, model unavailable, input refused) stops
+stops the run, also in the middle of a long action: the executor checks the kill switch
+between its chunks, and the step that was cut short is recorded as interrupted. Ours or the
+system's (no display, model unavailable, input refused, or any unexpected exception) stops
 the run with status ``error``. Every finished step has been recorded either way.
 """
 
@@ -17,7 +19,7 @@ from typing import Protocol
 
 from loguru import logger
 
-from actions.executor import Execution, FailSafeTriggered, InputFailed
+from actions.executor import Checkpoint, Execution, FailSafeTriggered, InputFailed
 from actions.schema import INPUT_ACTIONS, Action
 from agent.model import ModelBackend, ModelUnavailable, TextSink
 from agent.prompt import PromptBuilder
@@ -31,7 +33,8 @@ from safety.policy import Proposal
 
 
 class Executes(Protocol):
-    def execute(self, action: Action, target: tuple[int, int] | None) -> Execution: ...
+    def execute(self, action: Action, target: tuple[int, int] | None,
+                checkpoint: Checkpoint = ...) -> Execution: ...
 
 
 class StepObserver(Protocol):
@@ -78,6 +81,9 @@ class Agent:
             task.finish(Status.STOPPED, "interrupted (Ctrl+C)")
         except (ModelUnavailable, ScreenUnavailable, InputFailed) as error:
             task.finish(Status.ERROR, str(error))
+        except Exception as error:  # a bug of ours or of a library: the run ends, its record stays
+            logger.opt(exception=error).error("unexpected error in step {}", len(task.steps) + 1)
+            task.finish(Status.ERROR, f"unexpected error: {type(error).__name__}: {error}")
         return task
 
     def step(self, task: TaskState) -> None:
@@ -137,8 +143,16 @@ class Agent:
             self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)
             return
         sends_input = step.action.action in INPUT_ACTIONS
-        with self.kill.agent_input() if sends_input else nullcontext():
-            execution = self.executor.execute(step.action, step.target)
+        started = time.monotonic()
+        try:
+            with self.kill.agent_input() if sends_input else nullcontext():
+                execution = self.executor.execute(step.action, step.target, self.kill.check)
+        except (StopRequested, FailSafeTriggered) as stop:  # recorded, then the next step() stops the run
+            self.kill.request_stop(str(stop))
+            step.timings["act"] = time.monotonic() - started
+            step.outcome = Outcome.INTERRUPTED
+            step.detail = "; ".join([f"stopped: {stop}", *getattr(stop, "__notes__", ())])
+            return
         step.timings["act"] = execution.seconds
         step.detail = execution.detail
         step.outcome = Outcome.DONE if execution.performed else Outcome.DRY_RUN

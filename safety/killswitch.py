@@ -3,9 +3,11 @@
 On X11, pynput's ``injected`` flag is only set for XSendEvent events, so it cannot tell the
 agent's XTest input (pyautogui, xdotool) from a person's. Instead the executor's input is
 bracketed by :meth:`KillSwitch.agent_input`: every event seen outside those brackets (plus
-a short grace for events still in flight) is the person's. A person who throws the pointer
-into a screen corner stops the run at once; pyautogui's own corner failsafe backs that up
-where no listener can run.
+a short grace for events still in flight) is the person's, and pauses the run. The stop
+hotkey is heard inside the brackets too, and the executor calls :meth:`KillSwitch.check`
+between the chunks of a long action, so a stop cuts a long type or scroll short. A person
+who throws the pointer into a screen corner stops the run at once; pyautogui's own corner
+failsafe backs that up where no listener can run.
 """
 
 from __future__ import annotations
@@ -141,9 +143,10 @@ class KillSwitch:
         self._key(key, down=False)
 
     def _key(self, key: object, down: bool) -> None:
-        if self._is_agent():
-            return
-        self._touched()
+        # The hotkey is followed inside the agent's brackets too, or a stop pressed during a long
+        # type would go unheard; the agent's own keys never make the chord (the gate refuses it).
+        if not self._is_agent():
+            self._touched()
         canonical = self._listeners[0].canonical(key)  # type: ignore[attr-defined]
         (self._combo.press if down else self._combo.release)(canonical)  # type: ignore[attr-defined]
 

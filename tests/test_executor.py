@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 import sys
 
 import pytest
@@ -64,3 +65,33 @@ def test_schemas_and_policy_import_without_the_input_stack_or_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("text", ["a" * 400, "Zürich – 東京 " * 30, "line\n" * 50, "ÉCOLE 🚀" * 20])
+def test_text_is_typed_in_chunks_short_enough_to_stop_between(text):
+    from actions.executor import CHUNK_SECONDS, NON_ASCII_DELAY_MS, _chunks
+
+    chunks = _chunks(text, 12)
+    assert "".join(chunks) == text
+    for chunk in chunks:
+        # xdotool's delay per character, plus the pause after a run that remapped keys
+        seconds = len(chunk) * 0.012 if chunk.isascii() else (len(chunk) + 1) * NON_ASCII_DELAY_MS / 1000
+        assert seconds <= CHUNK_SECONDS, chunk
+
+
+def test_a_checkpoint_that_raises_stops_a_long_type_and_says_how_far_it_got(executor, contact_form):
+    from tests.replies import NOTES
+
+    calls = []
+
+    def checkpoint() -> None:
+        calls.append(time.monotonic())
+        if len(calls) == 4:
+            raise KeyboardInterrupt("stop")
+
+    do(executor, contact_form, NOTES, action="left_click", coordinate=NOTES)
+    with pytest.raises(KeyboardInterrupt) as stop:
+        executor.execute(parse_action({"action": "type", "text": "x" * 400}), None, checkpoint)
+    assert stop.value.__notes__ == ["type stopped after 30 of 400 characters"]
+    assert max(b - a for a, b in zip(calls, calls[1:])) < 0.2  # the checks come at least every 0.2 s
+    assert contact_form.wait_for(lambda s: len(s["fields"]["notes"]) >= 30)["fields"]["notes"] == "x" * 30
