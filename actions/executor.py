@@ -11,6 +11,13 @@ Long actions run in bounded chunks, with the caller's checkpoint (the kill switc
 called between them, so a stop takes effect within a chunk: text ~0.12 s of typing at a time,
 scrolls a few wheel notches at a time, waits 0.1 s at a time.
 
+After a click, keys wait until the X server reports the button released. A window manager
+(openbox, like most) holds a synchronous grab on button presses and replays each press to the
+application only once it has handled it; after a keymap change (xdotool remaps a spare keycode
+for every non-ASCII character) it is busy re-grabbing for ~40-140 ms, the press waits, the
+keyboard does not, and the next field's first keys land in the previous one. The button
+release is processed only after the replayed press, so "no button held" means the click has
+reached the application, ahead of any key sent after it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from loguru import logger
 
 from actions.keys import key_combo
 from actions.schema import Action
@@ -34,6 +43,8 @@ NOTCHES_PER_CHUNK = 5
 NOTCH_PAUSE = 0.01
 """Seconds between wheel notches, about a fast flick of a wheel: 200 notches (10000 px) take 2 s."""
 WAIT_CHUNK = 0.1
+CLICK_DELIVERY_TIMEOUT = 1.0
+"""The longest wait for a click to reach the application (longer only while a person holds a button)."""
 
 Checkpoint = Callable[[], None]
 """Called between the chunks of a long action; raises to stop it (the kill switch's check)."""
@@ -72,6 +83,7 @@ class Executor:
         self._sleep = sleep
         self._type_delay_ms = type_delay_ms
         self._xdotool = shutil.which("xdotool") if os.environ.get("DISPLAY") else None
+        self._pointer: object = None  # a display connection of our own, to ask for the pointer's state
 
     def execute(self, action: Action, target: tuple[int, int] | None,
                 checkpoint: Checkpoint = no_checkpoint) -> Execution:
@@ -101,6 +113,7 @@ class Executor:
                 clicks = {"double_click": 2, "triple_click": 3}.get(action.action, 1)
                 # (pyautogui sleeps the interval after every click, the last one too)
                 gui.click(*target, clicks=clicks, interval=0.05 if clicks > 1 else 0.0, button=button)
+                self._wait_for_button_release()
                 return f"{action.action.replace('_', ' ')} at {target}"
             case "mouse_move":
                 gui.moveTo(*target)
@@ -108,6 +121,7 @@ class Executor:
             case "left_click_drag":
                 start = gui.position()
                 gui.dragTo(*target, duration=0.3, button="left")
+                self._wait_for_button_release()
                 return f"dragged from {tuple(start)} to {target}"
             case "scroll" | "hscroll":
                 notches = max(1, round(abs(action.pixels) / SCROLL_PIXELS_PER_NOTCH)) if action.pixels else 0
@@ -145,6 +159,29 @@ class Executor:
                 scroll(way, *(target or ()))
                 time.sleep(NOTCH_PAUSE)
             progress.done += group
+
+    def _wait_for_button_release(self) -> None:
+        """Wait until the X server reports no pointer button held: the click has reached the app.
+
+        While the window manager holds the press (see the module's docstring), the server still
+        reports the button down, as the release waits behind the press.
+        """
+        if not os.environ.get("DISPLAY"):
+            return
+        from Xlib import X
+        from Xlib.display import Display
+
+        if self._pointer is None:
+            self._pointer = Display()
+        root = self._pointer.screen().root  # type: ignore[attr-defined]
+        buttons = X.Button1Mask | X.Button2Mask | X.Button3Mask | X.Button4Mask | X.Button5Mask
+        start = time.monotonic()
+        while root.query_pointer().mask & buttons:
+            if time.monotonic() - start > CLICK_DELIVERY_TIMEOUT:
+                break  # a person holds a button: nothing to wait for
+            time.sleep(0.002)
+        if (waited := time.monotonic() - start) > 0.02:
+            logger.debug("the click reached the application {:.0f} ms after it was sent", waited * 1000)
 
     def _type(self, text: str, checkpoint: Checkpoint, progress: _Progress) -> None:
         progress.start(len(text), "characters")
