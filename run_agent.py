@@ -229,6 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     add_safety_options(serve)
     add_model_options(serve)
     add_common_options(serve)
+
+    policy = commands.add_parser(
+        "policy", help="test safety rules: what the gate decides for scripted actions",
+        description="Put scripted actions through the safety gate and print its decisions, one JSON line per case.",
+    )
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="POLICY_COMMAND")
+    check = policy_commands.add_parser(
+        "check", help="decide each case of a JSON-lines file",
+        description="Each line of CASES is one case: {\"id\": ..., \"window\": \"<active window title>\",\n"
+        "\"actions\": [<computer_use arguments, grid coordinates on a 1280x800 screen>, ...]}. A case's actions go\n"
+        "through one fresh gate in order, as consecutive steps of one run in that window. Printed per case:\n"
+        "{\"id\": ..., \"decision\": \"allow\"|\"confirm\"|\"deny\", \"reason\": ...}, the strictest over its steps.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  run_agent.py policy check tests/redteam/cases.jsonl --policy my_rules.toml\n\n"
+        "exit codes: 0 every case decided, 64 a case or the file could not be read (named on stderr)",
+    )
+    check.add_argument("cases", type=Path, metavar="CASES", help="a JSON-lines file of cases")
+    check.add_argument("--policy", type=Path, help="a TOML file of safety rules added to the defaults")
     return parser
 
 
@@ -373,6 +391,27 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def check_policy(cases: Path, policy_file: Path | None) -> int:
+    import json
+
+    from safety.check import CaseError, check_cases
+    from safety.policy import Policy
+
+    policy = Policy.load(policy_file)
+    failed = False
+    try:
+        for result in check_cases(cases, policy):
+            if "error" in result:
+                failed = True
+                print(f"run_agent.py: {cases}: {result['error']}", file=sys.stderr)
+            else:
+                print(json.dumps(result, ensure_ascii=False), flush=True)
+    except CaseError as error:
+        print(f"run_agent.py: {error}", file=sys.stderr)
+        return 64
+    return 64 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from agent.model import ModelUnavailable
@@ -389,6 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     from tasks.form import FormError
 
     try:
+        if args.command == "policy":
+            return check_policy(args.cases, args.policy)
         if args.command == "demo":
             configure_logging("INFO")
             from tasks.demo import run_demo, run_fill_demo

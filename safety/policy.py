@@ -1,9 +1,19 @@
-"""The safety policy: rules that judge each proposed action allow, confirm or deny.
+"""The safety policy: what each proposed action means, judged allow, confirm or deny.
 
-Rules are data (TOML, see ``default_policy.toml``), checked in order; the strictest
-matching verdict wins. Two checks are geometry rather than rules and always apply: a point
-that lies on no monitor is denied, and so is a screen corner, which belongs to the person
-as pyautogui's failsafe.
+Four readers always judge, by meaning rather than by spelling (each in its own module):
+
+- **geometry**: a point on no monitor is denied, and so is a screen corner, which belongs to
+  the person as pyautogui's failsafe;
+- **commands** (:mod:`safety.commands`, :mod:`safety.code`): in a window where typed text is a
+  command (:mod:`safety.places`), every typed piece and every line that would run, followed
+  across actions by :mod:`safety.composer`, is parsed and judged by the programs it runs;
+- **secrets** (:mod:`safety.secrets`): typing a secret, or into a password field, asks first;
+- **places** (:mod:`safety.places`): clicks, keys and typing in windows about paying, banking,
+  deleting accounts, disks, cloud machines, wallets, password managers and authentication ask;
+  scrolling and pointing never do.
+
+Rules are data on top (TOML, see ``default_policy.toml``: the key chords that are never
+pressed, and your own rules), checked in order. The strictest verdict of all wins.
 """
 
 from __future__ import annotations
@@ -22,7 +32,12 @@ from actions.keys import chord
 from actions.schema import Action, InvalidAction
 from perception.geometry import ScreenLayout
 from perception.windows import WindowInfo
-from safety.secrets import looks_like_secret
+from safety.code import Finding, judge_code, judge_sql
+from safety.commands import judge_line
+from safety.composer import Composer, Typed
+from safety.normalise import fold
+from safety.places import Language, place_of
+from safety.secrets import find_secrets, looks_like_secret
 
 if TYPE_CHECKING:
     from perception.screen import Screenshot
@@ -87,7 +102,7 @@ class Rule(BaseModel):
     verdict: Decision
     reason: str
     actions: frozenset[str] | None = None
-    keys: tuple[frozenset[str], ...] | None = None
+    keys: tuple[frozenset[str], ...] | None = None  # chords a key action contains
     text: re.Pattern[str] | None = None
     secret_text: bool | None = None
     window_title: re.Pattern[str] | None = None
@@ -109,7 +124,7 @@ class Rule(BaseModel):
         text = action.text if action.action == "type" else None
         checks = [
             self.actions is None or action.action in self.actions,
-            self.keys is None or (action.action == "key" and chord(action.keys) in self.keys),
+            self.keys is None or (action.action == "key" and any(combo <= chord(action.keys) for combo in self.keys)),
             self.text is None or (text is not None and self.text.search(text) is not None),
             self.secret_text is None or (text is not None and looks_like_secret(text) == self.secret_text),
             self.window_title is None or (window is not None and self.window_title.search(window.title) is not None),
@@ -156,8 +171,11 @@ class Policy:
         except ValidationError as error:
             raise PolicyError(f"cannot mark {what} sensitive: {error.errors()[0]['msg']}") from None
 
-    def judge(self, proposal: Proposal, layout: ScreenLayout) -> Verdict:
-        """The strictest verdict of every matching rule; geometry first."""
+    def judge(self, proposal: Proposal, layout: ScreenLayout, composer: Composer | None = None) -> Verdict:
+        """The strictest verdict of geometry, the built-in readers and every matching rule.
+
+        ``composer`` follows the text typed across the actions of a run (the gate keeps one);
+        this call only previews the action's effect on it."""
         if proposal.target is not None:
             x, y = proposal.target
             monitor = layout.monitor_at(x, y)
@@ -165,11 +183,83 @@ class Policy:
                 return Verdict(Decision.DENY, f"point ({x}, {y}) is not on any monitor")
             if (x, y) in monitor.corners:
                 return Verdict(Decision.DENY, f"point ({x}, {y}) is a screen corner, kept for the person's failsafe")
-        verdict = Verdict(Decision.ALLOW, "no rule objects")
+        place = place_of(proposal.window)
+        typed = (composer or Composer()).preview(proposal.action, window_key(proposal.window), place.language)
+        verdicts = [Verdict(Decision.ALLOW, "no rule objects")]
+        secrets = _typed_secrets(proposal, typed, words=place.language in ("prose", "unknown"))
+        if secrets:
+            why = "the text goes into a password field" if proposal.secret else "the text holds a secret"
+            verdicts.append(Verdict(Decision.CONFIRM, f"{why} ({_kinds(secrets, proposal)})"))
+        for finding, where in _command_findings(typed, place.language, composer):
+            verdicts.append(Verdict(Decision.CONFIRM, f"{where}: {finding.reason}"))
+        if proposal.action.action == "key" and _MAGIC_SYSRQ < chord(proposal.action.keys):
+            verdicts.append(Verdict(Decision.DENY, "key combination of the kernel's magic SysRq (reboots, kills, syncs)"))
+        if place.sensitive and proposal.action.action in ACTING_ACTIONS:
+            verdicts.append(Verdict(Decision.CONFIRM, f"the window looks like a {place.sensitive} place"))
         for rule in self.rules:
-            if rule.matches(proposal) and rule.verdict.severity > verdict.decision.severity:
-                verdict = Verdict(rule.verdict, rule.reason)
-        return verdict
+            if rule.matches(proposal):
+                verdicts.append(Verdict(rule.verdict, rule.reason))
+        strictest = max(verdicts, key=lambda v: v.decision.severity)
+        return Verdict(strictest.decision, strictest.reason, secrets=tuple(secrets))
+
+
+_MAGIC_SYSRQ = frozenset({"alt", "printscreen"})  # SysRq is the Print key: alt+Print alone is a screenshot
+ACTING_ACTIONS = frozenset({"left_click", "right_click", "middle_click", "double_click", "triple_click",
+                            "left_click_drag", "key", "type"})
+"""Actions that commit something where they land; scrolling and moving the pointer only look."""
+
+
+def window_key(window: WindowInfo | None) -> str:
+    """Which window's typed text an action continues: its application, or its title."""
+    return "" if window is None else (window.app or window.title)
+
+
+def _typed_secrets(proposal: Proposal, typed: Typed, words: bool) -> list[str]:
+    """Secret values the action types: found in its pieces, or completed by them in the field
+    (password-like words count outside command lines only, see :func:`find_secrets`)."""
+    if proposal.secret:
+        return [p for p in typed.pieces if p.strip()]
+    found = [s for piece in typed.pieces for s in find_secrets(piece, words)]
+    if typed.pieces:
+        in_field = [s for s in find_secrets(typed.line, words) if not any(s in f for f in found)]
+        found += [p for p in typed.pieces if in_field and p.strip()]
+    return sorted(set(found), key=len, reverse=True)
+
+
+def _kinds(secrets: list[str], proposal: Proposal) -> str:
+    if proposal.secret:
+        return "hidden"
+    return f"{len(secrets)} value{'s' if len(secrets) > 1 else ''} redacted from every record"
+
+
+def _command_findings(typed: Typed, language: Language, composer: Composer | None) -> list[tuple[Finding, str]]:
+    """Findings for text that is a command where it is typed: each line that runs, whole and
+    from where each of its pieces began; in a window of unknown purpose, each piece too (it
+    may run without a Return, from a button)."""
+    if language == "prose":
+        return []
+    found = []
+    if language == "unknown":
+        found += [(f, "typing a command") for piece in typed.pieces for f in judge_text(piece, language)]
+    for run, run_language in typed.runs + typed.tails:
+        if composer is not None and composer.approved(run):
+            continue
+        found += [(f, "running a command") for f in judge_text(run, run_language)]
+    if typed.runs and typed.unseen and language != "unknown":
+        found.append((Finding("unseen", f"Return runs {typed.unseen}"), "running a command"))
+    return found
+
+
+def judge_text(text: str, language: Language) -> list[Finding]:
+    """What ``text`` does if it runs as a command in a window of ``language``."""
+    text = fold(text)
+    if language == "sql":
+        return judge_sql(text)
+    if language == "code":
+        return judge_code(text, judge_line)
+    if language == "windows":
+        return judge_line(text, "windows") + judge_sql(text)
+    return judge_line(text, "posix") + judge_sql(text)
 
 
 def _parse_rules(text: str, source: str) -> list[Rule]:
