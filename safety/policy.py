@@ -245,7 +245,7 @@ def _command_findings(typed: Typed, language: Language, composer: Composer | Non
         if composer is not None and composer.approved(run):
             continue
         found += [(f, "running a command") for f in judge_text(run, run_language)]
-    if typed.runs and typed.unseen and language != "unknown":
+    if typed.unseen and language != "unknown":
         found.append((Finding("unseen", f"Return runs {typed.unseen}"), "running a command"))
     return found
 

@@ -187,7 +187,7 @@ def _password_like(word: str) -> bool:
         return True
     # letters and digits only: passwords swap digits in for letters (Tr0ub4dor), product names
     # put a number between words (iPhone15Pro)
-    switches = max(len(re.findall(r"[A-Za-z]\d|\d[A-Za-z]", p)) for p in mixed)
+    switches = sum(len(re.findall(r"(?=[A-Za-z]\d|\d[A-Za-z])", p)) for p in mixed)
     return switches >= 3 or (len(word) >= 20 and _entropy(word) >= 3.8)
 
 

@@ -18,6 +18,7 @@ LEFT = Monitor(2, -1920, -200, 1920, 1080)
 LAYOUT = ScreenLayout((MAIN, LEFT))
 
 EDITOR = WindowInfo(title="notes.txt - Editor", app="gedit", left=0, top=0, width=800, height=600)
+TERMINAL = WindowInfo(title="ada@host: ~", app="xterm", left=0, top=0, width=800, height=600)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,11 @@ def click(target: tuple[int, int], window: WindowInfo | None = EDITOR) -> Propos
         ("ctrl", "alt", "BackSpace"),
         ("ctrl", "alt", "l"),
         ("ctrl", "alt", "F3"),
-        ("alt", "SysRq"),
+        ("alt", "SysRq", "b"),
+        ("ctrl", "alt", "delete", "x"),
+        ("ctrl", "alt", "shift", "delete"),
+        ("super", "l", "x"),
+        ("ctrl", "alt", "F1", "F2"),
     ],
 )
 def test_default_policy_denies_session_keys(policy, keys):
@@ -69,7 +74,7 @@ def test_default_policy_denies_session_keys(policy, keys):
 
 @pytest.mark.parametrize(
     "keys", [("ctrl", "c"), ("ctrl", "s"), ("alt", "tab"), ("Return",), ("super",), ("l",), ("delete",),
-             ("ctrl", "alt", "shift", "delete"), ("ctrl", "alt", "t")],
+             ("ctrl", "alt", "t"), ("alt", "Print"), ("ctrl", "shift", "delete")],
 )
 def test_default_policy_allows_ordinary_keys(policy, keys):
     verdict = policy.judge(key(*keys), LAYOUT)
@@ -94,11 +99,13 @@ def test_unknown_key_name_is_rejected_or_judged_not_raised(policy):
 # ---- default policy: text -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", ["Hunter2!x9", "sk-abcdefghijklmnop1234", "ghp_ABCDEF1234567890abcd", "Tr0ub4dor&3"])
+@pytest.mark.parametrize("text", ["Hunter2!x9", "sk-abcdefghijklmnop1234", "ghp_ABCDEF1234567890abcdEFGH1234567890",
+                                  "Tr0ub4dor&3", "hunter2@home/x", "4111 1111 1111 1111"])
 def test_default_policy_confirms_secret_text(policy, text):
     verdict = policy.judge(typing(text), LAYOUT)
     assert verdict.decision is Decision.CONFIRM
-    assert "password or access token" in verdict.reason
+    assert "secret" in verdict.reason
+    assert verdict.secrets and all(secret in text for secret in verdict.secrets)
 
 
 @pytest.mark.parametrize(
@@ -106,10 +113,15 @@ def test_default_policy_confirms_secret_text(policy, text):
     ["rm -rf ~/data", "sudo shutdown -h now", "rm -r -f /tmp/x", "reboot", "DROP TABLE users;",
      "git push origin main --force", "git reset --hard HEAD~3", "dd if=/dev/zero of=/dev/sda", "mkfs.ext4 /dev/sdb1"],
 )
-def test_default_policy_confirms_destructive_commands(policy, text):
-    verdict = policy.judge(typing(text), LAYOUT)
+def test_default_policy_confirms_destructive_commands_when_they_run(policy, text):
+    verdict = policy.judge(typing(text + "\n", TERMINAL), LAYOUT)
     assert verdict.decision is Decision.CONFIRM
-    assert "destructive" in verdict.reason
+    assert "running a command" in verdict.reason
+
+
+def test_a_command_is_judged_where_it_runs_not_in_prose(policy):
+    assert policy.judge(typing("Please reboot the server and rm -rf the cache\n"), LAYOUT).decision is Decision.ALLOW
+    assert policy.judge(typing("rm -rf ~\n", None), LAYOUT).decision is Decision.CONFIRM  # a window of unknown purpose
 
 
 @pytest.mark.parametrize(
@@ -128,12 +140,20 @@ def test_text_rules_only_look_at_type_actions(policy):
 # ---- default policy: windows and geometry -----------------------------------------------------
 
 
-@pytest.mark.parametrize("title", ["KeePassXC", "Online Banking - Firefox", "Enter password", "sudo: authenticate"])
+@pytest.mark.parametrize("title", ["KeePassXC", "Online Banking - Firefox", "Enter password", "sudo: authenticate",
+                                   "Checkout - Shop", "Überweisung - Sparkasse", "支付宝 - 付款"])
 def test_default_policy_confirms_in_sensitive_windows(policy, title):
     window = WindowInfo(title=title, app="x", left=0, top=0, width=100, height=100)
     verdict = policy.judge(click((100, 100), window), LAYOUT)
     assert verdict.decision is Decision.CONFIRM
-    assert "security-sensitive" in verdict.reason
+    assert "place" in verdict.reason
+
+
+def test_scrolling_and_pointing_never_ask_in_sensitive_windows(policy):
+    window = WindowInfo(title="Checkout - Pay now", app="x", left=0, top=0, width=100, height=100)
+    for arguments in ({"action": "scroll", "pixels": -300}, {"action": "mouse_move", "coordinate": [500, 500]}):
+        proposal = Proposal(parse_action(arguments), (100, 100), window)
+        assert policy.judge(proposal, LAYOUT).decision is Decision.ALLOW
 
 
 @pytest.mark.parametrize("target", [(1280, 100), (5000, 5000), (100, -1), (-1921, 0), (-5, 890)])
@@ -239,9 +259,9 @@ actions = ["key"]
     policy = Policy.load(path)
     assert len(policy.rules) == 1
     assert policy.judge(key("ctrl", "alt", "delete"), LAYOUT) == Verdict(Decision.CONFIRM, "every key")
-    assert policy.judge(typing("Hunter2!x9"), LAYOUT).decision is Decision.ALLOW
-    # geometry is not a rule: it applies regardless
+    # geometry and the built-in readers (secrets, commands, places) are not rules: they apply regardless
     assert policy.judge(click((0, 0)), LAYOUT).decision is Decision.DENY
+    assert policy.judge(typing("Hunter2!x9"), LAYOUT).decision is Decision.CONFIRM
 
 
 def test_empty_policy_file_keeps_the_defaults(tmp_path):
@@ -370,14 +390,14 @@ def test_gate_allow_mode_approves_confirmations(policy):
     verdict = Gate(policy, LAYOUT, "allow").check(SECRET)
     assert verdict.decision is Decision.ALLOW and verdict.allowed
     assert verdict.asked is False
-    assert "password" in verdict.reason and "--confirm allow" in verdict.reason
+    assert "secret" in verdict.reason and "--confirm allow" in verdict.reason
 
 
 def test_gate_deny_mode_refuses_confirmations(policy):
     verdict = Gate(policy, LAYOUT, "deny").check(SECRET)
     assert verdict.decision is Decision.DENY
     assert verdict.asked is False
-    assert "password" in verdict.reason and "approval" in verdict.reason
+    assert "secret" in verdict.reason and "approval" in verdict.reason
 
 
 @pytest.mark.parametrize("answer, decision", [(True, Decision.ALLOW), (False, Decision.DENY)])
@@ -425,8 +445,10 @@ def test_proposal_describe():
 
 @pytest.mark.parametrize(
     "text",
-    ["Hunter2!x9", "  Hunter2!x9  ", "correctHorse9", "p4ss_w0rd!", "sk-abcdefghijklmnop1234",
-     "ghp_ABCDEF1234567890abcd", "AKIAIOSFODNN7EXAMPLE", "glpat-abcdefgh12345678"],
+    ["Hunter2!x9", "  Hunter2!x9  ", "p4ss_w0rd!", "sk-abcdefghijklmnop1234", "hunter2@home/x",
+     "ghp_ABCDEF1234567890abcdEFGH1234567890", "AKIAIOSFODNN7EXAMPLE", "glpat-abcdefgh12345678wxyz",
+     "DE89370400440532013000", "123-45-6789", "password: hunter2", "mysql -u root -pS3cret!",
+     "https://bob:s3cr3tpw@example.com/x", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fw"],
 )
 def test_looks_like_secret(text):
     assert looks_like_secret(text)
@@ -435,8 +457,9 @@ def test_looks_like_secret(text):
 @pytest.mark.parametrize(
     "text",
     ["hello", "Hunt2!", "password", "PASSWORD1", "Ada Lovelace", "ada@example.org", "Zürich – 東京",
-     "https://Example.org/x1", "Hunter2! x9", "", "A1!" + "a" * 130, "2024-01-02", "=SUM(A2:A6)",
-     "=VLOOKUP(B2,Sheet2.A1:C9,3)"],
+     "https://Example.org/x1", "", "A1!" + "a" * 130, "2024-01-02", "=SUM(A2:A6)", "correctHorse9",
+     "=VLOOKUP(B2,Sheet2.A1:C9,3)", "INV-2024-0042", "Quarterly_Report-2024.xlsx", "getUserById2", "iPhone15Pro",
+     "550e8400-e29b-41d4-a716-446655440000", "1234 5678 9012 3456", "token=$TOKEN"],
 )
 def test_does_not_look_like_secret(text):
     assert not looks_like_secret(text)
