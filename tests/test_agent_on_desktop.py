@@ -74,7 +74,7 @@ def test_gate_denies_a_destructive_command_and_tells_the_model(contact_form, tmp
     assert result.status is Status.SUCCESS
     assert contact_form.wait_for(lambda s: s["fields"]["name"])["fields"]["name"] == "Ada"  # never typed the rm
     records = steps_of(result.folder)
-    assert records[1]["outcome"] == "blocked" and "destructive" in records[1]["verdict"]["reason"]
+    assert records[1]["outcome"] == "blocked" and "command: rm" in records[1]["verdict"]["reason"]
     assert "refused" in backend.requests[2].messages[1].text  # the model hears why
 
 

@@ -90,7 +90,7 @@ def test_ask_mode_prompts_on_the_terminal(contact_form, tmp_path):
     assert len(prompts) == 2  # the click and the typing in the window marked sensitive
     assert b"left click at" in prompts[0] and b"sensitive" in prompts[0]
     assert "\x1b[38;2;".encode() in prompts[0]  # the crop of the target, drawn in colour
-    assert b"rm -rf ~/old" in prompts[1] and b"destructive" in prompts[1]
+    assert b"rm -rf ~/old" in prompts[1] and b"command: rm" in prompts[1]
     assert contact_form.wait_for(lambda s: s["fields"]["name"])["fields"]["name"] == "rm -rf ~/old"
 
 

@@ -267,7 +267,7 @@ def test_a_run_over_http_denied_at_the_gate_and_followed_as_events(scripted, scr
     while not (state := requests.get(f"{scripted.url}/api/runs/{run_id}").json())["approval"]:
         assert time.monotonic() < deadline, state
         time.sleep(0.05)
-    assert state["live"] and "password" in state["approval"]["reason"]
+    assert state["live"] and "secret" in state["approval"]["reason"]
     busy = requests.post(f"{scripted.url}/api/runs", json={"instruction": "Something else"})
     assert busy.status_code == 409 and "is using the desktop" in busy.json()["error"]["message"]
     stale = requests.post(f"{scripted.url}/api/runs/{run_id}/decision", json={"approve": True, "approval": 99})
