@@ -562,6 +562,31 @@ def _windows_system(command: Command, depth: int) -> list[Finding]:
     return []
 
 
+_DESTROYING = {"delete", "destroy", "terminate", "terminate-instances", "delete-bucket", "rb", "prune", "purge",
+               "uninstall", "drain", "deregister", "remove", "rm", "rmi", "kill", "apps:destroy", "delete-stack",
+               "delete-db-instance", "delete-cluster", "delete-function", "delete-table", "deprovision"}
+
+
+@_rule("aws", "gcloud", "gsutil", "az", "kubectl", "oc", "helm", "terraform", "tofu", "pulumi", "docker", "podman",
+       "nerdctl", "gh", "glab", "heroku", "doctl", "linode-cli", "hcloud", "vultr-cli", "flyctl", "vercel", "netlify",
+       "firebase", "supabase", "wrangler", "svn", "hg", "btrfs", "virsh", "vagrant", "multipass", "lxc", "incus")
+def _cloud(command: Command, depth: int) -> list[Finding]:
+    """Cloud, container and repository tools: a verb that deletes, destroys or terminates."""
+    lowered = [a.lower() for a in command.args]
+    verbs = [a for a in lowered if not a.startswith("-")]
+    destroying = [v for v in verbs if v in _DESTROYING or v.startswith(("delete-", "terminate-", "remove-", "destroy"))]
+    if command.program in ("terraform", "tofu") and ("-destroy" in lowered and "apply" in verbs):
+        destroying.append("apply -destroy")
+    if command.program in ("svn", "hg") and verbs and verbs[0] in ("strip", "purge", "revert") or (
+            command.program in ("hg",) and "push" in verbs and ("-f" in lowered or "--force" in lowered)):
+        destroying.append(verbs[0] if verbs[0] != "push" else "push -f")
+    if command.program in ("terraform", "tofu") and verbs and verbs[0] == "plan":
+        return []
+    if not destroying:
+        return []
+    return [Finding("cloud", f"{command.program} {destroying[0]} deletes, destroys or terminates what it names")]
+
+
 @_rule("dd", "dcfldd", "dc3dd")
 def _dd(command: Command, depth: int) -> list[Finding]:
     for arg in command.args:
