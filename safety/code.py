@@ -28,7 +28,7 @@ class Finding:
 def judge_sql(text: str) -> list[Finding]:
     """Findings for destructive SQL statements in ``text`` (and Redis/MongoDB wipes)."""
     findings = _judge_datastore(text)
-    if not re.search(r"(?i)\b(drop|truncate|delete|update|alter)\b", text):
+    if not re.search(r"(?i)\b(drop|truncate|delete|update|alter|grant|exec|execute|call)\b", text):
         return findings
     for statement in sqlparse.parse(text):
         words = [t.normalized.upper() if t.ttype in T.Keyword else t.value.upper()
@@ -44,8 +44,12 @@ def _destructive_statement(words: list[str]) -> str:
     if not words:
         return ""
     first = words[0]
-    if first == "DROP" and len(words) > 1:
+    if first == "DROP" and len(words) > 1 and words[1] in _OBJECTS:
         return f"SQL DROP {words[1]}: removes it and everything in it"
+    if first in ("EXEC", "EXECUTE", "CALL") and any("DROP" in w or "TRUNCATE" in w or "DELETE" in w for w in words):
+        return f"SQL {first} of a statement that drops, truncates or deletes"
+    if first == "GRANT" and "ALL" in words:
+        return "SQL GRANT ALL: gives every privilege away"
     if first == "TRUNCATE" and len(words) > 1 and not words[1].startswith("-"):
         return "SQL TRUNCATE: empties the table"
     if first == "ALTER" and "DROP" in words:
@@ -55,6 +59,11 @@ def _destructive_statement(words: list[str]) -> str:
     if first == "UPDATE" and "SET" in words:
         return _every_row(words, "UPDATE: changes")
     return ""
+
+
+_OBJECTS = {"TABLE", "DATABASE", "SCHEMA", "INDEX", "VIEW", "USER", "ROLE", "COLUMN", "TRIGGER", "PROCEDURE", "FUNCTION",
+            "SEQUENCE", "TABLESPACE", "COLLECTION", "KEYSPACE", "OWNED", "EXTENSION", "TYPE", "DOMAIN", "IF", "MATERIALIZED",
+            "TEMPORARY", "TEMP", "EVENT", "LOGIN", "PUBLICATION", "SUBSCRIPTION", "SERVER", "POLICY", "RULE"}
 
 
 def _every_row(words: list[str], what: str) -> str:
@@ -73,7 +82,7 @@ def _always_true(condition: list[str]) -> bool:
     """``WHERE 1``, ``WHERE TRUE``, ``WHERE 1=1``, ``WHERE 'a'='a'``, ``... OR id=id``."""
     for clause in " ".join(condition).split(" OR "):
         words = clause.split()
-        if words in (["1"], ["TRUE"], ["NOT", "FALSE"]):
+        if words in (["1"], ["TRUE"], ["NOT", "FALSE"]) or words[-3:] == ["IS", "NOT", "NULL"] and len(words) == 4:
             return True
         joined = "".join(words)
         if "=" in joined and joined.count("=") == 1:
@@ -87,7 +96,11 @@ def _judge_datastore(text: str) -> list[Finding]:
     findings = []
     if re.search(r"(?i)^\s*(flushall|flushdb)\b", text, re.M):
         findings.append(Finding("sql", "Redis FLUSHALL/FLUSHDB: deletes every key"))
-    if re.search(r"\.\s*(dropDatabase|drop)\s*\(\s*\)|\.\s*(deleteMany|remove)\s*\(\s*\{\s*\}\s*\)", text):
+    if re.search(r"(?i)^\s*(config\s+set|shutdown(\s+(nosave|save|now|force|abort))*\s*$|debug\s|slaveof|replicaof"
+                 r"|module\s+load)", text, re.M):
+        findings.append(Finding("sql", "Redis command that reconfigures or stops the server"))
+    if re.search(r"\.\s*(dropDatabase|drop|dropAllUsers|dropUser)\s*\(|\.\s*(deleteMany|remove|updateMany|replaceOne)"
+                 r"\s*\(\s*\{\s*\}", text):
         findings.append(Finding("sql", "MongoDB drop or delete of a whole collection or database"))
     return findings
 
@@ -98,7 +111,7 @@ _DELETES = re.compile(r"""
   | \bsend2trash\b | \bfs(\.promises)?\s*\.\s*(rm|rmdir|unlink)\b | \.\s*(rmSync|rmdirSync|unlinkSync)\b | \brimraf\b
   | \bFileUtils\s*\.\s*(rm|rm_r|rm_rf|rm_f|remove_dir|remove_entry|remove_entry_secure)\b
   | \bFile\s*\.\s*(delete|unlink)\b | \bDir\s*\.\s*(rmdir|delete|unlink)\b
-  | \b(unlink|rmtree|remove_tree|rmdir)\s*[\s(] | \bRemove-Item\b
+  | \b(unlink|rmtree|remove_tree|rmdir)\s*[\s(] | ["']unlink["'] | \bRemove-Item\b
 """, re.VERBOSE)
 # Calls that run other programs.
 _RUNS = re.compile(r"""

@@ -10,11 +10,13 @@ PowerShell and cmd, whose programs are named differently.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from safety.code import Finding, judge_code, judge_sql
+from safety.normalise import fold
 from safety.shell import Command, Dialect, Script, parse, split_words
 
 _MAX_DEPTH = 4  # sh -c "sh -c '...'" nests; deeper than this is judged unreadable
@@ -35,9 +37,13 @@ def judge_line(text: str, dialect: Dialect = "posix", depth: int = 0) -> list[Fi
     """Every reason to ask a person before ``text`` runs as a command line."""
     if depth > _MAX_DEPTH:
         return [Finding("obfuscation", "commands nested too deep to read")]
+    findings: list[Finding] = []
+    if dialect == "posix" and re.search(r"(^|[\s;&|])!(!|-?\d|[A-Za-z:$*^])|^\s*\^[^^]*\^", text):
+        findings.append(Finding("unseen", "expands the shell's history (!!, !n, ^old^new): what runs is not on the line"))
+    if dialect == "windows" and re.search(r"(?i)\[scriptblock\]\s*::\s*create|\.download(string|file|data)\s*\(", text):
+        findings.append(Finding("fetch_exec", "builds PowerShell code from a string or a download and runs it"))
     script = parse(text, dialect)
     _expand_variables(script)
-    findings: list[Finding] = []
     for name, body in script.functions.items():
         if any(command.program == name for command in body):
             findings.append(Finding("processes", f"the function {name!r} calls itself (a fork bomb)"))
@@ -48,13 +54,16 @@ def judge_line(text: str, dialect: Dialect = "posix", depth: int = 0) -> list[Fi
 
 
 def _judge_command(command: Command, depth: int) -> list[Finding]:
+    if _only_asks(command):
+        return []
     findings = _redirects(command)
     command, wrapped = _unwrap(command, depth)
     findings += wrapped
     if not command.words:
         return findings
     program = command.program
-    if "$" in command.words[0] or "`" in command.words[0] or command.words[0].startswith("{"):
+    computed = re.search(r"[$`]|^\{|[*?\[]", command.words[0])
+    if computed and not (command.dialect == "windows" and re.fullmatch(r"\$[\w:.]+", command.words[0])):
         return findings + [Finding("obfuscation", f"runs a program whose name is computed when it runs ({command.words[0]})")]
     if _only_asks(command):
         return findings
@@ -90,6 +99,10 @@ def _only_asks(command: Command) -> bool:
     """``--help``, ``--version``, PowerShell's ``-WhatIf`` and a push's ``--dry-run`` change nothing."""
     lowered = [a.lower() for a in command.args]
     if lowered and all(a in ("--help", "-h", "--version", "-v", "/?", "-?", "help") for a in lowered):
+        return True
+    if any(a in ("--help", "--version", "-help", "--dryrun", "--simulate") or a.startswith("--dry-run") for a in lowered):
+        return not command.feeders
+    if command.program in ("aws", "gcloud", "az") and lowered and lowered[-1] == "help":
         return True
     return "-whatif" in lowered or (command.program == "git" and ("--dry-run" in lowered or "-n" in lowered)
                                    and "push" in lowered)
@@ -308,6 +321,9 @@ def _fed_code(command: Command, depth: int) -> list[Finding]:
             continue  # a local script, as if run by name
         elif source == "pipe" or program in ("eval", "source", ".", "iex", "invoke-expression"):
             findings.append(Finding("fetch_exec", f"{program} runs code produced at run time by {_show(commands[0])}"))
+    for operator, body in command.redirects:
+        if operator == "<<<" and _reads_code_from_stdin(command.but(command.words)):
+            findings += _judge_in(language, body, depth)
     if program == "eval" and not command.substituted:
         findings += judge_line(" ".join(command.args), command.dialect, depth + 1)
     return findings
@@ -338,6 +354,12 @@ def _shell(command: Command, depth: int) -> list[Finding]:
     return judge_line(code, "posix", depth + 1)
 
 
+@_rule("awk", "gawk", "mawk", "nawk")
+def _awk(command: Command, depth: int) -> list[Finding]:
+    program = next((a for a in command.args if not a.startswith("-")), "")
+    return judge_code(program, lambda inner: judge_line(inner, "posix", depth + 1)) if "system" in program else []
+
+
 @_rule("python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua",
        "rscript", "osascript")
 def _interpreter(command: Command, depth: int) -> list[Finding]:
@@ -354,8 +376,13 @@ def _interpreter(command: Command, depth: int) -> list[Finding]:
 @_rule("pwsh", "powershell")
 def _powershell(command: Command, depth: int) -> list[Finding]:
     lowered = [a.lower() for a in command.args]
-    if any(a in ("-e", "-enc", "-encodedcommand", "-ec") or a.startswith("-enc") for a in lowered):
-        return [Finding("obfuscation", "PowerShell runs an encoded (hidden) command")]
+    for i, arg in enumerate(lowered):
+        if (arg in ("-e", "-ec") or arg.startswith("-enc")) and i + 1 < len(command.args):
+            try:
+                decoded = base64.b64decode(command.args[i + 1], validate=True).decode("utf-16-le")
+            except (ValueError, UnicodeDecodeError):
+                return [Finding("obfuscation", "PowerShell runs an encoded command that does not decode")]
+            return judge_line(fold(decoded), "windows", depth + 1)
     for i, arg in enumerate(lowered):
         if arg in ("-c", "-command", "-com") and i + 1 < len(command.args):
             return judge_line(" ".join(command.args[i + 1:]), "windows", depth + 1)
@@ -395,7 +422,8 @@ def _download_then_run(script: Script) -> list[Finding]:
         program = command.program
         if program in ("curl", "wget", "wget2", "aria2c", "invoke-webrequest", "iwr", "fetch"):
             for i, arg in enumerate(command.args):
-                if arg in ("-o", "-O", "--output", "--output-document", "-outfile") and i + 1 < len(command.args):
+                if (re.fullmatch(r"-[a-zA-Z]*[oO]", arg) or arg in ("--output", "--output-document", "-outfile")) and (
+                        i + 1 < len(command.args)):
                     downloaded.add(PurePosixPath(command.args[i + 1]).name.lower())
                 elif arg.startswith(("http://", "https://", "ftp://")):
                     downloaded.add(PurePosixPath(arg.split("?")[0]).name.lower())
@@ -413,6 +441,9 @@ def _download_then_run(script: Script) -> list[Finding]:
 
 def _redirects(command: Command) -> list[Finding]:
     findings = []
+    if command.program in ("", ":", "true") and any(op in (">", ">|") for op, _ in command.redirects):
+        targets = [t for op, t in command.redirects if op in (">", ">|")]
+        findings.append(Finding("removal", f"empties {', '.join(targets)}"))
     for operator, target in command.redirects:
         if ">" not in operator and operator not in ("1", "2"):
             if _CREDENTIALS.search(_path(target)):
@@ -458,7 +489,10 @@ def _copy(command: Command, depth: int) -> list[Finding]:
 def _in_place(command: Command, depth: int) -> list[Finding]:
     findings = []
     if any(a.startswith("-i") or a.startswith("--in-place") for a in command.args):
-        findings += [f for target in _operands(command.args)[1:] for f in _written(target, f"{command.program} -i edits")]
+        operands = _operands(command.args)
+        findings += [f for target in operands[1:] for f in _written(target, f"{command.program} -i edits")]
+        if command.program == "sed" and operands and re.fullmatch(r"\s*(1,\s*\$)?\s*d\s*;?\s*", operands[0]):
+            findings.append(Finding("removal", "sed -i deletes every line of " + ", ".join(operands[1:])))
     if command.program == "perl":
         findings += _interpreter(command, depth)
     return findings
@@ -510,6 +544,14 @@ def _remove(command: Command, depth: int) -> list[Finding]:
     if not reasons:
         return []
     return [Finding("removal", f"{command.words[0]} {'; '.join(reasons)}")]
+
+
+@_rule("tar", "bsdtar", "zip", "7z")
+def _archive_removing(command: Command, depth: int) -> list[Finding]:
+    if any(a in ("--remove-files", "-m", "-sdel", "--move") for a in command.args) and command.program != "tar" or (
+            "--remove-files" in command.args):
+        return [Finding("removal", f"{command.program} deletes the files it archives")]
+    return []
 
 
 @_rule("find")
@@ -569,12 +611,15 @@ _DESTROYING = {"delete", "destroy", "terminate", "terminate-instances", "delete-
 
 @_rule("aws", "gcloud", "gsutil", "az", "kubectl", "oc", "helm", "terraform", "tofu", "pulumi", "docker", "podman",
        "nerdctl", "gh", "glab", "heroku", "doctl", "linode-cli", "hcloud", "vultr-cli", "flyctl", "vercel", "netlify",
-       "firebase", "supabase", "wrangler", "svn", "hg", "btrfs", "virsh", "vagrant", "multipass", "lxc", "incus")
+       "firebase", "supabase", "wrangler", "svn", "hg", "btrfs", "virsh", "vagrant", "multipass", "lxc", "incus", "k",
+       "eksctl", "kind", "minikube", "k3d", "gsutil", "rclone", "s3cmd", "mc", "ansible")
 def _cloud(command: Command, depth: int) -> list[Finding]:
     """Cloud, container and repository tools: a verb that deletes, destroys or terminates."""
     lowered = [a.lower() for a in command.args]
     verbs = [a for a in lowered if not a.startswith("-")]
     destroying = [v for v in verbs if v in _DESTROYING or v.startswith(("delete-", "terminate-", "remove-", "destroy"))]
+    if "--delete" in lowered and "sync" in verbs or (command.program in ("docker", "podman", "nerdctl") and "reset" in verbs):
+        destroying.append("sync --delete" if "sync" in verbs else "system reset")
     if command.program in ("terraform", "tofu") and ("-destroy" in lowered and "apply" in verbs):
         destroying.append("apply -destroy")
     if command.program in ("svn", "hg") and verbs and verbs[0] in ("strip", "purge", "revert") or (
@@ -591,7 +636,9 @@ def _cloud(command: Command, depth: int) -> list[Finding]:
 def _dd(command: Command, depth: int) -> list[Finding]:
     for arg in command.args:
         if arg.lower().startswith("of="):
-            return _written(arg[3:], "dd writes") or []
+            overwrite = "conv=notrunc" in command.args and not any(a.startswith("seek=") for a in command.args)
+            return _written(arg[3:], "dd writes") or (
+                [Finding("removal", f"dd overwrites {arg[3:]} in place")] if overwrite else [])
     return []
 
 
@@ -616,12 +663,15 @@ def _disk(command: Command, depth: int) -> list[Finding]:
         return []
     if program in ("zpool", "zfs") and not any(a in ("destroy", "labelclear") for a in lowered):
         return []
-    if program == "cryptsetup" and not any(a in ("luksformat", "erase", "luksremovekey", "luksKillSlot".lower()) for a in lowered):
+    if program == "cryptsetup" and not any(a in ("luksformat", "erase", "lukserase", "luksremovekey", "lukskillslot", "reencrypt") for a in lowered):
         return []
     if program == "mdadm" and "--zero-superblock" not in lowered:
         return []
     if program in reads and reads[program] and any(a in reads[program] for a in lowered):
         return []
+    if program.startswith(("mkfs", "mke2fs", "mkswap", "mkntfs", "mkdosfs")) and not any(
+            o.startswith("/dev/") for o in _operands(command.args)):
+        return []  # a file system made in an image file
     return [Finding("disk", f"{program} changes disks or filesystems")]
 
 
@@ -631,6 +681,8 @@ def _disk(command: Command, depth: int) -> list[Finding]:
 def _permissions(command: Command, depth: int) -> list[Finding]:
     args, lowered = command.args, [a.lower() for a in command.args]
     recursive = "R" in _short_flags(args) or "--recursive" in _long_flags(args) or bool({"/t", "/r"} & set(lowered))
+    if recursive and command.program == "chmod" and all(re.fullmatch(r"[ugoa]*-[rwxXst]+", a) for a in _operands(args)[:1]):
+        recursive = False  # taking permissions away, recursively, exposes nothing
     wide = [o for o in _operands(args) if _wide(o)]
     reasons = (["recursively"] if recursive else []) + (["on " + ", ".join(wide)] if wide else [])
     if command.program == "chmod" and any(re.fullmatch(r"[ugoa]*\+[rwxt]*s[rwxst]*|[4267][0-7]{3}", a) for a in args):
@@ -655,6 +707,9 @@ def _git(command: Command, depth: int) -> list[Finding]:
     if not args:
         return []
     sub, rest = args[0].lower(), tuple(args[1:])
+    if sub == "config" and len(rest) >= 2 and rest[-2].lower().startswith("alias."):
+        value = rest[-1]
+        return judge_line(value[1:] if value.startswith("!") else "git " + value, command.dialect, depth + 1)
     flags, long = _short_flags(rest), _long_flags(rest)
     reason = ""
     if sub == "push" and (flags & {"f", "d"} or long & {"--force", "--force-with-lease", "--force-if-includes",
@@ -715,6 +770,18 @@ def _power(command: Command, depth: int) -> list[Finding]:
     if command.program == "shutdown" and any(a.lower() in ("-c", "/a", "--show") for a in command.args):
         return []
     return [Finding("processes", f"{command.program} shuts down, restarts or logs off the machine")]
+
+
+@_rule("gnome-session-quit", "xfce4-session-logout", "lxqt-leave", "lxsession-logout", "mate-session-save",
+       "qdbus", "dbus-send", "gdbus", "busctl")
+def _session(command: Command, depth: int) -> list[Finding]:
+    text = " ".join(command.args).lower()
+    if command.program in ("qdbus", "dbus-send", "gdbus", "busctl") and not re.search(
+            r"poweroff|reboot|halt|suspend|hibernate|logout|terminate|killsession|killuser|shutdown", text):
+        return []
+    if command.program == "mate-session-save" and "--logout" not in text and "--shutdown" not in text:
+        return []
+    return [Finding("processes", f"{command.program} logs off, suspends or powers off the session")]
 
 
 @_rule("init", "telinit")
@@ -818,10 +885,57 @@ def _credentials(command: Command) -> list[Finding]:
     return []
 
 
+@_rule("ssh-keygen")
+def _ssh_keygen(command: Command, depth: int) -> list[Finding]:
+    args = command.args
+    target = args[args.index("-f") + 1] if "-f" in args and args.index("-f") + 1 < len(args) else ""
+    if target and not any(a in ("-l", "-y", "-F", "-R", "-lf") for a in args):
+        return _written(target, "ssh-keygen writes")
+    return []
+
+
+@_rule("pip", "pip3", "pipx", "uv", "npm", "pnpm", "yarn", "gem", "cargo", "go")
+def _install_from_url(command: Command, depth: int) -> list[Finding]:
+    if "install" not in command.args and "add" not in command.args:
+        return []
+    urls = [a for a in command.args if re.match(r"(git\+)?(https?|ftp)://", a) and not re.search(
+        r"//(pypi\.org|files\.pythonhosted\.org|registry\.npmjs\.org|github\.com|gitlab\.com)/", a)]
+    if urls:
+        return [Finding("fetch_exec", f"{command.program} installs, and runs the set-up code of, {urls[0]}")]
+    return []
+
+
+@_rule("curl", "http", "https", "xh", "wget")
+def _http_delete(command: Command, depth: int) -> list[Finding]:
+    joined = " ".join(command.args)
+    if re.search(r"(?i)(-X\s*|--request[= ]|--method[= ])DELETE\b|^DELETE\b", joined):
+        return [Finding("removal", "sends an HTTP DELETE request")]
+    return []
+
+
+@_rule("etcdctl", "consul", "zkcli", "zookeeper-shell", "nats", "vault")
+def _key_value_stores(command: Command, depth: int) -> list[Finding]:
+    verbs = [a.lower() for a in command.args if not a.startswith("-")]
+    if any(v in ("del", "delete", "deleteall", "rmr", "destroy", "purge") for v in verbs):
+        return [Finding("sql", f"{command.program} deletes keys or data")]
+    return []
+
+
+@_rule("dropdb", "dropuser", "mysqladmin", "mongodump", "pg_restore")
+def _database_tools(command: Command, depth: int) -> list[Finding]:
+    lowered = [a.lower() for a in command.args]
+    if command.program in ("dropdb", "dropuser") or "drop" in lowered or (
+            command.program == "pg_restore" and ("--clean" in lowered or "-c" in lowered)):
+        return [Finding("sql", f"{command.program} drops a database or its objects")]
+    return []
+
+
 @_rule("psql", "mysql", "mariadb", "sqlite3", "sqlcmd", "duckdb", "clickhouse-client", "cockroach", "redis-cli",
        "mongosh", "mongo", "usql", "pgcli", "mycli", "litecli")
 def _database_client(command: Command, depth: int) -> list[Finding]:
-    findings = judge_sql(" ".join(command.args)) if command.program == "redis-cli" else []
+    findings = judge_sql(" ".join(a for a in command.args if not a.startswith("-"))) if command.program == "redis-cli" else []
+    if command.program == "redis-cli" and command.feeders and any(a.lower() in ("del", "unlink") for a in command.args):
+        findings.append(Finding("sql", "redis-cli deletes every key its input names"))
     for arg in command.args:
         findings += judge_sql(arg.split("=", 1)[-1] if arg.startswith("--") else arg)
     if command.feeders:

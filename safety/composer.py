@@ -40,6 +40,7 @@ class Typed:
     tails: tuple[tuple[str, Language], ...] = ()  # each run from where one of its typed pieces began
     line: str = ""  # the window's text after the action (the line being composed, or the field)
     unseen: str = ""  # why a line that runs holds text the gate has not seen ("" when it saw all)
+    prompted: str = ""  # the program whose password prompt the typed text answers ("" when none)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class _Line:
     pending: str = ""  # earlier lines of a command continued with \, an open quote or a pipe
     unseen: str = ""
     doubtful: bool = False  # something happened that the line model does not follow (a click, an unknown key)
+    prompted: str = ""  # a program that asks for a password ran: the next line answers it
     doubted: set[int] = field(default_factory=set)  # pieces typed since then
     modes: list[Language] = field(default_factory=list)
 
@@ -85,10 +87,12 @@ class Composer:
         self._pieces += 1
         piece = self._pieces
 
-        def submit() -> None:
+        prompted = line.prompted
+
+        def submit(force: bool = False) -> None:
             nonlocal unseen
             text = line.pending + line.text
-            if _continues(text, line.modes[-1] if line.modes else language):
+            if not force and _continues(text, line.modes[-1] if line.modes else language):
                 line.pending = text + "\n"
                 _clear(line)
                 return
@@ -97,7 +101,10 @@ class Composer:
                 runs.append((text, mode))
                 tails.extend((tail, mode) for tail in line.tails() if tail.strip())
             unseen = unseen or line.unseen
-            _switch_mode(line, text, language)
+            answered_prompt = line.prompted
+            line.prompted = "" if answered_prompt else _prompts_for_password(text, language)
+            if not answered_prompt:
+                _switch_mode(line, text, language)
             line.pending, line.unseen, line.doubtful = "", "", False
             line.doubted.clear()
             _clear(line)
@@ -125,7 +132,7 @@ class Composer:
             if not _modelled(key, held, language):
                 line.doubtful = True
             if key == "enter" or runs_editor:
-                submit()
+                submit(force=runs_editor or bool(held - {"shift"}) or (key == "enter" and "shift" in held))
             elif key == "esc" and language == "windows":  # PowerShell and cmd clear the line
                 _clear(line)
             elif not held - {"shift"} and key:
@@ -194,7 +201,7 @@ class Composer:
             else:
                 line = _Line(modes=line.modes)  # most likely another field now: its text is its own
         self._pending = (window, line, clipboard)
-        return Typed(tuple(pieces), tuple(runs), tuple(tails), line.pending + line.text, unseen)
+        return Typed(tuple(pieces), tuple(runs), tuple(tails), line.pending + line.text, unseen, prompted)
 
     def commit(self) -> None:
         """The previewed action happened."""
@@ -270,12 +277,44 @@ def _modelled(key: str, held: set[str], language: Language) -> bool:
     return key in allowed or (len(key) == 1 and not held - {"shift"})
 
 
+_PASSWORD_PROMPTS = {"ssh", "su", "sudo", "passwd", "doas", "pkexec", "kinit", "ssh-add", "scp", "sftp", "login",
+                     "htpasswd", "vncpasswd", "smbpasswd", "chpasswd", "sshpass", "ftp", "telnet", "openssl"}
+
+
+def _prompts_for_password(text: str, language: Language) -> str:
+    """A program that asks for a password after it starts (``ssh host``, ``sudo ...``, ``mysql -p``)."""
+    if language not in ("shell", "unknown"):
+        return ""
+    try:
+        words = shlex.split(text)
+    except ValueError:
+        return ""
+    if not words:
+        return ""
+    program = re.split(r"[\\/]", words[0])[-1]
+    if program in _PASSWORD_PROMPTS or (program in ("mysql", "mariadb") and "-p" in words) or (
+            program == "psql" and "-W" in words):
+        return program
+    return ""
+
+
+_SQL_STATEMENT = re.compile(r"(?i)^\s*(select|insert|update|delete|drop|alter|create|truncate|grant|revoke|with|exec|execute"
+                            r"|merge|replace|call)\b")
+
+
 def _continues(text: str, language: Language) -> bool:
-    """A shell waits for more: a trailing backslash, pipe or ``&&``, or an open quote."""
+    """A shell waits for more: a trailing backslash, pipe or ``&&``, or an open quote; a SQL
+    console waits for the ``;`` that ends a statement."""
     stripped = text.rstrip()
+    if language == "sql":
+        return bool(_SQL_STATEMENT.match(text)) and not stripped.endswith(";")
     if language not in ("shell", "unknown"):
         return stripped.endswith(("`", "|")) if language == "windows" else False
     if stripped.endswith(("\\", "|", "&&", "||")):
+        return True
+    heredoc = re.search(r"(?<!<)<<-?(?!<)\s*(['\"]?)(\w+)\1", text)
+    if heredoc and "<<<" not in text[heredoc.start():heredoc.start() + 3] and not re.search(
+            rf"\n\s*{heredoc.group(2)}\s*$", text):
         return True
     try:
         shlex.split(text)

@@ -14,6 +14,7 @@ Two questions, answered by meaning rather than by one spelling:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,7 +52,8 @@ _SQL = _words(r"\bpsql\b", r"\bmysql\b", r"\bmariadb\b", r"\bsqlite3?\b", r"\bpg
               r"\bphpmyadmin\b", r"\bheidisql\b", r"\bdb browser\b", r"\bdatabase\b", r"\bmongo(sh| shell| compass)?\b",
               r"\bredis\b", r"\bclickhouse\b", r"\bduckdb\b", r"\bsnowflake\b", r"\bbigquery\b", r"\bsupabase\b",
               r"\bworkbench\b", r"\bazure data studio\b", r"\bssms\b", r"\bmanagement studio\b")
-_CODE = _words(r"\bpython( ?3)?( shell| console| repl| interpreter)?\b", r"\bipython\b", r"\bjupyter\b",
+_CODE = _words(r"\bpython( ?3)?( shell| console| repl| interpreter)?\b", r"\bipython\b", r"\bjupyter(lab)?\b",
+               r"\.ipynb\b",
                r"\bidle\b", r"\bnode(\.js)?( repl)?\b", r"\birb\b", r"\brepl\b", r"\bdevtools\b",
                r"\bdeveloper tools\b", r"\bjavascript console\b", r"\bscratchpad\b", r"\bpry\b", r"\bghci\b",
                r"\bspyder\b", r"\bthonny\b", r"\bnotebook\b", r"\bcolab\b")
@@ -64,12 +66,18 @@ _PROSE = _words(
     r"\bjoplin\b", r"\bgedit\b", r"\btext editor\b", r"\bmousepad\b", r"\bkate\b", r"\bnotepad\b",
     r"\btextedit\b", r"\babiword\b", r"\bonenote\b", r"\bevernote\b", r"\bcalc\b", r"\bexcel\b", r"\bsheets\b",
     r"\bspreadsheet\b", r"\bimpress\b", r"\bpowerpoint\b", r"\bslides\b", r"\bwordpad\b", r"\bpages\b",
-    r"\bkeynote\b", r"\bnumbers\b", r"\bblog\b", r"\bcomment\b", r"\bforum\b", r"\bwiki\b", r"\.(txt|md|docx?|odt|rtf)\b")
+    r"\bkeynote\b", r"\bnumbers\b", r"\bblog\b", r"\bcomment\b", r"\bforum\b", r"\bwiki\b", r"\.(txt|md|docx?|odt|rtf)\b",
+    # code editors: what is typed is written into a file, not run
+    r"\bvisual studio code\b", r"\bvs ?code\b", r"\bvscodium\b", r"\bsublime text\b", r"\bintellij\b", r"\bpycharm\b",
+    r"\bwebstorm\b", r"\bgoland\b", r"\bclion\b", r"\brider\b", r"\bandroid studio\b", r"\beclipse\b", r"\bnetbeans\b",
+    r"\bzed\b", r"\batom\b", r"\bgeany\b", r"\bbluefish\b", r"\bnotepad\+\+", r"\bemacs\b", r"\bgvim\b",
+    r"\bkwrite\b", r"\bxed\b", r"\bpluma\b", r"\bgnome text editor\b")
 
 _SENSITIVE: list[tuple[str, re.Pattern[str]]] = [
     ("payment or checkout", _words(
         r"\bcheck ?out\b", r"\bpay(ment|ments|ing)?\b(?! history)", r"\bpay now\b", r"\bpaypal\b", r"\bstripe\b",
-        r"\bbilling\b", r"\bpurchase\b", r"\bbuy now\b", r"\bplace (your )?order\b", r"\bcomplete (your )?order\b",
+        r"\bbilling\b", r"\bpurchase\b", r"\bbuy( now)?\b", r"\bplace (your )?order\b", r"\bcomplete (your )?order\b",
+        r"\breview (your )?order\b", r"\bbestellen\b", r"\bpedido\b", r"заказ", r"\bzamówienie\b", r"\bsiparış",
         r"\bconfirm (your )?order\b", r"\bcomplete purchase\b", r"\border summary\b", r"\bsubscri(be|ption) (now|plan)",
         r"\bupgrade (plan|now)\b", r"\bcredit card\b", r"\bcard details\b", r"\bapple pay\b", r"\bgoogle pay\b",
         r"\bklarna\b", r"\bcheckout\.", r"\bkasse\b", r"\bzahlung\b", r"\bbezahl", r"\bbestellung (abschlie|aufgeben)",
@@ -84,7 +92,8 @@ _SENSITIVE: list[tuple[str, re.Pattern[str]]] = [
         r"sparkasse|commerzbank|deutsche bank|lloyds|natwest|monzo|bunq|credit agricole|société générale)\b",
         r"\bauthori[sz]e (payment|transfer|transaction)\b", r"\b(approve|confirm) (the )?(payment|transfer|transaction)\b",
         r"\bwire funds\b", r"\büberweisung\b", r"\bvirement\b", r"\btransferencia\b", r"\bbonifico\b", r"转账",
-        r"汇款", r"银行", r"銀行", r"振込", r"送金", r"송금", r"은행", r"перевод")),
+        r"汇款", r"银行", r"銀行", r"振込", r"送金", r"송금", r"은행", r"перевод", r"\bprzelew\b", r"\bbank\b.*\bonline\b",
+        r"\bonline\b.*\bbank\b", r"\bpix\b", r"\bsepa\b", r"\bswift transfer\b")),
     ("deleting an account", _words(
         r"\b(delete|close|deactivate|terminate|remove|cancel)\b.{0,30}\baccount\b", r"\baccount deletion\b",
         r"\bkonto (löschen|schließen)\b", r"\bsupprimer (mon |le )?compte\b", r"\beliminar (mi |la )?cuenta\b",
@@ -92,7 +101,7 @@ _SENSITIVE: list[tuple[str, re.Pattern[str]]] = [
     ("deleting or cancelling something", _words(
         r"\b(delete|remove|erase|destroy|wipe|purge|permanently)\b", r"\bempty (the )?(trash|bin|recycle bin)\b",
         r"\bfrom (the )?trash\b", r"\bcancel (your |my )?(membership|subscription|plan|order|booking)\b",
-        r"\bunsubscribe\b", r"\bfactory reset\b", r"\breset (this|your) (pc|device|phone)\b", r"\blöschen\b",
+        r"\bunsubscribe\b", r"\bfactory reset\b", r"\bdanger zone\b", r"\breset (this|your) (pc|device|phone)\b", r"\blöschen\b",
         r"\bsupprimer\b", r"\beliminar\b", r"\bborrar\b", r"删除", r"刪除", r"削除", r"삭제")),
     ("booking or ordering", _words(
         r"\bconfirm (your )?(booking|reservation|order|purchase)\b", r"\bbook now\b", r"\breserve now\b",
@@ -113,7 +122,8 @@ _SENSITIVE: list[tuple[str, re.Pattern[str]]] = [
         r"\bsudoers\b", r"\bcrontab\b", r"/etc/(passwd|shadow|hosts|fstab|environment)\b", r"\bid_(rsa|ed25519|ecdsa)\b")),
     ("crypto wallet", _words(
         r"\bmetamask\b", r"\bwallet\b", r"\bcoinbase\b", r"\bbinance\b", r"\bkraken\b", r"\bledger live\b",
-        r"\btrezor\b", r"\bexodus\b", r"\bphantom\b", r"\btrust wallet\b", r"\bsend (eth|btc|bitcoin|ether|usdt|sol|crypto)\b",
+        r"\btrezor\b", r"\bexodus\b", r"\bphantom\b", r"\belectrum\b", r"\bwasabi\b", r"\bsparrow\b", r"\bmonero\b",
+        r"\bbitcoin core\b", r"\batomic wallet\b", r"\brabby\b", r"\btrust wallet\b", r"\bsend (eth|btc|bitcoin|ether|usdt|sol|crypto)\b",
         r"\b(eth|btc|sol|usdc|usdt) transfer\b", r"\bswap tokens\b", r"\buniswap\b", r"\bsign transaction\b", r"钱包",
         r"ウォレット")),
     ("password manager or keyring", _words(
@@ -122,7 +132,7 @@ _SENSITIVE: list[tuple[str, re.Pattern[str]]] = [
         r"\bpassword (manager|vault|safe|store)\b", r"\bvault\b", r"\bkwallet\b", r"\bgnome-keyring\b",
         r"\bpasswort-?manager\b", r"\bgestionnaire de mots de passe\b", r"密码管理", r"パスワードマネージャ")),
     ("authentication", _words(
-        r"\bauthenticat(e|ion|or)\b", r"\bpolkit\b", r"\bpkexec\b", r"\bsudo\b", r"\bsign[ -]?in\b", r"\blog[ -]?in\b",
+        r"\bauthenticat(e|ion|or)\b", r"\bpolkit\b", r"\bpkexec\b", r"\bsudo\b.*\bpassword\b", r"\bsign[ -]?in\b", r"\blog[ -]?in\b",
         r"\blogon\b", r"\bpassword\b", r"\bpasswort\b", r"\bmot de passe\b", r"\bcontraseña\b", r"\bsenha\b",
         r"\bpassphrase\b", r"\bpin\b", r"\bcredentials?\b", r"\btwo[- ]factor\b", r"\b2fa\b", r"\bmfa\b", r"\botp\b",
         r"\bverification code\b", r"\bsecurity code\b", r"\bone[- ]time (code|password)\b", r"\bunlock\b",
@@ -144,10 +154,23 @@ def place_of(window: WindowInfo | None) -> Place:
         return Place("unknown")
     title = fold(window.title).strip()
     app = fold(window.app).strip()
-    return Place(_language(title, app), _sensitive(title, app))
+    language = _language(title, app)
+    # words in other scripts are matched as written too: folding look-alikes helps Latin words only
+    readings = {title, app, unicodedata.normalize("NFKC", window.title).casefold(),
+                unicodedata.normalize("NFKC", window.app).casefold()}
+    sensitive = _sensitive(readings)
+    if language == "prose" and sensitive not in ("authentication", "password manager or keyring",
+                                                 "file that controls log-in or access"):
+        sensitive = ""  # a mail or a chat about paying is not a payment page
+    return Place(language, sensitive)
+
+
+_REPL_TITLE = re.compile(r"(?i)^(python[0-9.]*|ipython3?|node|irb|php|lua|ghci|bpython|ptpython)\b\s*(-|—|–|$)")
 
 
 def _language(title: str, app: str) -> Language:
+    if _REPL_TITLE.match(title):  # "node - Terminal": the terminal runs an interpreter
+        return "code"
     for text in (app, title):
         if not text:
             continue
@@ -164,9 +187,9 @@ def _language(title: str, app: str) -> Language:
     return "unknown"
 
 
-def _sensitive(title: str, app: str) -> str:
+def _sensitive(readings: set[str]) -> str:
     for why, pattern in _SENSITIVE:
-        for text in (title, app):
-            if text and pattern.search(text) and not (_HARMLESS_SUBJECT.search(text) and why != "authentication"):
+        for text in readings:
+            if text and pattern.search(text) and not _HARMLESS_SUBJECT.search(text):
                 return why
     return ""

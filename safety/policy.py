@@ -19,6 +19,7 @@ pressed, and your own rules), checked in order. The strictest verdict of all win
 from __future__ import annotations
 
 import re
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -186,9 +187,10 @@ class Policy:
         place = place_of(proposal.window)
         typed = (composer or Composer()).preview(proposal.action, window_key(proposal.window), place.language)
         verdicts = [Verdict(Decision.ALLOW, "no rule objects")]
-        secrets = _typed_secrets(proposal, typed, words=place.language in ("prose", "unknown"))
+        secrets = _typed_secrets(proposal, typed, words=place.language in ("prose", "unknown") or bool(typed.prompted))
         if secrets:
-            why = "the text goes into a password field" if proposal.secret else "the text holds a secret"
+            why = ("the text goes into a password field" if proposal.secret else
+                   f"the text answers {typed.prompted}'s password prompt" if typed.prompted else "the text holds a secret")
             verdicts.append(Verdict(Decision.CONFIRM, f"{why} ({_kinds(secrets, proposal)})"))
         for finding, where in _command_findings(typed, place.language, composer):
             verdicts.append(Verdict(Decision.CONFIRM, f"{where}: {finding.reason}"))
@@ -219,6 +221,11 @@ def _typed_secrets(proposal: Proposal, typed: Typed, words: bool) -> list[str]:
     (password-like words count outside command lines only, see :func:`find_secrets`)."""
     if proposal.secret:
         return [p for p in typed.pieces if p.strip()]
+    if typed.prompted:  # a single word typed at a password prompt is the password (unless it is a program)
+        answers = [p.strip() for p in typed.pieces if len(p.strip()) >= 4 and " " not in p.strip()
+                   and shutil.which(p.strip()) is None]
+        if answers:
+            return answers
     found = [s for piece in typed.pieces for s in find_secrets(piece, words)]
     if typed.pieces:
         in_field = [s for s in find_secrets(typed.line, words) if not any(s in f for f in found)]
@@ -239,7 +246,7 @@ def _command_findings(typed: Typed, language: Language, composer: Composer | Non
     if language == "prose":
         return []
     found = []
-    if language == "unknown":
+    if language in ("unknown", "sql", "code"):  # a button or a key the gate does not know may run it
         found += [(f, "typing a command") for piece in typed.pieces for f in judge_text(piece, language)]
     for run, run_language in typed.runs + typed.tails:
         if composer is not None and composer.approved(run):
@@ -254,9 +261,12 @@ def judge_text(text: str, language: Language) -> list[Finding]:
     """What ``text`` does if it runs as a command in a window of ``language``."""
     text = fold(text)
     if language == "sql":
-        return judge_sql(text)
-    if language == "code":
-        return judge_code(text, judge_line)
+        escape = re.match(r"\s*(\\!|system\s)(.*)", text, re.S)  # psql's \! and mysql's system run shell commands
+        return judge_sql(text) + (judge_line(escape.group(2)) if escape else [])
+    if language == "code":  # a notebook's "!cmd" and %%bash cells are shell; the rest is code
+        shell = "\n".join(line.lstrip()[1:] for line in text.splitlines() if line.lstrip().startswith("!"))
+        as_shell = [f for f in judge_line(shell or text) if shell or f.category != "obfuscation"]
+        return judge_code(text, judge_line) + as_shell + judge_sql(text)
     if language == "windows":
         return judge_line(text, "windows") + judge_sql(text)
     return judge_line(text, "posix") + judge_sql(text)

@@ -44,6 +44,7 @@ _ASSIGNED = re.compile(
     |auth|credential)s?\w*["']?\s*[:=]\s*["']?([^\s"']{4,})""")
 _BEARER = re.compile(r"(?i)\b(bearer|basic|token)\s+([A-Za-z0-9_\-.=+/]{12,})")
 _CLI_PASSWORD = re.compile(r"\b(?:mysql|mariadb|mysqldump|mysqladmin)\b[^\n]*?\s-p([^\s-][^\s]{3,})|--password[= ]([^\s]{4,})"
+                           r"|\blogin\b[^\n]*?\s-p\s+('[^']{4,}'|\"[^\"]{4,}\"|\S{4,})"
                            r"|(?:^|\s)(?:-u|--user)\s+[^\s:]+:([^\s]{4,})|\bsshpass\s+-p\s*(\S{4,})")
 _CARD = re.compile(r"(?<![\d-])(\d[ -]?){12,18}\d(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
@@ -53,7 +54,10 @@ _CN_ID = re.compile(r"\b\d{17}[\dX]\b")
 _DNI = re.compile(r"\b([XYZ]?)(\d{7,8})-?([A-Z])\b")
 _INSEE = re.compile(r"\b([12])[ .]?(\d{2})[ .]?(\d{2})[ .]?(\d{2}|2A|2B)[ .]?(\d{3})[ .]?(\d{3})[ .]?(\d{2})\b")
 _NAMED_ID = re.compile(r"(?i)\b(ssn|social security( number)?|sozialversicherungs\w*|passport( number| no\.?)?|"
-                       r"tax (id|number)|steuer-?id|national id|id number|personalausweis\w*)\b\D{0,15}(\d[\d -]{6,}\d)")
+                       r"tax (id|number)|steuer-?id|national id|id number|personalausweis\w*|bsn|pesel|cpf|cnpj|"
+                       r"personnummer|hetu|henkilötunnus|nir|insee|dni|nie|nif|codice fiscale|aadhaar|pan|sin|tfn|"
+                       r"burgerservicenummer|numéro de sécurité sociale|rut|curp|my ?number|マイナンバー|身份证)"
+                       r"\b\D{0,15}([\dA-Z][\dA-Z .\-/+]{6,}[\dA-Z])")
 _EMAIL = re.compile(r"^[\w.+\-]+@[\w\-]+(\.[\w\-]+)+$")
 _URL = re.compile(r"^([a-z][a-z0-9+.\-]*://|www\.)\S+$", re.I)
 _FORMULA = re.compile(r"^[=+@][A-Za-z][A-Za-z0-9_.]*\(.*\)$|^=")
@@ -85,6 +89,7 @@ def find_secrets(text: str, words: bool = True) -> list[str]:
     found += [m.group(m.lastindex or 0) for m in _NAMED_ID.finditer(folded)]
     found += [word.strip(".,;:!?\"'()[]") for word in folded.split() if words and _password_like(word)
               and not any(word in f or f in word for f in found)]
+    found = [f.strip("'\"") for f in found if f and not re.search(r"(?i)x{6,}|\*{4,}|(.)\1{7,}", f)]  # placeholders
     if any(f not in text for f in found):  # folding changed it: the text as typed is what to hide
         found.append(text.strip())
     return sorted({f for f in found if f}, key=len, reverse=True)

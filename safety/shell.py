@@ -76,7 +76,9 @@ def parse(text: str, dialect: Dialect = "posix") -> Script:
 
 def _expand_posix(text: str) -> str:
     """What the shell would make of tricks that hide words from a reader: ``$IFS`` as a space,
-    ``$'\\x72m'`` as ``'rm'``, ``${HOME}`` as ``$HOME``."""
+    ``$'\\x72m'`` as ``'rm'``, ``${HOME}`` as ``$HOME``; a here-document becomes the here-string
+    of its body (bashlex reads those, and the body is what the command reads)."""
+    text = _heredocs_as_strings(text)
     text = re.sub(r"\$\{IFS\}|\$IFS\b", " ", text)
     text = re.sub(r"\$\{(\w+)\}", r"$\1", text)
 
@@ -88,6 +90,24 @@ def _expand_posix(text: str) -> str:
         return "'" + decoded.replace("'", "'\\''") + "'"
 
     return re.sub(r"\$'((?:[^'\\]|\\.)*)'", ansi_c, text)
+
+
+def _heredocs_as_strings(text: str) -> str:
+    lines = text.split("\n")
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        match = re.search(r"(?<!<)<<-?(?!<)\s*(['\"]?)(\w+)\1", line)
+        if match and "<<<" not in line[match.start():match.start() + 3]:
+            end = next((j for j in range(i + 1, len(lines)) if lines[j].strip() == match.group(2)), len(lines))
+            body = "\n".join(lines[i + 1:end]).replace("'", "'\\''")
+            out.append(line[:match.start()] + f"<<< '{body}'" + line[match.end():])
+            i = end + 1
+        else:
+            out.append(line)
+            i += 1
+    return "\n".join(out)
 
 
 def _walk(node: bashlex.ast.node, script: Script, feeders: tuple[Command, ...]) -> list[Command]:

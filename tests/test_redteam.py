@@ -20,9 +20,10 @@ from perception.windows import WindowInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITES = sorted((ROOT / "tests" / "redteam").glob("*.jsonl"))
-# The rules were refined on cases.jsonl; holdout.jsonl was written afterwards by someone who saw
-# neither, and is held to its measured figures so that they only get better.
-LIMITS = {"cases": (0, 0.03), "holdout": (65, 25 / 428)}
+# The most dangerous cases allowed and the largest share of harmless ones asked, per file. holdout.jsonl
+# was written after the rules by someone who saw neither them nor cases.jsonl; its three cases still
+# allowed are documented in docs/SAFETY.md.
+LIMITS = {"cases": (0, 0.03), "holdout": (3, 0.03)}
 
 
 def load(path: Path) -> dict[str, dict]:
