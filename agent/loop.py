@@ -11,6 +11,7 @@ the run with status ``error``. Every finished step has been recorded either way.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -25,6 +26,7 @@ from agent.model import ModelBackend, ModelUnavailable, TextSink
 from agent.prompt import PromptBuilder
 from agent.reply import ReplyError, parse_reply
 from agent.task import Outcome, Status, Step, TaskState
+from perception.accessibility import focused_password_field
 from perception.geometry import CoordinateTransform, OffScreen
 from perception.screen import Screen, ScreenUnavailable
 from safety.gate import Gate
@@ -127,7 +129,11 @@ class Agent:
         started = time.monotonic()
         assert step.action is not None
         shot = step.screenshot
-        step.verdict = self.gate.check(Proposal(step.action, step.target, shot.window, shot))
+        if step.action.action == "type" and shot.window is not None:  # whatever goes into a password field is secret
+            field = focused_password_field(f"^{re.escape(shot.window.title)}$")
+            step.secret_boxes = (field,) if field else ()
+        secret = bool(step.secret_boxes)
+        step.verdict = self.gate.check(Proposal(step.action, step.target, shot.window, shot, secret=secret))
         step.timings["gate"] = time.monotonic() - started
         if step.verdict.asked:  # the person's answer was input of theirs, and took time
             step.seen_at = time.monotonic()

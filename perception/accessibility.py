@@ -92,6 +92,33 @@ def window_elements(title: str) -> list[Element]:
         bus.connection.close()
 
 
+FOCUSED = 12  # AT-SPI state bit
+
+
+def focused_password_field(title: str) -> Box | None:
+    """The box of the password field that has the keyboard focus in the window titled ``title``
+    (a regular expression), or None: no such field, or an app that publishes no accessibility tree.
+    Never waits for apps to publish: it is asked before each typing step."""
+    try:
+        bus = _Bus()
+    except Exception as error:
+        logger.debug("no accessibility tree: {!r}", error)
+        return None
+    try:
+        window = _window(bus, title)
+        if window is None:
+            return None
+        for element, node in _walk(bus, window, with_nodes=True):
+            if element.role == "password text" and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
+                return element.box
+        return None
+    except Exception as error:  # an app that quits or hangs while being walked
+        logger.debug("accessibility tree unreadable: {}", error)
+        return None
+    finally:
+        bus.connection.close()
+
+
 def _window(bus: _Bus, title: str) -> tuple[str, str] | None:
     registry = ("org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root")
     for app in bus.call(registry, ACCESSIBLE, "GetChildren")[0]:
@@ -101,15 +128,17 @@ def _window(bus: _Bus, title: str) -> tuple[str, str] | None:
     return None
 
 
-def _walk(bus: _Bus, window: tuple[str, str]) -> list[Element]:
-    found: list[Element] = []
+def _walk(bus: _Bus, window: tuple[str, str], with_nodes: bool = False) -> list:
+    """The visible elements under ``window`` (with their bus nodes when ``with_nodes``)."""
+    found: list = []
     todo = [window]
     while todo and len(found) < MAX_ELEMENTS:
         node = todo.pop()
         role = bus.call(node, ACCESSIBLE, "GetRoleName")[0]
         x, y, width, height = bus.call(node, COMPONENT, "GetExtents", "u", SCREEN)[0]
         if width > 0 and height > 0:
-            found.append(Element(role, bus.name(node), (x, y, x + width, y + height)))
+            element = Element(role, bus.name(node), (x, y, x + width, y + height))
+            found.append((element, node) if with_nodes else element)
         if role != "combo box":  # its list items are not on the screen until it opens
             todo.extend(tuple(child) for child in bus.call(node, ACCESSIBLE, "GetChildren")[0])
     return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -200,3 +201,24 @@ def test_a_crash_mid_run_leaves_every_finished_step_readable(contact_form, tmp_p
     assert [r["step"] for r in steps_of(folder)] == [1, 2]
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["status"] == "error" and "GPU fell off" in summary["reason"]
+
+
+def test_text_typed_into_a_password_field_is_a_secret_whatever_it_looks_like(desktop, tmp_path, request):
+    """The accessibility tree says which field has the focus and that it hides its text: a
+    passphrase of plain words there asks first, and is kept out of the run folder."""
+    dialog = subprocess.Popen(["zenity", "--forms", "--title=New account", "--add-entry=Full name",
+                               "--add-password=Password"], env=desktop.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    request.addfinalizer(dialog.kill)
+    desktop.wait_for_window("New account")
+    passphrase = "correct horse battery staple"
+    backend = ScriptedBackend([type_text("Ada Lovelace"), reply("Next field.", action="key", keys=["Tab"]),
+                               type_text(passphrase), done()])
+    result = run_command(settings(tmp_path, tmp_path / "unused"), "Fill in the account", model=backend, pacing=FAST)
+
+    records = steps_of(result.folder)
+    assert records[0]["verdict"]["decision"] == "allow"  # the name field: ordinary text
+    assert records[2]["outcome"] == "blocked" and "password field" in records[2]["verdict"]["reason"]
+    for path in result.folder.iterdir():
+        if path.suffix in (".json", ".jsonl"):
+            assert passphrase not in path.read_text(encoding="utf-8")
