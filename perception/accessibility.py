@@ -21,6 +21,7 @@ ACCESSIBLE, COMPONENT = "org.a11y.atspi.Accessible", "org.a11y.atspi.Component"
 MAX_ELEMENTS = 2000  # a window with more is not a form; stop walking
 SCREEN = 0  # AT-SPI coordinate type: desktop pixels
 SWITCH_ON_WAIT = 3.0  # seconds apps may take to publish their windows once accessibility is switched on
+NEW_WINDOW_WAIT = 1.5  # seconds a window that X already shows may take to appear in the tree
 
 
 @dataclass(frozen=True)
@@ -75,8 +76,9 @@ def window_elements(title: str) -> list[Element]:
     except Exception as error:  # no session bus, no AT-SPI, a bus that does not answer
         logger.debug("no accessibility tree: {!r}", error)
         return []
-    # apps that publish only once accessibility is on (Qt) take a moment to appear
-    deadline = time.monotonic() + (SWITCH_ON_WAIT if bus.switched_on else 0.0)
+    # apps that publish only once accessibility is on (Qt) take a moment to appear, and so does a
+    # window that has just opened
+    deadline = time.monotonic() + (SWITCH_ON_WAIT if bus.switched_on else NEW_WINDOW_WAIT)
     try:
         while True:
             window = _window(bus, title)

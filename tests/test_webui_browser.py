@@ -127,7 +127,7 @@ def test_agent_run_asks_the_page_and_the_approval_survives_a_reload(page, model,
     approval = page.locator("#approval")
     approval.wait_for()
     assert "type 'Hunter2!x9secret'" in page.inner_text("#approval-action")
-    assert "password" in page.inner_text("#approval-reason")
+    assert "secret" in page.inner_text("#approval-reason")
     assert page.locator(".step").count() == 1  # the click was allowed without asking
     shot(page, "agent-approval")
     assert contact_form.state()["fields"]["name"] == ""  # nothing typed while the gate waits
