@@ -2,8 +2,9 @@
 
 pyautogui moves and clicks the pointer and presses keys; its corner failsafe stays on, so a
 person can always stop the agent by throwing the pointer into a screen corner. Text goes
-through a path that handles any Unicode (pyautogui.write silently drops non-ASCII): xdotool
-on X11, pynput's keyboard controller elsewhere.
+through a path that handles any Unicode (pyautogui.write silently drops non-ASCII): on X11,
+ASCII through xdotool and other characters through XTest on spare keycodes bound once (see
+:class:`_BoundKeys`); pynput's keyboard controller elsewhere.
 
 Points arrive already in desktop coordinates (see :mod:`perception.geometry`).
 
@@ -13,8 +14,8 @@ scrolls a few wheel notches at a time, waits 0.1 s at a time.
 
 After a click, keys wait until the X server reports the button released. A window manager
 (openbox, like most) holds a synchronous grab on button presses and replays each press to the
-application only once it has handled it; after a keymap change (xdotool remaps a spare keycode
-for every non-ASCII character) it is busy re-grabbing for ~40-140 ms, the press waits, the
+application only once it has handled it; after a keymap change (a character the keymap lacks
+is bound to a spare keycode) it is busy re-grabbing for ~40-220 ms, the press waits, the
 keyboard does not, and the next field's first keys land in the previous one. The button
 release is processed only after the replayed press, so "no button held" means the click has
 reached the application, ahead of any key sent after it.
@@ -22,9 +23,12 @@ reached the application, ahead of any key sent after it.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +39,7 @@ from actions.keys import key_combo
 from actions.schema import Action
 
 NON_ASCII_DELAY_MS = 40
+"""Between characters typed through pynput's controller, which remaps a keycode for each."""
 SCROLL_PIXELS_PER_NOTCH = 50
 """The model scrolls in pixels, the wheel in notches; toolkits move ~3 lines (~50 px) a notch."""
 CHUNK_SECONDS = 0.12
@@ -188,7 +193,10 @@ class Executor:
         if self._xdotool:
             for chunk in _chunks(text, self._type_delay_ms):
                 checkpoint()
-                self._xdotool_type(chunk)
+                if chunk.isascii():
+                    self._xdotool_type(chunk)
+                else:
+                    self._type_bound(chunk, checkpoint)
                 progress.done += len(chunk)
             return
         from pynput.keyboard import Controller
@@ -202,24 +210,129 @@ class Executor:
             progress.done += 1
 
     def _xdotool_type(self, run: str) -> None:
-        # xdotool types a character missing from the keymap by remapping a spare keycode;
-        # the app must see the key before the next remap, or it reads the wrong character
-        # (seen with Tk under 20 ms). Plain ASCII needs no remap and goes faster. An
-        # upper-case letter remapped alone reads as lower case unless shift is held.
-        delay = self._type_delay_ms if run.isascii() else NON_ASCII_DELAY_MS
+        # ASCII only: every character has a key in the keymap (xdotool finds it, shift included)
         if run == "\n":  # xdotool types it as Linefeed, which Qt ignores; Return is what a person presses
             command = [self._xdotool, "key", "Return"]
-        elif not run.isascii() and run.isupper() and len(run) == 1:
-            command = [self._xdotool, "key", "--delay", str(delay), f"shift+U{ord(run):04X}"]
         else:
-            command = [self._xdotool, "type", "--delay", str(delay), "--", run]
+            command = [self._xdotool, "type", "--delay", str(self._type_delay_ms), "--", run]
         try:
-            subprocess.run(command, check=True, capture_output=True, timeout=10 + len(run) * delay / 100)
+            subprocess.run(command, check=True, capture_output=True,
+                           timeout=10 + len(run) * self._type_delay_ms / 100)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
             stderr = getattr(error, "stderr", b"") or b""
             raise InputFailed(f"xdotool could not type: {stderr.decode(errors='replace').strip() or error}") from None
-        if not run.isascii():
-            time.sleep(NON_ASCII_DELAY_MS / 1000)
+
+    def _type_bound(self, characters: str, checkpoint: Checkpoint) -> None:
+        keys = _bound_keys()
+        for character in characters:
+            keys.type(character, checkpoint)
+            time.sleep(self._type_delay_ms / 1000)
+
+
+MAX_BOUND = 12
+"""Spare keycodes one process holds at most, leaving others for other processes (and xdotool)."""
+REBIND_AFTER = 0.25
+"""Seconds after its last key before a bound keycode is given to another character: an app reads
+a key's character from the keymap as it is when the app gets to the key, not when it was sent
+(Tk lost characters remapped 20 ms after their key)."""
+RELEASE_AFTER = 1.0
+"""Seconds without a key before the bound keycodes are given back, for other processes to use."""
+
+
+class _BoundKeys:
+    """Characters the keymap lacks, each on a spare keycode of its own, typed through XTest.
+
+    xdotool types such a character by remapping a spare keycode and restoring the map right
+    after: two keymap changes a character. Each one is a MappingNotify that every client must
+    handle (the window manager re-grabs all its keys and buttons, holding back clicks meanwhile),
+    and an app that gets to the key after the restore reads no character, or another one. Here
+    a character is bound when first typed and stays bound while typing goes on: a text binds
+    each of its characters once, and the keycodes are given back after :data:`RELEASE_AFTER`
+    of quiet (and when the process ends).
+    """
+
+    def __init__(self) -> None:
+        from Xlib.display import Display
+
+        self._display = Display()
+        info = self._display.display.info
+        self._first, self._count = info.min_keycode, info.max_keycode - info.min_keycode + 1
+        self._width = len(self._display.get_keyboard_mapping(self._first, 1)[0])
+        self._bound: dict[str, int] = {}
+        self._used: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._release: threading.Timer | None = None
+        atexit.register(self.release, at_exit=True)
+
+    def type(self, character: str, checkpoint: Checkpoint) -> None:
+        from Xlib import X
+        from Xlib.ext import xtest
+
+        with self._lock:
+            code = self._keycode(character, checkpoint)
+            xtest.fake_input(self._display, X.KeyPress, code)
+            xtest.fake_input(self._display, X.KeyRelease, code)
+            self._display.sync()
+            self._used[code] = time.monotonic()
+            if self._release is not None:
+                self._release.cancel()
+            self._release = threading.Timer(RELEASE_AFTER, self.release)
+            self._release.daemon = True
+            self._release.start()
+
+    def _keycode(self, character: str, checkpoint: Checkpoint) -> int:
+        """The keycode that types ``character``, bound now if it is not yet."""
+        if character in self._bound:
+            return self._bound[character]
+        code = self._free_keycode(checkpoint)
+        # the same keysym at every level, so shift or caps lock cannot change the character
+        self._display.change_keyboard_mapping(code, [(_keysym(character),) * self._width])
+        self._display.sync()
+        self._bound[character] = code
+        return code
+
+    def _free_keycode(self, checkpoint: Checkpoint) -> int:
+        deadline = time.monotonic() + 3.0
+        while True:
+            if len(self._bound) < MAX_BOUND:
+                mapping = self._display.get_keyboard_mapping(self._first, self._count)
+                empty = [self._first + n for n, keysyms in enumerate(mapping) if not any(keysyms)]
+                if empty[1:]:  # the lowest is left free: xdotool's scratch keycode
+                    return empty[1]
+            if self._bound:  # the least recently typed of ours, once no app can still be reading it
+                code = min(self._bound.values(), key=lambda c: self._used.get(c, 0.0))
+                if self._used.get(code, 0.0) + REBIND_AFTER <= time.monotonic():
+                    del self._bound[next(c for c, k in self._bound.items() if k == code)]
+                    return code
+            elif time.monotonic() > deadline:
+                raise InputFailed("no spare keycode in the keymap to type non-ASCII text with")
+            checkpoint()
+            time.sleep(0.02)
+
+    def release(self, at_exit: bool = False) -> None:
+        """Give the bound keycodes back (empty, as they were), unless typing goes on."""
+        with self._lock:
+            if not at_exit and self._used and max(self._used.values()) + RELEASE_AFTER > time.monotonic() + 0.01:
+                return  # typed again meanwhile: its own timer comes later
+            try:
+                for code in self._bound.values():
+                    self._display.change_keyboard_mapping(code, [(0,) * self._width])
+                self._display.sync()
+            except Exception:  # noqa: BLE001 - at exit the display may be gone already: nothing to give back
+                pass
+            self._bound.clear()
+
+
+@functools.cache
+def _bound_keys() -> _BoundKeys:
+    """One binder per process: two would hand the same spare keycode to two characters."""
+    return _BoundKeys()
+
+
+def _keysym(character: str) -> int:
+    """The X keysym of a character: Latin-1 keysyms are the code point, others 0x01000000 + it."""
+    point = ord(character)
+    return point if 0x20 <= point < 0x7F or 0xA0 <= point < 0x100 else 0x01000000 | point
 
 
 class _Progress:
@@ -234,30 +347,25 @@ class _Progress:
         self.done, self.total, self.unit = 0, total, unit
 
 
-def _chunks(text: str, ascii_delay_ms: int) -> list[str]:
-    """Text as xdotool calls of at most ~:data:`CHUNK_SECONDS` each: keymap runs, split further."""
+def _chunks(text: str, delay_ms: int) -> list[str]:
+    """Text in pieces of at most ~:data:`CHUNK_SECONDS` of typing each: runs of ASCII (one
+    xdotool call), runs of other characters (bound keycodes), each line break on its own."""
+    size = max(1, int(CHUNK_SECONDS * 1000 / max(1, delay_ms)))
     chunks: list[str] = []
     for run in _keymap_runs(text):
-        if run.isascii():
-            size = max(1, int(CHUNK_SECONDS * 1000 / max(1, ascii_delay_ms)))
-        else:  # each character waits its delay, and the run a delay more after it
-            size = max(1, int(CHUNK_SECONDS * 1000 / NON_ASCII_DELAY_MS) - 1)
         chunks.extend(run[i:i + size] for i in range(0, len(run), size))
     return chunks
 
 
 def _kind(character: str) -> str:
-    if character == "\n":
-        return "newline"
-    return "ascii" if character.isascii() else "upper" if character.isupper() else "other"
+    return "newline" if character == "\n" else "ascii" if character.isascii() else "other"
 
 
 def _keymap_runs(text: str) -> list[str]:
-    """Split text into runs xdotool can type in one go: ASCII, other characters, and each
-    non-ASCII upper-case letter and each line break on its own."""
+    """Split text into runs of one kind: ASCII, other characters, and each line break on its own."""
     runs: list[str] = []
     for character in text:
-        if runs and _kind(character) == _kind(runs[-1][-1]) not in ("upper", "newline"):
+        if runs and _kind(character) == _kind(runs[-1][-1]) != "newline":
             runs[-1] += character
         else:
             runs.append(character)

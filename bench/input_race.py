@@ -3,8 +3,9 @@
     python bench/input_race.py [-n 10] [--way executor|xdotool] [--no-wm]
 
 A Tk window with an Entry and a Text on a virtual display of its own (Xvfb + openbox). Each run
-clicks the Entry, types "Zurich 東京", clicks the Text at once and types "First programmer", then
-reads both fields back. ``--way xdotool`` does it with bare xdotool calls (the non-ASCII
+clicks the Entry, types "Zurich " and two CJK characters (new ones each run, so that each run
+changes the keymap), clicks the Text at once and types "First programmer", then reads both
+fields back. ``--way xdotool`` does it with bare xdotool calls (the non-ASCII
 characters one at a time, as the executor used to: each one remaps a spare keycode and restores
 the map); ``--way executor`` goes through :class:`actions.executor.Executor`. The app logs when
 Tk saw the ButtonPress on the Text and the first key there, so a run shows how late the click
@@ -44,14 +45,19 @@ root.bind_all("<F12>", dump)
 root.mainloop()
 """
 ENTRY, TEXT = (100 + 200, 100 + 37), (100 + 200, 100 + 150)  # window content at 100,100 (openbox adds a frame)
-ASCII, UNICODE, NEXT = "Zurich ", "東京", "First programmer"
+ASCII, NEXT = "Zurich ", "First programmer"
 
 
-def xdotool_way(desktop: VirtualDesktop, entry: tuple[int, int], text: tuple[int, int]) -> float:
+def unicode_text(number: int) -> str:
+    """Two CJK characters no earlier run typed: 東京, then 丂丄, 丅丆, ..."""
+    return "東京" if number == 1 else chr(0x4E00 + 2 * number) + chr(0x4E01 + 2 * number)
+
+
+def xdotool_way(desktop: VirtualDesktop, entry: tuple[int, int], text: tuple[int, int], unicode: str) -> float:
     x = desktop.xdotool
     x("mousemove", *map(str, entry), "click", "1")
     x("type", "--delay", "12", "--", ASCII)
-    for character in UNICODE:
+    for character in unicode:
         x("type", "--delay", "40", "--", character)
     x("mousemove", *map(str, text))
     clicked = time.monotonic()
@@ -60,11 +66,11 @@ def xdotool_way(desktop: VirtualDesktop, entry: tuple[int, int], text: tuple[int
     return clicked
 
 
-def executor_way(executor, entry: tuple[int, int], text: tuple[int, int]) -> float:
+def executor_way(executor, entry: tuple[int, int], text: tuple[int, int], unicode: str) -> float:
     from actions.schema import parse_action
 
     executor.execute(parse_action({"action": "left_click", "coordinate": [0, 0]}), entry)
-    executor.execute(parse_action({"action": "type", "text": ASCII + UNICODE}), None)
+    executor.execute(parse_action({"action": "type", "text": ASCII + unicode}), None)
     clicked = time.monotonic()
     executor.execute(parse_action({"action": "left_click", "coordinate": [0, 0]}), text)
     executor.execute(parse_action({"action": "type", "text": NEXT}), None)
@@ -96,12 +102,15 @@ def main() -> int:
         right, lateness = 0, []
         for number in range(1, args.n + 1):
             time.sleep(0.3)
-            clicked = executor_way(executor, entry, text) if executor else xdotool_way(desktop, entry, text)
+            unicode = unicode_text(number)
+            way = (lambda: executor_way(executor, entry, text, unicode)) if executor else (
+                lambda: xdotool_way(desktop, entry, text, unicode))
+            clicked = way()
             time.sleep(0.5)
             desktop.xdotool("key", "F12")
             assert app.stdout is not None
             result = json.loads(app.stdout.readline())
-            ok = result["entry"] == ASCII + UNICODE and result["text"] == NEXT
+            ok = result["entry"] == ASCII + unicode and result["text"] == NEXT
             right += ok
             seen = {what: at for what, at in reversed(result["log"])}
             first_key = min((at for what, at in result["log"] if what.endswith("key") and at > clicked), default=None)

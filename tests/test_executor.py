@@ -67,16 +67,15 @@ def test_schemas_and_policy_import_without_the_input_stack_or_torch():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("text", ["a" * 400, "Zürich – 東京 " * 30, "line\n" * 50, "ÉCOLE 🚀" * 20])
+@pytest.mark.parametrize("text", ["a" * 400, "Zürich – 東京 " * 30, "line\n" * 50, "ÉCOLE 🚀" * 20, "東京都渋谷区" * 50])
 def test_text_is_typed_in_chunks_short_enough_to_stop_between(text):
-    from actions.executor import CHUNK_SECONDS, NON_ASCII_DELAY_MS, _chunks
+    from actions.executor import CHUNK_SECONDS, _chunks
 
     chunks = _chunks(text, 12)
     assert "".join(chunks) == text
     for chunk in chunks:
-        # xdotool's delay per character, plus the pause after a run that remapped keys
-        seconds = len(chunk) * 0.012 if chunk.isascii() else (len(chunk) + 1) * NON_ASCII_DELAY_MS / 1000
-        assert seconds <= CHUNK_SECONDS, chunk
+        assert len(chunk) * 0.012 <= CHUNK_SECONDS, chunk  # 12 ms a character
+        assert chunk.isascii() or not any(c.isascii() for c in chunk) or chunk == "\n"
 
 
 def test_a_checkpoint_that_raises_stops_a_long_type_and_says_how_far_it_got(executor, contact_form):
