@@ -311,7 +311,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 
     from agent.backends import make_backend
     from agent.reply import ReplyError
-    from tasks.ask import ask
+    from tasks.commands.ask import ask
 
     try:
         image = Image.open(path)
@@ -422,10 +422,10 @@ def main(argv: list[str] | None = None) -> int:
     from evaluation.task import TaskError
     from perception.screen import ScreenUnavailable
     from safety.policy import PolicyError
-    from tasks.record import RecorderError
-    from tasks.recording import RecordingError
-    from tasks.replay import ReplayError
-    from tasks.form import FormError
+    from tasks.recordings.record import RecorderError
+    from tasks.recordings.recording import RecordingError
+    from tasks.recordings.replay import ReplayError
+    from tasks.forms.form import FormError
 
     try:
         if args.command == "policy":
@@ -443,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("record", "replay", "recordings"):
             return record_or_replay(settings, args)
         if args.command == "fill":
-            from tasks.fill import fill_command
+            from tasks.forms.fill import fill_command
 
             return fill_command(settings, args.spec, args.data, args.locator, args.stop_on_error)
         if args.command in ("eval", "ground-eval", "eval-report"):
@@ -453,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
 
             return serve(settings, args.host, args.port, args.token)
         from agent.progress import ConsoleProgress
-        from tasks.command import run_command
+        from tasks.commands.run import run_command
 
         result = run_command(settings, args.instruction, observers=(ConsoleProgress(),))
         if result.answer is not None:

@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from agent.backends.local import LocalModel  # noqa: E402
-from agent.backends.random_model import SHAPES, build_random_model  # noqa: E402
+from engine.local import LocalModel  # noqa: E402
+from engine.random_model import SHAPES, build_random_model  # noqa: E402
 from agent.model import Message, ModelRequest, Sampling  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
 

@@ -51,8 +51,8 @@ def main() -> None:
         from loguru import logger
 
         from agent.settings import Settings
-        from tasks.fill import fill_form
-        from tasks.form import FormSpec
+        from tasks.forms.fill import fill_form
+        from tasks.forms.form import FormSpec
 
         logger.remove()
         logger.add(sys.stderr, level="WARNING")

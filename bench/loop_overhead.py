@@ -39,7 +39,7 @@ def main() -> None:
         from agent.loop import Pacing
         from agent.settings import Settings
         from agent.trajectory import Trajectory
-        from tasks.command import run_command
+        from tasks.commands.run import run_command
 
         writes: list[float] = []
         on_step = Trajectory.on_step

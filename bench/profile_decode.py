@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from agent.backends.fast import FastGenerator, rms_norm, rope  # noqa: E402
-from agent.backends.local import LocalModel  # noqa: E402
-from agent.backends.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
+from engine.fast import FastGenerator, rms_norm, rope  # noqa: E402
+from engine.local import LocalModel  # noqa: E402
+from engine.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
 from bench.decode import request  # noqa: E402
 
 TOKENS = 64

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from agent.backends.local import LocalModel  # noqa: E402
-from agent.backends.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
+from engine.local import LocalModel  # noqa: E402
+from engine.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
 from agent.model import Message, ModelRequest, Sampling  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
 from agent.reply import ReplyError, parse_reply  # noqa: E402

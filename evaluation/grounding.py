@@ -11,7 +11,7 @@ folder by the record's file name.
   is text or icon, with ``platform``, ``application`` and ``group``.
 
 A point inside the box, edges included, is a hit; no point (unparseable answer) is a miss.
-Locators: ``model`` asks the backend (``tasks.ask``); ``ocr`` reads the screen with Tesseract
+Locators: ``model`` asks the backend (``tasks.commands.ask``); ``ocr`` reads the screen with Tesseract
 (:mod:`perception.ocr`) and points at the best match of the instruction's text.
 """
 
@@ -106,7 +106,7 @@ def _image_index(folder: Path) -> dict[str, Path]:
 def model_locator(settings: Settings) -> Locator:
     from agent.backends import make_backend
     from agent.reply import ReplyError
-    from tasks.ask import ask
+    from tasks.commands.ask import ask
 
     backend, sampling = make_backend(settings), settings.sampling()
 

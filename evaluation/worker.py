@@ -87,7 +87,7 @@ def run_task(task: Task, settings: Settings, solver: str) -> dict[str, Any]:
             return {**record, "score": 0.0, "status": "setup_failed", "reason": str(error)}
         # the input stack binds to the display when imported: only now is DISPLAY the task's
         from agent.task import Status
-        from tasks.command import run_command
+        from tasks.commands.run import run_command
 
         metered = MeteredBackend(model)
         run = run_command(settings, task.instruction, model=metered)

@@ -47,7 +47,7 @@ def run_demo(runs_dir: Path, out: TextIO = sys.stdout) -> int:
 
     with contact_form(out, "the agent takes over") as saved:
         # imports the input stack, now that DISPLAY is set
-        from tasks.command import run_command
+        from tasks.commands.run import run_command
 
         settings = Settings(backend="scripted", script=SCRIPT, confirm="deny", runs_dir=runs_dir)
         result = run_command(settings, INSTRUCTION)
@@ -65,8 +65,8 @@ def run_fill_demo(runs_dir: Path, out: TextIO = sys.stdout) -> int:
 
     with contact_form(out, f"filling it from {CONTACTS}") as saved:
         # imports the input stack, now that DISPLAY is set
-        from tasks.fill import fill_form
-        from tasks.form import FormSpec, load_rows
+        from tasks.forms.fill import fill_form
+        from tasks.forms.form import FormSpec, load_rows
 
         spec = FormSpec.load(FORM)
         settings = Settings(confirm="allow", runs_dir=runs_dir)  # on its own display, submitting needs no approval

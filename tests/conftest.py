@@ -82,7 +82,7 @@ def contact_form(desktop: VirtualDesktop, tmp_path: Path) -> Iterator[ContactFor
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny random-weight Qwen3-VL folders (Thinking and Instruct templates), built offline once."""
-    from agent.backends.random_model import build_random_model
+    from engine.random_model import build_random_model
 
     root = tmp_path_factory.mktemp("models")
     return {mode: build_random_model(root / mode, mode=mode) for mode in ("thinking", "instruct")}

@@ -16,7 +16,7 @@ from agent.model import ModelReply, ModelRequest
 from agent.settings import Settings
 from agent.task import Status
 from safety.policy import Proposal, Verdict
-from tasks.command import run_command
+from tasks.commands.run import run_command
 from tests.replies import BLANK, CITY, EMAIL, NAME, NOTES, SAVE, click, done, reply, script, type_text
 
 FAST = Pacing(settle_timeout=1.0, resume_after=0.5, max_pause=10)

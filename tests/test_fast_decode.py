@@ -12,8 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from agent.backends.local import LocalModel
-from agent.backends.random_model import build_random_model
+from engine.local import LocalModel
+from engine.random_model import build_random_model
 from agent.model import Message, ModelRequest, Sampling
 from agent.prompt import system_prompt, thought_cutoff
 
@@ -132,7 +132,7 @@ def test_a_prompt_without_images_asked_again_reuses_all_but_its_last_token(fast,
 
 
 def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, monkeypatch):
-    monkeypatch.setattr("agent.backends.fast.MLP_TOKENS", 64)  # (the tiny model's prompts are short)
+    monkeypatch.setattr("engine.fast.MLP_TOKENS", 64)  # (the tiny model's prompts are short)
     reply = fast.complete(request(screen(5)))
     assert fast.last_stats.prompt_tokens - fast.last_stats.reused_prefix > 3 * 64
     assert reply.text == plain.complete(request(screen(5))).text
@@ -142,7 +142,7 @@ def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, m
 def test_eight_bit_layers_are_never_put_in_a_cuda_graph():
     from bitsandbytes.nn import Linear8bitLt
 
-    from agent.backends.graphs import capturable
+    from engine.graphs import capturable
 
     assert capturable(torch.nn.Sequential(torch.nn.Linear(4, 4)))
     assert not capturable(torch.nn.Sequential(torch.nn.Linear(4, 4), Linear8bitLt(4, 4)))

@@ -19,8 +19,8 @@ from desktop.virtual import VirtualDesktop
 from run_agent import main
 from safety.policy import Proposal, Verdict
 from tasks import locate_field
-from tasks.fill import fill_form
-from tasks.form import FormSpec, load_rows
+from tasks.forms.fill import fill_form
+from tasks.forms.form import FormSpec, load_rows
 from tests.replies import script
 
 FORMS = Path(__file__).resolve().parent.parent / "tasks" / "forms"

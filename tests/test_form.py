@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.form import FormError, FormSpec, load_rows
+from tasks.forms.form import FormError, FormSpec, load_rows
 
 SPEC = """
 window: "^Sign up$"

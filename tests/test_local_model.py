@@ -16,12 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from agent.backends.local import LocalModel, PresencePenalty, ThinkingBudget
+from engine.local import LocalModel, PresencePenalty, ThinkingBudget
 from agent.model import Message, ModelRequest, ModelUnavailable, Sampling
 from agent.prompt import system_prompt, thought_cutoff
 from agent.settings import Settings
 from agent.task import Status
-from tasks.command import run_command
+from tasks.commands.run import run_command
 from tests.test_agent_on_desktop import FAST
 
 GREEDY = Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=24)
@@ -147,7 +147,7 @@ def test_agent_loop_on_the_tiny_model_stops_cleanly_with_a_full_record(contact_f
 
 def test_heavy_libraries_load_only_with_the_in_process_model():
     code = ("import sys, agent.settings, agent.backends, agent.prompt, agent.reply, actions.schema, safety.policy, "
-            "tasks.ask; print(sorted(m for m in ('torch', 'transformers', 'bitsandbytes') if m in sys.modules))")
+            "tasks.commands.ask; print(sorted(m for m in ('torch', 'transformers', 'bitsandbytes') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

@@ -23,7 +23,7 @@ from agent.prompt import system_prompt, thought_cutoff
 from agent.reply import ReplyError, parse_reply
 from agent.settings import load_settings
 from agent.task import Status
-from tasks.command import run_command
+from tasks.commands.run import run_command
 from tests.replies import EMAIL, NAME, SAVE, click, done, reply, script, type_text
 from tests.test_agent_on_desktop import FAST
 

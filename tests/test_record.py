@@ -13,9 +13,9 @@ from pathlib import Path
 
 from perception.geometry import Monitor
 from perception.screen import Screen
-from tasks.event_merge import MergeRules, RawEvent, StepMerger, hotkey_keys, key_label, merge
-from tasks.record import Recorder, crop_box
-from tasks.recording import Recording, Window
+from tasks.recordings.event_merge import MergeRules, RawEvent, StepMerger, hotkey_keys, key_label, merge
+from tasks.recordings.record import Recorder, crop_box
+from tasks.recordings.recording import Recording, Window
 from tests.replies import NAME, NEWSLETTER, NOTES, SAVE
 
 FORM = Window(title="Contact", app="python3", left=41, top=60, width=640, height=520)
@@ -164,8 +164,8 @@ def test_the_writer_puts_both_listeners_events_back_in_time_order(tmp_path):
 
 
 def test_without_a_display_starting_says_why(tmp_path):
-    code = ("from pathlib import Path; from tasks.record import Recorder, RecorderError; "
-            "from tasks.recording import Recording; from perception.screen import Screen\n"
+    code = ("from pathlib import Path; from tasks.recordings.record import Recorder, RecorderError; "
+            "from tasks.recordings.recording import Recording; from perception.screen import Screen\n"
             "try: Recorder(Recording.create(Path('%s'), 'x', (1, 1)), Screen()).start()\n"
             "except RecorderError as error: print(error)")
     result = subprocess.run([sys.executable, "-c", code % tmp_path], capture_output=True, text=True,
@@ -276,8 +276,8 @@ def test_text_typed_in_a_secret_window_is_a_parameter_and_never_written(contact_
 RECORD = """
 import sys
 from perception.screen import Screen
-from tasks.record import Recorder
-from tasks.recording import Recording
+from tasks.recordings.record import Recorder
+from tasks.recordings.recording import Recording
 recorder = Recorder(Recording.create(sys.argv[1], "demo", (1280, 800)), Screen())
 recorder.start()
 print("ready", flush=True)
@@ -309,7 +309,7 @@ def test_ctrl_c_keeps_everything_recorded_so_far(contact_form, desktop, tmp_path
 def test_a_command_recorded_in_xterm_replays_in_a_new_xterm_elsewhere(desktop, tmp_path):
     """The README's walk-through: record in xterm, edit a parameter in, replay in a new xterm."""
     from agent.settings import Settings
-    from tasks.replay import replay
+    from tasks.recordings.replay import replay
 
     first, second = tmp_path / "first.txt", tmp_path / "second.txt"
 

@@ -22,8 +22,8 @@ from desktop.virtual import app_path
 from perception.locate import locate
 from perception.screen import Screen
 from safety.policy import Proposal, Verdict
-from tasks.recording import RecordedStep, Recording, Window
-from tasks.replay import ReplayError, replay, replay_rows, windows_titled
+from tasks.recordings.recording import RecordedStep, Recording, Window
+from tasks.recordings.replay import ReplayError, replay, replay_rows, windows_titled
 
 FAST = Pacing(settle_timeout=1.0, resume_after=0.5, max_pause=10)
 # places in the form's window (its client area, as pywinctl reports it)

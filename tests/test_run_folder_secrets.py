@@ -12,7 +12,7 @@ from urllib.parse import quote
 from loguru import logger
 from PIL import Image
 
-import tasks.command
+import tasks.commands.run
 from actions.schema import parse_action
 from agent.backends.scripted import ScriptedBackend
 from agent.loop import Pacing
@@ -24,7 +24,7 @@ from perception.geometry import Monitor
 from perception.screen import Screen, Screenshot
 from safety.policy import Proposal, Verdict
 from safety.secrets import Redactor
-from tasks.command import Controls, run_command
+from tasks.commands.run import Controls, run_command
 from tests.replies import EMAIL, NAME, click, done, reply, type_text
 
 PASSWORD = "Tr0ub4dor@home/2024x"
@@ -70,13 +70,13 @@ def read_on(image: Image.Image, secret: str) -> list[str]:
 
 
 def test_a_typed_password_is_in_no_text_and_no_picture_of_the_run(contact_form, tmp_path, monkeypatch):
-    wiring = tasks.command.controls
+    wiring = tasks.commands.run.controls
 
     def controls(settings: Settings, ask=None) -> Controls:  # type: ignore[no-untyped-def]
         screen, layout, gate, kill_switch, executor = wiring(settings, ask)
         return Controls(screen, layout, ReportsThePassword(gate), kill_switch, executor)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(tasks.command, "controls", controls)
+    monkeypatch.setattr(tasks.commands.run, "controls", controls)
     logged: list[str] = []
     sink = logger.add(logged.append, level="DEBUG")
     backend = ScriptedBackend([

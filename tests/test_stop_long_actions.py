@@ -25,7 +25,7 @@ from agent.model import ModelReply, ModelRequest
 from agent.settings import Settings
 from agent.task import Status
 from safety.killswitch import KillSwitch, StopRequested
-from tasks.command import run_command
+from tasks.commands.run import run_command
 from tests.replies import NAME, NOTES, click, done, reply, type_text
 
 STOP_WITHIN = 0.3

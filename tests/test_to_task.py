@@ -7,8 +7,8 @@ from PIL import Image
 from agent.backends.scripted import ScriptedBackend
 from agent.model import ModelReply, Sampling
 from agent.reply import parse_reply
-from tasks.recording import Recording, RecordedStep
-from tasks.to_task import describe, step_actions, task_script
+from tasks.recordings.recording import Recording, RecordedStep
+from tasks.recordings.to_task import describe, step_actions, task_script
 
 
 def recording(tmp_path) -> Recording:

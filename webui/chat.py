@@ -16,7 +16,7 @@ from PIL import Image
 
 from agent.model import Message, Mode, ModelRequest, Sampling
 from agent.reply import split_thought
-from tasks.ask import ask
+from tasks.commands.ask import ask
 from webui.model_host import ModelHost
 
 END_THINK = "</think>"

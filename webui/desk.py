@@ -1,7 +1,7 @@
 """The desktop the server drives: one agent run or replay at a time, supervised from the page.
 
-A job is an ordinary ``run`` (:func:`tasks.command.run_command`) or ``replay``
-(:func:`tasks.replay.replay`) with the page standing in for the person at the terminal:
+A job is an ordinary ``run`` (:func:`tasks.commands.run.run_command`) or ``replay``
+(:func:`tasks.recordings.replay.replay`) with the page standing in for the person at the terminal:
 
 * the safety gate's questions wait for Approve or Deny on the page (:meth:`Job.__call__` is
   the gate's :data:`safety.gate.Asker`); a pending question lives in the server, so a reload of
@@ -198,7 +198,7 @@ class Desk:
         settings = self._job_settings(mode, max_steps=max_steps, dry_run=dry_run)
 
         def work(job: Job) -> dict[str, Any]:
-            from tasks.command import run_command
+            from tasks.commands.run import run_command
 
             with self.host.pin(mode):
                 result = run_command(settings, instruction, ask=job, observers=(job,),
@@ -208,7 +208,7 @@ class Desk:
         return self._start(Job("run", instruction, mode), work)
 
     def replay(self, name: str, params: dict[str, str], speed: float = 1.0) -> Job:
-        from tasks.recording import NAME, Recording, RecordingError
+        from tasks.recordings.recording import NAME, Recording, RecordingError
 
         folder = Path(self.settings.recordings_dir) / name
         if not NAME.match(name) or not (folder / "recording.json").is_file():
@@ -217,7 +217,7 @@ class Desk:
         settings = self._job_settings(self.settings.mode)
 
         def work(job: Job) -> dict[str, Any]:
-            from tasks.replay import replay
+            from tasks.recordings.replay import replay
 
             result = replay(settings, recording, params, speed, ask=job, observers=(job,))
             return {"status": result.status.value, "reason": result.reason, "answer": None}
@@ -227,8 +227,8 @@ class Desk:
     def fill(self, form: str, rows: str | None = None, rows_format: str = "csv", locator: str = "auto",
              mode: Mode | None = None) -> Job:
         """Fill a form from a spec (YAML text) and data rows (CSV or JSON-lines text), as ``run_agent.py fill``."""
-        from tasks.fill import fill_form
-        from tasks.form import FormError, FormSpec, load_rows
+        from tasks.forms.fill import fill_form
+        from tasks.forms.form import FormError, FormSpec, load_rows
 
         mode = mode or self.settings.mode
         settings = self._job_settings(mode)

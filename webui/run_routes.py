@@ -194,7 +194,7 @@ def forms() -> list[dict[str, str]]:
 
 @router.get("/api/recordings", summary="Recordings that can be replayed")
 def recordings(request: Request) -> list[dict[str, Any]]:
-    from tasks.recording import Recording, RecordingError
+    from tasks.recordings.recording import Recording, RecordingError
 
     root = Path(desk_of(request).settings.recordings_dir)
     found = []

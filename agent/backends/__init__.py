@@ -29,7 +29,7 @@ def make_backend(settings: Settings) -> ModelBackend:
             timeout=settings.request_timeout, retries=settings.retries,
         )
     try:
-        from agent.backends.local import LocalModel
+        from engine.local import LocalModel
     except ImportError as error:
         raise ModelUnavailable(f"the transformers backend needs torch and transformers ({error}): "
                                'pip install -e ".[model]"') from None

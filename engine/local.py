@@ -7,7 +7,7 @@ the model's own chat template renders the messages with one ``<|image_pad|>`` pe
 the image processor turns each image into patches at our pixel budget, and each pad is
 widened to the image's token count (one token per 32x32 pixels).
 
-Two decoders: ``fast`` (the default; :mod:`agent.backends.fast`: static KV cache, CUDA
+Two decoders: ``fast`` (the default; :mod:`engine.fast`: static KV cache, CUDA
 graphs, prefix and vision reuse) and ``plain`` (transformers' ``generate``, the reference
 it is checked against, and the fallback for a model split across devices). ``plain`` adds two
 logits processors: the Instruct card's presence penalty, and the
@@ -36,7 +36,7 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
-from agent.backends.fast import FastGenerator, StepStats, Thinking
+from engine.fast import FastGenerator, StepStats, Thinking
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
 from agent.prompt import thought_cutoff
 

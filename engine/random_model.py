@@ -77,7 +77,7 @@ def build_tokenizer() -> Any:
 
 
 def chat_template(mode: Mode) -> str:
-    template = files("agent.backends").joinpath("random_model_template.jinja").read_text(encoding="utf-8")
+    template = files("engine").joinpath("random_model_template.jinja").read_text(encoding="utf-8")
     return template.replace("{{THINK}}", "{{ '<think>\\n' }}" if mode == "thinking" else "")
 
 

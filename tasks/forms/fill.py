@@ -3,7 +3,7 @@
 For each row of data:
 
 1. **Window.** The window whose title matches the spec is found and brought to the front.
-2. **Where.** Each field is found by its visible label (:mod:`tasks.locate_field`): OCR and the
+2. **Where.** Each field is found by its visible label (:mod:`tasks.forms.locate_field`): OCR and the
    control's geometry, or the model, or OCR first and the model when OCR is unsure. Places are
    kept per form, relative to the window: later rows need no OCR or model unless the window
    changed its size (a moved window just shifts them).
@@ -51,9 +51,9 @@ from safety.gate import Asker, Gate
 from safety.killswitch import KillSwitch, StopRequested
 from safety.policy import Proposal
 from safety.secrets import Redactor
-from tasks.command import controls
-from tasks.form import FormError, FormField, FormSpec, load_rows
-from tasks.locate_field import (
+from tasks.commands.run import controls
+from tasks.forms.form import FormError, FormField, FormSpec, load_rows
+from tasks.forms.locate_field import (
     SURE,
     FieldLocator,
     FieldNotFound,

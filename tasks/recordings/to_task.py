@@ -17,7 +17,7 @@ from actions.schema import GRID
 from agent.model import Message, ModelBackend, ModelRequest, Sampling
 from agent.prompt import describe_recording
 from agent.reply import split_thought
-from tasks.recording import Recording, RecordedStep
+from tasks.recordings.recording import Recording, RecordedStep
 
 SCROLL_PIXELS = 50  # what one wheel notch is worth (as the executor scrolls)
 

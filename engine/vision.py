@@ -16,7 +16,7 @@ from loguru import logger
 from PIL import Image
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from agent.backends.graphs import capturable, capture
+from engine.graphs import capturable, capture
 from perception.screen import fit_to_budget
 
 ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]

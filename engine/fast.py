@@ -7,7 +7,7 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
 - **Decode** runs one hand-written step with a static KV cache, captured as a CUDA graph
   per attention length bucket and replayed (run eagerly with 8-bit layers, which a graph
   cannot hold). On a GPU a decoder layer is seven Triton
-  kernels, nine with 4-bit weights (:mod:`agent.backends.kernels`: matrix-vector products
+  kernels, nine with 4-bit weights (:mod:`engine.kernels`: matrix-vector products
   that read each weight once, with the norms, SwiGLU and residuals fused in, and attention
   split over the cache); elsewhere it runs the same math through torch. Sampling
   (temperature, top-k, top-p, presence penalty) and the thinking budget run inside the
@@ -20,7 +20,7 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
 - **Vision** features are kept by image digest: a retry, or a screenshot identical to an
   earlier one, does not run the vision encoder again. Preprocessing (resize, normalise,
   patchify) runs on the GPU from the raw pixels, and the encoder is a CUDA graph per image
-  grid (:mod:`agent.backends.vision`).
+  grid (:mod:`engine.vision`).
 
 The step is checked against transformers: the same greedy tokens on the same model and
 inputs (``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
@@ -43,8 +43,8 @@ from PIL import Image
 from torch.nn.attention import sdpa_kernel
 from torch.nn.attention.bias import causal_lower_right
 
-from agent.backends.graphs import capturable, capture
-from agent.backends.vision import ATTENTION, VisionEncoder
+from engine.graphs import capturable, capture
+from engine.vision import ATTENTION, VisionEncoder
 from agent.model import Sampling
 from perception.screen import image_digest
 
@@ -109,7 +109,7 @@ def fuse(layer: torch.nn.Module) -> LayerWeights:
     attn, mlp = layer.self_attn, layer.mlp
     projections = (attn.q_proj, attn.k_proj, attn.v_proj)
     if nf4(attn.q_proj):
-        from agent.backends.kernels import NF4
+        from engine.kernels import NF4
 
         matrix = NF4.of
         qkv = tuple(matrix(module) for module in projections)

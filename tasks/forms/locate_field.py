@@ -29,8 +29,8 @@ from perception.controls import Blocks
 from perception.geometry import Box, center, shift
 from perception.ocr import Found, Line, find, read, similarity
 from perception.screen import Screenshot
-from tasks.ask import ask
-from tasks.form import FormField
+from tasks.commands.ask import ask
+from tasks.forms.form import FormField
 
 LocatorChoice = Literal["auto", "accessibility", "ocr", "model"]
 SURE = 0.85  # a label read at least this close to how the spec writes it

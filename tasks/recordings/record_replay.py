@@ -1,7 +1,7 @@
 """Record a task once, replay it often: the ``record``, ``replay`` and ``recordings`` commands.
 
-Thin on purpose: the recorder (:mod:`tasks.record`), the replayer (:mod:`tasks.replay`), the
-format (:mod:`tasks.recording`) and the conversion to a task script (:mod:`tasks.to_task`) do
+Thin on purpose: the recorder (:mod:`tasks.recordings.record`), the replayer (:mod:`tasks.recordings.replay`), the
+format (:mod:`tasks.recordings.recording`) and the conversion to a task script (:mod:`tasks.recordings.to_task`) do
 the work; this module wires them to the settings and says what happened.
 """
 
@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TextIO
 
 from agent.settings import Settings
-from tasks.recording import Recording, RecordingError
+from tasks.recordings.recording import Recording, RecordingError
 
 
 def record(settings: Settings, name: str, secret_windows: list[str], out: TextIO = sys.stdout) -> int:
     from perception.screen import Screen
-    from tasks.record import Recorder
+    from tasks.recordings.record import Recorder
 
     screen = Screen(settings.monitor_choice, settings.max_pixels)
     primary = screen.layout().primary
@@ -34,8 +34,8 @@ def record(settings: Settings, name: str, secret_windows: list[str], out: TextIO
 
 def replay(settings: Settings, name: str, params: list[str], data: Path | None, speed: float, from_step: int,
            with_model: bool = False, out: TextIO = sys.stdout) -> int:
-    from tasks.replay import replay as replay_once
-    from tasks.replay import replay_rows
+    from tasks.recordings.replay import replay as replay_once
+    from tasks.recordings.replay import replay_rows
 
     recording = Recording.load(settings.recordings_dir, name)
     values = {}
@@ -85,8 +85,8 @@ def show(settings: Settings, name: str, out: TextIO = sys.stdout) -> int:
 
 
 def to_task(settings: Settings, name: str, describe: bool, out: TextIO = sys.stdout) -> int:
-    from tasks.to_task import describe as describe_task
-    from tasks.to_task import task_script
+    from tasks.recordings.to_task import describe as describe_task
+    from tasks.recordings.to_task import task_script
 
     recording = Recording.load(settings.recordings_dir, name)
     description = None

@@ -37,7 +37,7 @@ from PIL import Image
 from actions.keys import key_name
 from actions.schema import InvalidAction
 from safety.secrets import looks_like_secret
-from tasks.recording import POINTER_KINDS, RecordedStep, Window
+from tasks.recordings.recording import POINTER_KINDS, RecordedStep, Window
 
 MODIFIERS = frozenset({"ctrl", "alt", "shift", "win"})
 LOCKS = frozenset({"capslock", "numlock", "scrolllock"})

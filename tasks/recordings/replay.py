@@ -69,11 +69,11 @@ from safety.gate import Asker, Gate
 from safety.killswitch import KillSwitch, StopRequested
 from safety.policy import Proposal
 from safety.secrets import Redactor
-from tasks.ask import find_point
-from tasks.command import controls
-from tasks.recording import POINTER_KINDS, RecordedStep, Recording, Window
+from tasks.commands.ask import find_point
+from tasks.commands.run import controls
+from tasks.recordings.recording import POINTER_KINDS, RecordedStep, Recording, Window
 from tasks.rows import RowsError, read_rows
-from tasks.to_task import step_actions
+from tasks.recordings.to_task import step_actions
 
 ACT, ASK, MARGIN = 0.9, 0.7, 0.1
 MAX_GAP = 3.0  # seconds: a person's long pause while recording is not replayed

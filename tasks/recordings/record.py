@@ -5,10 +5,10 @@ active window; a press also with the screen and the patch around the pointer, gr
 listener callback (before a person's release; XTest's instant press+release may already show its
 effect). One writer thread puts both listeners' events back in time order, feeds the merger and
 appends each step once final (synced); the stop hotkey and Ctrl+C flush what is pending.
-The events become steps in :mod:`tasks.event_merge` (pure, where every merge rule is tested).
+The events become steps in :mod:`tasks.recordings.event_merge` (pure, where every merge rule is tested).
 
 Secrets: presses in a secret window keep only the target patch a replay needs, not the whole
-screen (the text typed there is a parameter, see :mod:`tasks.event_merge`).
+screen (the text typed there is a parameter, see :mod:`tasks.recordings.event_merge`).
 
 pynput's ``injected`` flag cannot tell XTest input from a person's on X11, so it is not consulted.
 """
@@ -34,8 +34,8 @@ from perception.geometry import Monitor
 from perception.screen import Screen
 from perception.windows import active_window
 from safety.killswitch import DEFAULT_HOTKEY, unblock_x11_listener
-from tasks.event_merge import MODIFIERS, MergeRules, Merged, RawEvent, StepMerger, near, hotkey_keys, key_label
-from tasks.recording import POINTER_KINDS, Recording, Window
+from tasks.recordings.event_merge import MODIFIERS, MergeRules, Merged, RawEvent, StepMerger, near, hotkey_keys, key_label
+from tasks.recordings.recording import POINTER_KINDS, Recording, Window
 
 REORDER_S = 0.25
 """How long an event waits before merging: the other listener's thread may still deliver an earlier one."""

@@ -1,0 +1,1 @@
+"""Natural-language commands: ``run`` a task with the agent, ``ask`` about an image."""
