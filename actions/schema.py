@@ -84,7 +84,8 @@ class Type(_Action):
     action: Literal["type"]
     text: str = Field(
         min_length=1, max_length=MAX_TYPE_CHARACTERS,
-        description=f"The text to type, at most {MAX_TYPE_CHARACTERS} characters at a time (or the answer, for answer).",
+        description=f"The text to type, at most {MAX_TYPE_CHARACTERS} characters at a time "
+                    "(or the answer, for answer).",
     )
 
 

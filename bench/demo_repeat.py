@@ -52,9 +52,9 @@ def main() -> int:
             records = saved_records(done.stdout)
             right = done.returncode == 0 and records == EXPECTED
             exact += right
+            wrong = "" if right else f": {json.dumps(records, ensure_ascii=False)}"
             print(f"run {number}: {'exact' if right else 'WRONG'} (exit {done.returncode}, "
-                  f"{time.monotonic() - started:.1f} s)" + ("" if right else f": {json.dumps(records, ensure_ascii=False)}"),
-                  flush=True)
+                  f"{time.monotonic() - started:.1f} s){wrong}", flush=True)
     print(f"{exact}/{args.n} runs saved the exact expected record")
     return 0 if exact == args.n else 1
 

@@ -67,7 +67,8 @@ def test_schemas_and_policy_import_without_the_input_stack_or_torch():
     assert result.stdout.strip() == "[]"
 
 
-@pytest.mark.parametrize("text", ["a" * 400, "Zürich – 東京 " * 30, "line\n" * 50, "ÉCOLE 🚀" * 20, "東京都渋谷区" * 50])
+@pytest.mark.parametrize("text", ["a" * 400, "Zürich – 東京 " * 30, "line\n" * 50, "ÉCOLE 🚀" * 20,
+                                  "東京都渋谷区" * 50])
 def test_text_is_typed_in_chunks_short_enough_to_stop_between(text):
     from actions.executor import CHUNK_SECONDS, _chunks
 
