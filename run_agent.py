@@ -337,7 +337,7 @@ NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point"
 
 
 def record_or_replay(settings: Settings, args: argparse.Namespace) -> int:
-    from tasks import record_replay
+    from tasks.recordings import record_replay
 
     if args.command == "record":
         return record_replay.record(settings, args.name, args.secret_window)
@@ -414,18 +414,8 @@ def check_policy(cases: Path, policy_file: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from agent.model import ModelUnavailable
     from agent.settings import load_settings
-    from desktop.virtual import DesktopError
-    from evaluation.grounding import GroundingError
-    from evaluation.results import ResultsError
-    from evaluation.task import TaskError
-    from perception.screen import ScreenUnavailable
-    from safety.policy import PolicyError
-    from tasks.recordings.record import RecorderError
-    from tasks.recordings.recording import RecordingError
-    from tasks.recordings.replay import ReplayError
-    from tasks.forms.form import FormError
+    from errors import AgentError
 
     try:
         if args.command == "policy":
@@ -459,13 +449,9 @@ def main(argv: list[str] | None = None) -> int:
         if result.answer is not None:
             print(result.answer)
         return result.exit_code
-    except (SettingsError, PolicyError, RecordingError, ReplayError, TaskError, GroundingError, ResultsError,
-            FormError) as error:
+    except AgentError as error:  # errors.py: the tree, and the exit code of each branch
         print(f"run_agent.py: {error}", file=sys.stderr)
-        return 64
-    except (ModelUnavailable, ScreenUnavailable, DesktopError, RecorderError) as error:
-        print(f"run_agent.py: {error}", file=sys.stderr)
-        return 70
+        return error.exit_code
     except Exception as error:  # a bug of ours or of a library is a system error too, not Python's exit 1
         logger.opt(exception=error).critical("unexpected error: {}: {}", type(error).__name__, error)
         return 70

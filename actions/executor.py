@@ -23,6 +23,7 @@ reached the application, ahead of any key sent after it.
 
 from __future__ import annotations
 
+from errors import Stopped, SystemFailure
 import atexit
 import functools
 import os
@@ -59,11 +60,11 @@ def no_checkpoint() -> None:
     """The default checkpoint: never stops."""
 
 
-class InputFailed(RuntimeError):
+class InputFailed(SystemFailure):
     """The operating system did not take our input (X server gone, xdotool failed)."""
 
 
-class FailSafeTriggered(RuntimeError):
+class FailSafeTriggered(Stopped):
     """A person moved the pointer into a screen corner: pyautogui's kill switch."""
 
 
@@ -156,6 +157,8 @@ class Executor:
                 progress: _Progress) -> None:
         scroll = self._gui.scroll if name == "scroll" else self._gui.hscroll
         way = 1 if notches > 0 else -1
+        if name == "hscroll":  # the model's positive pixels scroll left; pyautogui's positive clicks, right
+            way = -way
         progress.start(abs(notches), "notches")
         while progress.done < progress.total:
             checkpoint()

@@ -11,6 +11,7 @@ Importing this module needs pydantic only: no screen, no input devices, no torch
 
 from __future__ import annotations
 
+from errors import ModelMistake
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -214,7 +215,7 @@ POINTER_ACTIONS = frozenset(
 _adapter: TypeAdapter[Action] = TypeAdapter(Action)
 
 
-class InvalidAction(ValueError):
+class InvalidAction(ModelMistake):
     """The model asked for an action that does not exist or is malformed.
 
     The message is written for the model: it is fed back so the model can correct itself.

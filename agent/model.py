@@ -9,6 +9,7 @@ this process) and ``openai`` (any OpenAI-compatible chat-completions server).
 
 from __future__ import annotations
 
+from errors import SystemFailure
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
@@ -75,7 +76,7 @@ class ModelReply:
     completion_tokens: int = 0
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(SystemFailure):
     """The backend cannot answer at all (no weights, server down, script used up)."""
 
 

@@ -26,6 +26,7 @@ even from a cut-off reply: the server only reports calls it read whole, apart fr
 
 from __future__ import annotations
 
+from errors import ModelMistake
 import json
 import re
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ _MARKUP = re.compile(r"</?tool_call>|```|Action:\s*\{|\{\s*[\"']?name[\"']?\s*:"
 _MANY = "the reply holds {} tool calls: ask for exactly one action per reply; the next screenshot shows its effect"
 
 
-class ReplyError(ValueError):
+class ReplyError(ModelMistake):
     """The reply holds no valid action. The message is written for the model to act on."""
 
 

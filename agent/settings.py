@@ -7,6 +7,7 @@ then the defaults below. Modules never read the environment themselves.
 
 from __future__ import annotations
 
+from errors import BadInput
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from safety.killswitch import DEFAULT_HOTKEY
 DEFAULT_MODELS = {"instruct": "Qwen/Qwen3-VL-4B-Instruct", "thinking": "Qwen/Qwen3-VL-4B-Thinking"}
 
 
-class SettingsError(ValueError):
+class SettingsError(BadInput):
     """A config file or option that cannot be used; the message names it."""
 
 

@@ -7,6 +7,7 @@ desktop must enter it before importing them.
 
 from __future__ import annotations
 
+from errors import SystemFailure
 import os
 import shutil
 import subprocess
@@ -18,7 +19,7 @@ from types import TracebackType
 REQUIRED = ("Xvfb", "openbox", "xdotool")
 
 
-class DesktopError(RuntimeError):
+class DesktopError(SystemFailure):
     """The virtual desktop could not be started (a missing program, Xvfb failing)."""
 
 

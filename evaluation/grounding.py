@@ -17,6 +17,7 @@ Locators: ``model`` asks the backend (``tasks.commands.ask``); ``ocr`` reads the
 
 from __future__ import annotations
 
+from errors import BadInput
 import hashlib
 import json
 import time
@@ -36,7 +37,7 @@ Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the image
 Locator = Callable[[Image.Image, str], "tuple[float, float] | None"]
 
 
-class GroundingError(ValueError):
+class GroundingError(BadInput):
     """A folder without usable annotations, or a locator that cannot run; the message says which."""
 
 

@@ -16,6 +16,7 @@ activate_window, close_window, upload_file. Any other type is :class:`Unsupporte
 
 from __future__ import annotations
 
+from errors import SystemFailure
 import os
 import re
 import shlex
@@ -51,7 +52,7 @@ class Unsupported(Exception):
     """Something in a task this harness cannot do (a setup step, getter or metric it lacks)."""
 
 
-class SetupFailed(RuntimeError):
+class SetupFailed(SystemFailure):
     """A setup step ran but did not do its job (a command failed, a window never appeared)."""
 
 

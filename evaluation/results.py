@@ -12,6 +12,7 @@ time to a reply's first text), ``peak_memory_mb`` (``peak_gpu_memory_mb`` on a G
 
 from __future__ import annotations
 
+from errors import BadInput
 import json
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import Any
 Record = dict[str, Any]
 
 
-class ResultsError(ValueError):
+class ResultsError(BadInput):
     """An evaluation folder that cannot be read; the message says why."""
 
 

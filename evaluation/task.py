@@ -12,6 +12,7 @@ folder. Fields of ours start with ``x_`` (OSWorld ignores them):
 
 from __future__ import annotations
 
+from errors import BadInput
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 DEFAULT_TIMEOUT = 300.0
 
 
-class TaskError(ValueError):
+class TaskError(BadInput):
     """A task file that cannot be read as a task; the message names the file and the problem."""
 
 

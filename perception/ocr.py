@@ -10,6 +10,7 @@ docs/FORMS.md has the numbers and why Tesseract was chosen.
 
 from __future__ import annotations
 
+from errors import SystemFailure
 import csv
 import io
 import re
@@ -29,7 +30,7 @@ SCALE = 2  # upscaling before OCR (see the module docstring)
 TIMEOUT = 30.0  # seconds for one OCR pass
 
 
-class OcrUnavailable(RuntimeError):
+class OcrUnavailable(SystemFailure):
     """Tesseract is not installed or failed on the image."""
 
 

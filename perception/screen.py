@@ -7,6 +7,7 @@ model's answer back to the desktop.
 
 from __future__ import annotations
 
+from errors import SystemFailure
 import hashlib
 import math
 import threading
@@ -28,7 +29,7 @@ PATCH = 32
 MonitorChoice = int | Literal["primary", "active"]
 
 
-class ScreenUnavailable(RuntimeError):
+class ScreenUnavailable(SystemFailure):
     """No display to capture (DISPLAY unset, X server gone, no permission)."""
 
 

@@ -9,6 +9,7 @@ window, each assumed carried out; the case's decision is the strictest of its st
 
 from __future__ import annotations
 
+from errors import BadInput
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ SCREEN = Monitor(1, 0, 0, 1280, 800, primary=True)
 _TRANSFORM = CoordinateTransform(SCREEN, (1280, 800), (1280, 800))
 
 
-class CaseError(ValueError):
+class CaseError(BadInput):
     """A line of a cases file that is not a case; the message names the line."""
 
 

@@ -12,6 +12,7 @@ failsafe backs that up where no listener can run.
 
 from __future__ import annotations
 
+from errors import Stopped
 import threading
 import time
 from collections.abc import Collection, Iterator
@@ -22,7 +23,7 @@ from loguru import logger
 DEFAULT_HOTKEY = "<ctrl>+<alt>+<esc>"
 
 
-class StopRequested(RuntimeError):
+class StopRequested(Stopped):
     """A person asked the run to stop (hotkey, failsafe corner, Ctrl+C)."""
 
 

@@ -18,6 +18,7 @@ pressed, and your own rules), checked in order. The strictest verdict of all win
 
 from __future__ import annotations
 
+from errors import BadInput
 import re
 import shutil
 import tomllib
@@ -91,7 +92,7 @@ class Proposal:
         return words
 
 
-class PolicyError(ValueError):
+class PolicyError(BadInput):
     """A policy file that cannot be read or has a malformed rule."""
 
 

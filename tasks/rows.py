@@ -3,13 +3,14 @@ quoted cell may span lines) or JSON lines (``.jsonl``, ``.ndjson``: one object p
 
 from __future__ import annotations
 
+from errors import BadInput
 import csv
 import io
 import json
 from pathlib import Path
 
 
-class RowsError(ValueError):
+class RowsError(BadInput):
     """A data file that cannot be read as rows; the message names the file (and line)."""
 
 

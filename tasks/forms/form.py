@@ -32,6 +32,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from errors import BadInput
 from actions.keys import key_combo
 from actions.schema import InvalidAction
 from perception.controls import Side
@@ -41,7 +42,7 @@ Kind = Literal["text", "multiline", "password", "checkbox", "radio", "select", "
 TRUE, FALSE = {"yes", "y", "true", "1", "on", "x", "checked"}, {"no", "n", "false", "0", "off", "", "unchecked"}
 
 
-class FormError(ValueError):
+class FormError(BadInput):
     """A spec or data file that cannot be used, or a row the spec cannot be filled from."""
 
 

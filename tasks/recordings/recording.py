@@ -17,6 +17,7 @@ target patch is what a replay looks for when the window has moved.
 
 from __future__ import annotations
 
+from errors import BadInput
 import json
 import os
 import re
@@ -33,7 +34,7 @@ POINTER_KINDS = frozenset({"click", "double_click", "right_click", "middle_click
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
-class RecordingError(ValueError):
+class RecordingError(BadInput):
     """A recording that cannot be used; the message names the file and the problem."""
 
 
