@@ -63,6 +63,7 @@ class Step:
     outcome: Outcome | None = None
     detail: str = ""  # what was executed, or why not
     timings: dict[str, float] = field(default_factory=dict)
+    checks: dict[str, str] = field(default_factory=dict)  # what the action's effect was seen to be
     # desktop boxes of fields on this screen whose content is secret (a password field the accessibility
     # tree reports): blacked out in the step's saved pictures, wherever OCR reads or misses the text
     secret_boxes: tuple[Box, ...] = ()
@@ -108,6 +109,7 @@ class Step:
             "outcome": self.outcome.value if self.outcome else None,
             "detail": self.detail,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "checks": dict(self.checks),
         }
 
 

@@ -22,15 +22,15 @@ import time
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from difflib import SequenceMatcher
-from math import ceil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from loguru import logger
 from PIL import Image, ImageDraw, ImageFont
+from pydantic import BaseModel, ConfigDict, Field
 
 from actions.schema import GRID
-from agent.task import Outcome, Step
+from agent.task import Outcome, Status, Step
 from perception.geometry import Box, grow
 from perception.screen import Screenshot
 from safety.secrets import Redactor, looks_like_secret
@@ -39,6 +39,29 @@ if TYPE_CHECKING:
     from perception.ocr import Line
 
 PIECE = 4  # the fewest characters of a secret in a row that are masked where OCR reads them
+
+
+class RunSummary(BaseModel):
+    """``summary.json``: how a run, a form fill or a replay ended, in one shape for every reader."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["run", "fill", "replay"]
+    status: str | None = None  # an agent.task.Status value
+    exit_code: int | None = None
+    reason: str = ""
+    steps: int | None = None
+    seconds: float = 0.0
+    outcomes: dict[str, int] = Field(default_factory=dict)
+    instruction: str | None = None  # run
+    answer: str | None = None  # run
+    form: str | None = None  # fill
+    rows: dict[str, int] | None = None  # fill: rows per status
+    stopped: str | None = None  # fill: why the rows after the last were not run
+    recording: str | None = None  # replay
+
+    def end(self, status: Status, reason: str) -> None:
+        self.status, self.exit_code, self.reason = status.value, status.exit_code, reason
 
 
 class Trajectory:
@@ -129,9 +152,11 @@ class Trajectory:
         finally:
             temporary.unlink(missing_ok=True)
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: RunSummary | dict[str, Any]) -> None:
         self._encoder.shutdown(wait=True)
         self._steps.close()
+        if isinstance(summary, RunSummary):
+            summary = summary.model_dump(mode="json", exclude_none=True)
         self._write_json("summary.json", _scrub(summary, self.redact))
 
     def _write_json(self, name: str, data: dict[str, Any]) -> None:
@@ -183,10 +208,7 @@ def _piece(word: str, secret: str) -> bool:
 
 def _image_box(box: Box, shot: Screenshot) -> Box:
     """A desktop box in the pixels of the image the model saw."""
-    m, (width, height) = shot.monitor, shot.image.size
-    sx, sy = width / m.width, height / m.height
-    return (int((box[0] - m.left) * sx), int((box[1] - m.top) * sy),
-            ceil((box[2] - m.left) * sx), ceil((box[3] - m.top) * sy))
+    return shot.transform.desktop_box_to_image(box)
 
 
 def _sync(folder: Path) -> None:

@@ -36,7 +36,7 @@ def main() -> None:
         desktop.launch([sys.executable, str(app_path("contact_form")), "--state", str(Path(scratch) / "form.json")])
         desktop.wait_for_window("Contact")
         from agent.backends.scripted import ScriptedBackend
-        from agent.loop import Pacing
+        from agent.hands import Pacing
         from agent.settings import Settings
         from agent.trajectory import Trajectory
         from tasks.commands.run import run_command

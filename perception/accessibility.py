@@ -98,16 +98,16 @@ FOCUSED = 12  # AT-SPI state bit
 
 
 def focused_password_field(title: str) -> Box | None:
-    """The box of the password field that has the keyboard focus in the window titled ``title``
-    (a regular expression), or None: no such field, or an app that publishes no accessibility tree.
-    Never waits for apps to publish: it is asked before each typing step."""
+    """The box of the password field that has the keyboard focus in the window titled exactly
+    ``title``, or None: no such field, or an app that publishes no accessibility tree. Never waits
+    for apps to publish: it is asked before each typing step."""
     try:
         bus = _Bus()
     except Exception as error:
         logger.debug("no accessibility tree: {!r}", error)
         return None
     try:
-        window = _window(bus, title)
+        window = _window(bus, f"^{re.escape(title)}$")
         if window is None:
             return None
         for element, node in _walk(bus, window, with_nodes=True):
@@ -121,12 +121,43 @@ def focused_password_field(title: str) -> Box | None:
         bus.connection.close()
 
 
+TEXT = "org.a11y.atspi.Text"
+_TEXT_ROLES = ("text", "entry", "paragraph", "terminal", "document text", "editbar")
+
+
+def focused_text(title: str) -> str | None:
+    """What the focused text field of the window titled exactly ``title`` holds, or None when it
+    cannot be read (no accessibility tree, no focused field, a field that hides its text)."""
+    try:
+        bus = _Bus()
+    except Exception as error:
+        logger.debug("no accessibility tree: {!r}", error)
+        return None
+    try:
+        window = _window(bus, f"^{re.escape(title)}$")
+        if window is None:
+            return None
+        for element, node in _walk(bus, window, with_nodes=True):
+            if element.role in _TEXT_ROLES and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
+                return bus.call(node, TEXT, "GetText", "ii", 0, -1)[0]
+        return None
+    except Exception as error:
+        logger.debug("accessibility tree unreadable: {}", error)
+        return None
+    finally:
+        bus.connection.close()
+
+
 def _window(bus: _Bus, title: str) -> tuple[str, str] | None:
     registry = ("org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root")
     for app in bus.call(registry, ACCESSIBLE, "GetChildren")[0]:
-        for window in bus.call(tuple(app), ACCESSIBLE, "GetChildren")[0]:
-            if re.search(title, bus.name(tuple(window))):
-                return tuple(window)
+        try:
+            windows = bus.call(tuple(app), ACCESSIBLE, "GetChildren")[0]
+            for window in windows:
+                if re.search(title, bus.name(tuple(window))):
+                    return tuple(window)
+        except Exception as error:  # an app that has quit is still listed for a while: skip it
+            logger.debug("accessibility: skipping an app that does not answer: {}", error)
     return None
 
 

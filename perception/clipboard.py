@@ -6,6 +6,7 @@ Uses xclip. Before a copy the clipboard is set to a marker, so that a copy that 
 
 from __future__ import annotations
 
+from errors import SystemFailure
 import secrets
 import subprocess
 import time
@@ -15,7 +16,7 @@ TIMEOUT = 2.0  # seconds: an app that owns the clipboard and does not answer
 COPY_WAIT = 1.0  # seconds an app may take to take over the clipboard after ctrl+c
 
 
-class ClipboardUnavailable(RuntimeError):
+class ClipboardUnavailable(SystemFailure):
     """xclip is missing or the clipboard did not answer."""
 
 
@@ -36,6 +37,16 @@ def mark() -> str:
             raise ClipboardUnavailable("the clipboard did not take the marker")
         time.sleep(0.01)
     return marker
+
+
+def restore(kept: str) -> None:
+    """Put ``kept`` back on the clipboard (what a person had there before the agent borrowed it);
+    best effort: a clipboard that does not answer keeps what it has."""
+    try:
+        subprocess.run(["xclip", "-selection", "clipboard", "-i"], input=kept.encode(), timeout=TIMEOUT,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except (FileNotFoundError, subprocess.SubprocessError, OSError):
+        pass
 
 
 def text() -> str:

@@ -77,8 +77,9 @@ def windows_titled(title: str) -> list[WindowInfo]:
     return [_info(w, "") for w in found]
 
 
-def find_window(pattern: str) -> WindowInfo | None:
-    """The first window whose title matches the regular expression ``pattern``, brought to the front."""
+def find_window(pattern: str, activate: bool = False) -> WindowInfo | None:
+    """The first window whose title matches the regular expression ``pattern``; with ``activate``,
+    brought to the front (only the agent's hands do that, after the safety gate allowed it)."""
     try:
         import pywinctl
 
@@ -86,7 +87,7 @@ def find_window(pattern: str) -> WindowInfo | None:
         if not found:
             return None
         window = found[0]
-        if not window.isActive:
+        if activate and not window.isActive:
             window.activate(wait=True)
         return _info(window, _app_name(window))
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing

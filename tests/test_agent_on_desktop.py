@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.backends.scripted import ScriptedBackend
-from agent.loop import Pacing
+from agent.hands import Pacing
 from agent.model import ModelReply, ModelRequest
 from agent.settings import Settings
 from agent.task import Status

@@ -5,43 +5,27 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import replace
-from pathlib import Path
 from urllib.parse import quote
 
 from loguru import logger
 from PIL import Image
 
-import tasks.commands.run
 from actions.schema import parse_action
 from agent.backends.scripted import ScriptedBackend
-from agent.loop import Pacing
+from agent.hands import Pacing
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import Trajectory, secret_words
 from perception import ocr
 from perception.geometry import Monitor
 from perception.screen import Screen, Screenshot
-from safety.policy import Proposal, Verdict
+
 from safety.secrets import Redactor
-from tasks.commands.run import Controls, run_command
+from tasks.commands.run import run_command
 from tests.replies import EMAIL, NAME, click, done, reply, type_text
 
 PASSWORD = "Tr0ub4dor@home/2024x"
 FAST = Pacing(settle_timeout=1.0, resume_after=0.5, max_pause=10)
-
-
-class ReportsThePassword:
-    """The safety gate, reporting PASSWORD as a secret wherever an action types it: the test names the
-    secret itself, so it does not hang on how the gate's detector judges this one."""
-
-    def __init__(self, gate) -> None:  # type: ignore[no-untyped-def]
-        self.gate = gate
-
-    def check(self, proposal: Proposal) -> Verdict:
-        verdict = self.gate.check(proposal)
-        typed = proposal.action.text if proposal.action.action == "type" else ""
-        return replace(verdict, secrets=(PASSWORD,)) if PASSWORD in typed else verdict
 
 
 def spellings(secret: str) -> set[str]:
@@ -69,14 +53,8 @@ def read_on(image: Image.Image, secret: str) -> list[str]:
     return found
 
 
-def test_a_typed_password_is_in_no_text_and_no_picture_of_the_run(contact_form, tmp_path, monkeypatch):
-    wiring = tasks.commands.run.controls
-
-    def controls(settings: Settings, ask=None) -> Controls:  # type: ignore[no-untyped-def]
-        screen, layout, gate, kill_switch, executor = wiring(settings, ask)
-        return Controls(screen, layout, ReportsThePassword(gate), kill_switch, executor)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(tasks.commands.run, "controls", controls)
+def test_a_typed_password_is_in_no_text_and_no_picture_of_the_run(contact_form, tmp_path):
+    """The real gate finds the password (with @ and /) in the typed text; nothing of the run keeps it."""
     logged: list[str] = []
     sink = logger.add(logged.append, level="DEBUG")
     backend = ScriptedBackend([

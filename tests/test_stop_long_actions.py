@@ -20,7 +20,7 @@ import pytest
 from actions.executor import Executor
 from actions.schema import parse_action
 from agent.backends.scripted import ScriptedBackend
-from agent.loop import Pacing
+from agent.hands import Pacing
 from agent.model import ModelReply, ModelRequest
 from agent.settings import Settings
 from agent.task import Status

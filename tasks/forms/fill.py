@@ -33,25 +33,22 @@ from typing import Any, Literal, get_args
 
 from loguru import logger
 
-from actions.executor import DryRunExecutor, FailSafeTriggered, InputFailed
-from actions.schema import parse_action
 from agent.backends import make_backend
-from agent.loop import Executes, Pacing, StepObserver
+from agent.hands import Hands, Pacing, Refused, StepObserver
 from agent.model import ModelBackend
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
-from agent.trajectory import Trajectory
+from agent.trajectory import RunSummary
+from errors import Stopped, SystemFailure
 from perception import clipboard
 from perception.controls import ticked
 from perception.geometry import Box, center, grow, shift, span
 from perception.ocr import find, normalize, read, similarity
-from perception.screen import Screen, Screenshot, ScreenUnavailable
+from perception.screen import Screen, Screenshot
 from perception.windows import WindowInfo, find_window
-from safety.gate import Asker, Gate
-from safety.killswitch import KillSwitch, StopRequested
-from safety.policy import Proposal
+from safety.gate import Asker
+from safety.killswitch import KillSwitch
 from safety.secrets import Redactor
-from tasks.commands.run import controls
 from tasks.forms.form import FormError, FormField, FormSpec, load_rows
 from tasks.forms.locate_field import (
     SURE,
@@ -63,6 +60,7 @@ from tasks.forms.locate_field import (
 )
 
 TEXT_KINDS = ("text", "multiline", "password", "date")
+_CARET_KEYS = (["end"], ["shift", "home"], ["ctrl", "end"], ["ctrl", "shift", "home"])
 MENTION = 0.95  # how closely a line must read as after_submit's text ("Save" is not "Saved")
 RowStatus = Literal["submitted", "filled", "dry run", "failed", "not run"]
 
@@ -79,6 +77,10 @@ class RowResult:
     seconds: float
 
 
+class RowInterrupted(Exception):
+    """A person used the mouse or keyboard during the row: it is filled again once they are done."""
+
+
 @dataclass
 class FillResult:
     rows: list[RowResult]
@@ -86,10 +88,15 @@ class FillResult:
     stopped: str | None = None  # why the run ended early (a person stopped it, the screen went away)
 
     @property
-    def exit_code(self) -> int:
+    def status(self) -> Status:
         if self.stopped is not None:
-            return Status.STOPPED.exit_code if "stop" in self.stopped else Status.ERROR.exit_code
-        return 0 if all(r.status in ("submitted", "filled", "dry run") for r in self.rows) else Status.FAILURE.exit_code
+            return Status.STOPPED if "stop" in self.stopped else Status.ERROR
+        return Status.SUCCESS if all(r.status in ("submitted", "filled", "dry run") for r in self.rows) else (
+            Status.FAILURE)
+
+    @property
+    def exit_code(self) -> int:
+        return self.status.exit_code
 
 
 def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *, spec_name: str = "form",
@@ -98,45 +105,43 @@ def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *,
               observers: tuple[StepObserver, ...] = ()) -> FillResult:
     """Fill ``spec``'s form once per row; ``model`` (or the configured backend) grounds labels
     for ``locator="model"``, and for ``"auto"`` when one is configured. ``observers`` see each step."""
-    screen, layout, gate, kill_switch, executor = controls(settings, ask)
     if model is None and (locator == "model" or (locator == "auto" and _model_configured(settings))):
         model = make_backend(settings)
     redactor = Redactor(secret for row in rows for secret in spec.secrets(row))
-    meta = {"form": spec_name, "window": spec.window, "rows": len(rows), "locator": locator,
-            "settings": settings.model_dump(mode="json"), "monitors": [str(m) for m in layout.monitors]}
-    trajectory = Trajectory(settings.runs_dir, f"fill {spec_name}", redactor, meta)
-    logger.info("filling {} ({} row{}) in {}", spec_name, len(rows), "" if len(rows) == 1 else "s", trajectory.folder)
-    filler = _Filler(spec, screen, gate, kill_switch, executor, trajectory,
-                     FieldLocator(locator, model, settings.sampling(), trajectory.folder, spec.window),
-                     pacing or Pacing(settle_timeout=settings.settle_timeout), observers)
+    meta = {"form": spec_name, "window": spec.window, "rows": len(rows), "locator": locator}
+    summary = RunSummary(kind="fill", form=spec_name)
     results: list[RowResult] = []
     stopped = None
-    kill_switch.start()
-    try:
-        for number, row in enumerate(rows, start=1):
-            results.append(filler.row(number, row))
-            logger.log("SUCCESS" if results[-1].status != "failed" else "WARNING", "row {} of {}: {} ({:.1f} s){}",
-                       number, len(rows), results[-1].status, results[-1].seconds,
-                       f": {results[-1].reason}" if results[-1].reason else "")
-            if results[-1].status == "failed" and stop_on_error:
-                break
-    except (StopRequested, FailSafeTriggered) as stop:
-        stopped = f"stopped: {stop}"
-    except KeyboardInterrupt:
-        stopped = "stopped: interrupted (Ctrl+C)"
-    except (ScreenUnavailable, InputFailed) as error:
-        stopped = str(error)
-    finally:
-        kill_switch.close()
-        done = {r.number for r in results}
-        results += [RowResult(n, "not run", stopped or "an earlier row failed", 0.0)
-                    for n in range(1, len(rows) + 1) if n not in done]
-        _write_results(trajectory.folder / "results.csv", results)
-        trajectory.finish({"form": spec_name, "stopped": stopped, "steps": len(filler.records),
-                           "rows": {s: sum(r.status == s for r in results) for s in get_args(RowStatus)}})
+    with Hands.open(settings, f"fill {spec_name}", meta, summary, redactor, ask, pacing, observers) as hands:
+        logger.info("filling {} ({} row{}) in {}", spec_name, len(rows), "" if len(rows) == 1 else "s", hands.folder)
+        filler = _Filler(spec, hands, FieldLocator(locator, model, settings.sampling(), hands.folder, spec.window))
+        try:
+            for number, row in enumerate(rows, start=1):
+                results.append(filler.row(number, row))
+                logger.log("SUCCESS" if results[-1].status != "failed" else "WARNING", "row {} of {}: {} ({:.1f} s){}",
+                           number, len(rows), results[-1].status, results[-1].seconds,
+                           f": {results[-1].reason}" if results[-1].reason else "")
+                if results[-1].status == "failed" and stop_on_error:
+                    break
+        except Stopped as stop:
+            stopped = f"stopped: {stop}"
+        except KeyboardInterrupt:
+            stopped = "stopped: interrupted (Ctrl+C)"
+        except SystemFailure as error:
+            stopped = str(error)
+        finally:
+            done = {r.number for r in results}
+            results += [RowResult(n, "not run", stopped or "an earlier row failed", 0.0)
+                        for n in range(1, len(rows) + 1) if n not in done]
+            _write_results(hands.folder / "results.csv", results)
+            result = FillResult(results, hands.folder, stopped)
+            failed = [f"row {r.number}: {r.reason}" for r in results if r.status == "failed"]
+            summary.end(result.status, stopped or "; ".join(failed) or f"{len(results)} rows done")
+            summary.stopped = stopped
+            summary.rows = {s: sum(r.status == s for r in results) for s in get_args(RowStatus)}
     if stopped:
         logger.warning(stopped)
-    return FillResult(results, trajectory.folder, stopped)
+    return result
 
 
 def _model_configured(settings: Settings) -> bool:
@@ -153,42 +158,58 @@ def _write_results(path: Path, results: list[RowResult]) -> None:
 @dataclass
 class _Filler:
     spec: FormSpec
-    screen: Screen
-    gate: Gate
-    kill: KillSwitch
-    executor: Executes
-    trajectory: Trajectory
+    hands: Hands
     locator: FieldLocator
-    pacing: Pacing
-    observers: tuple[StepObserver, ...] = ()
-    records: list[Step] = field(default_factory=list)
     lists: dict[tuple[str, int, int], dict[str, Box]] = field(default_factory=dict)  # options read, by list
     status: Box | None = None  # where after_submit's text was seen, relative to the window
 
     @property
+    def screen(self) -> Screen:
+        return self.hands.screen
+
+    @property
+    def kill(self) -> KillSwitch:
+        return self.hands.kill
+
+    @property
+    def pacing(self) -> Pacing:
+        return self.hands.pacing
+
+    @property
     def dry_run(self) -> bool:
-        return isinstance(self.executor, DryRunExecutor)
+        return self.hands.dry_run
+
+    @property
+    def records(self) -> list[Step]:
+        return self.hands.steps
 
     def row(self, number: int, row: dict[str, str]) -> RowResult:
         started = time.monotonic()
         values = [(f, f.text(row)) for f in self.spec.fields]
-        try:
-            window = self.window()
-            for form_field, value in values:
-                self.fill(number, window, form_field, value)
-            wrong = self.check(number, window, values)
-            if wrong:
-                raise RowFailed("; ".join(wrong))
-            if self.spec.submit is not None:
-                self.submit(number, window)
-        except (RowFailed, FieldNotFound, FormError) as failure:
-            return RowResult(number, "failed", str(failure), time.monotonic() - started)
+        for attempt in (1, 2):
+            try:
+                window = self.window()
+                for form_field, value in values:
+                    self.fill(number, window, form_field, value)
+                wrong = self.check(number, window, values)
+                if wrong:
+                    raise RowFailed("; ".join(wrong))
+                if self.spec.submit is not None:
+                    self.submit(number, window)
+                break
+            except RowInterrupted:
+                if attempt == 2:
+                    return RowResult(number, "failed", "a person kept using the mouse and keyboard during the row",
+                                     time.monotonic() - started)
+                logger.info("row {}: filled again from the start, now that the person is done", number)
+            except (RowFailed, FieldNotFound, FormError, Refused) as failure:
+                return RowResult(number, "failed", str(failure), time.monotonic() - started)
         status = "dry run" if self.dry_run else "filled" if self.spec.submit is None else "submitted"
         return RowResult(number, status, "", time.monotonic() - started)
 
     def window(self) -> WindowInfo:
         """The form's window, in front, settled."""
-        window = find_window(self.spec.window)
+        window = self.hands.bring(self.spec.window)
         if window is None:
             raise RowFailed(f"no window titled like {self.spec.window!r} is open")
         self.screen.wait_until_still(self.pacing.settle_timeout)
@@ -214,17 +235,13 @@ class _Filler:
         self.click_into(step, place)
         self.select_all(step, form_field)
         self.do(step, {"action": "key", "keys": ["backspace"]})
-        if value:
+        if value:  # the hands let the app take every key before the next action
             self.do(step, {"action": "type", "text": value}, secret=form_field.kind == "password")
-            # the app must have taken every key before the next action's keys (after non-ASCII text,
-            # the keyboard map it reads them with changes under it)
-            self.screen.wait_until_still(self.pacing.settle_timeout)
 
     def click_into(self, step: Step, place: Place) -> None:
-        """Click a text field and let the app take the click: keys sent sooner can land before the
-        focus or the cursor has moved (GTK places the cursor after the keys that follow)."""
+        """Click a text field; the hands let the app take the click before any key (GTK places
+        the cursor after the keys that follow a click too soon)."""
         self.do(step, {"action": "left_click"}, place.center)
-        self.screen.wait_until_still(self.pacing.settle_timeout)
 
     def select_all(self, step: Step, form_field: FormField) -> None:
         """Select the field's whole text with the keys every toolkit knows (ctrl+a is not select-all in Tk)."""
@@ -251,7 +268,6 @@ class _Filler:
             step.detail = "already as wanted"
             return
         self.do(step, {"action": "left_click"}, place.center)
-        self.screen.wait_until_still(self.pacing.settle_timeout)
         if self.dry_run:
             return
         option = self.option(place, form_field, value)
@@ -259,7 +275,6 @@ class _Filler:
             self.do(step, {"action": "key", "keys": ["escape"]})
             raise RowFailed(f"{form_field.name}: the list has no option {value!r}")
         self.do(step, {"action": "left_click"}, option)
-        self.screen.wait_until_still(self.pacing.settle_timeout)
 
     def option(self, place: Place, form_field: FormField, value: str) -> tuple[int, int] | None:
         """Where the open list shows ``value``. The options read are kept (relative to the control),
@@ -315,11 +330,11 @@ class _Filler:
             return self.reads(place, value)
         step = self.step(f"row {number}: read back {form_field.name!r}")
         try:
-            marker = clipboard.mark()
-            self.click_into(step, place)
-            self.select_all(step, form_field)
-            self.do(step, {"action": "key", "keys": ["ctrl", "c"]})
-            copied = clipboard.text() if self.dry_run else clipboard.copied(marker, self.kill.sleep)
+            with self.hands.borrowed_clipboard() as marker:
+                self.click_into(step, place)
+                self.select_all(step, form_field)
+                self.do(step, {"action": "key", "keys": ["ctrl", "c"]})
+                copied = clipboard.text() if self.dry_run else clipboard.copied(marker, self.kill.sleep)
         finally:
             self.record(step)
         if copied == marker:  # nothing selected to copy (an empty field), or a field that does not copy
@@ -355,7 +370,6 @@ class _Filler:
             self.do(step, {"action": "left_click"}, place.center, confirm=reason)
         finally:
             self.record(step)
-        self.screen.wait_until_still(self.pacing.settle_timeout)
         if after is None or self.dry_run:
             return
         deadline = time.monotonic() + after.timeout
@@ -389,36 +403,23 @@ class _Filler:
         return find_window(self.spec.window) or window
 
     def step(self, thought: str) -> Step:
-        self.kill.check()
-        step = Step(index=len(self.records) + 1, screenshot=self.screen.capture(), seen_at=time.monotonic())
-        step.thought = thought
-        return step
+        return self.hands.look(thought)
 
     def do(self, step: Step, action: dict[str, Any], target: tuple[int, int] | None = None, *,
            secret: bool = False, confirm: str | None = None) -> None:
-        """One action through the gate (``confirm``: a person must approve it) and the executor."""
-        shot: Screenshot = step.screenshot
-        if target is not None:
-            action = {**action, "coordinate": [round(v, 1) for v in shot.transform.desktop_to_grid(target)]}
-        act = parse_action(action)
-        proposal = Proposal(act, target, shot.window, shot, secret=secret)
-        step.action, step.target = act, target
-        step.verdict = self.gate.confirm(proposal, confirm) if confirm else self.gate.check(proposal)
-        if not step.verdict.allowed:
-            step.outcome = Outcome.BLOCKED
-            step.detail = f"refused: {step.verdict.reason}"
-            raise RowFailed(f"{act.action} refused: {step.verdict.reason}")
-        with self.kill.agent_input():
-            execution = self.executor.execute(act, target)
-        step.outcome = Outcome.DRY_RUN if self.dry_run else Outcome.DONE
-        step.detail = f"{step.detail}; {execution.detail}" if step.detail else execution.detail
-        step.timings["act"] = step.timings.get("act", 0.0) + execution.seconds
+        """One action through the hands (``confirm``: a person must approve it, with that reason);
+        keys that only move the caret or the selection need no settling after them."""
+        settle = action["action"] != "key" or action["keys"] not in _CARET_KEYS
+        if self.hands.act(step, action, target, settle, secret=secret, confirm=confirm):
+            return
+        if step.outcome is Outcome.BLOCKED:
+            assert step.action is not None and step.verdict is not None
+            raise RowFailed(f"{step.action.action} refused: {step.verdict.reason}")
+        self.kill.check()  # a stop cut the action short
+        raise RowInterrupted()
 
     def record(self, step: Step) -> None:
-        self.records.append(step)
-        self.trajectory.on_step(step)
-        for observer in self.observers:
-            observer.on_step(step, None)
+        self.hands.record(step)
 
 
 def _list_area(control: Box, shot: Screenshot) -> Box:

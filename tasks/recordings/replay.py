@@ -41,6 +41,7 @@ goes on, since the earlier steps that would have brought a target up did not hap
 
 from __future__ import annotations
 
+from errors import BadInput
 import re
 import time
 from contextlib import suppress
@@ -51,26 +52,23 @@ import numpy as np
 from loguru import logger
 from PIL import Image
 
-from actions.executor import DryRunExecutor, Executor, FailSafeTriggered, InputFailed
 from actions.schema import Action, InvalidAction, parse_action
-from agent.loop import Pacing, StepObserver
+from agent.hands import Hands, Pacing, StepObserver
 from agent.model import Message, ModelBackend, ModelRequest, Sampling
 from agent.prompt import find_patch
 from agent.reply import ReplyError, split_thought
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
-from agent.trajectory import Trajectory
-from perception.geometry import Monitor, grid_to_pixel
+from agent.trajectory import RunSummary
+from errors import Stopped, SystemFailure
+from perception.geometry import CoordinateTransform, Monitor
 from perception.locate import SCALES, FeaturelessPatch, locate, locate_text, match_at
-from perception.screen import Screen, ScreenUnavailable
+from perception.screen import Screen
 from perception.windows import WindowInfo, active_window, windows_titled
-from safety.confirm import TerminalAsker
-from safety.gate import Asker, Gate
-from safety.killswitch import KillSwitch, StopRequested
-from safety.policy import Proposal
+from safety.gate import Asker
+from safety.killswitch import KillSwitch
 from safety.secrets import Redactor
 from tasks.commands.ask import find_point
-from tasks.commands.run import controls
 from tasks.recordings.recording import POINTER_KINDS, RecordedStep, Recording, Window
 from tasks.rows import RowsError, read_rows
 from tasks.recordings.to_task import step_actions
@@ -82,7 +80,7 @@ CHANGED = 0.0005  # fraction of pixels: less (a blinking cursor) is no change, a
 Plan = list[tuple[Action, tuple[int, int] | None]]
 
 
-class ReplayError(ValueError):
+class ReplayError(BadInput):
     """A replay that cannot start (a missing parameter, a step without its target); nothing has run."""
 
 
@@ -116,31 +114,20 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
     texts = _prepare(recording, steps, params)
     if speed <= 0:
         raise ReplayError(f"--speed must be above 0, not {speed:g}")
-    ask = ask or TerminalAsker()
-    screen, layout, gate, kill_switch, executor = controls(settings, ask)
     # values for parameter steps were kept out of the recording: keep them out of the run folder too
     redactor = Redactor(params[s.parameter] for s in steps if s.parameter)
     meta = {"recording": recording.name, "recording_folder": str(recording.folder), "parameters": sorted(params),
-            "speed": speed, "from_step": from_step, "settings": settings.model_dump(mode="json"),
-            "monitors": [str(m) for m in layout.monitors]}
-    trajectory = Trajectory(settings.runs_dir, f"replay {recording.name}", redactor, meta)
-    logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), trajectory.folder)
-    replayer = _Replayer(recording, texts, screen, gate, kill_switch, executor, trajectory,
-                         pacing or Pacing(settle_timeout=settings.settle_timeout), speed, window_wait, model,
-                         replace(settings.sampling(), temperature=0.0), observers)
-    started = time.monotonic()
-    status, reason = Status.ERROR, "crashed"
-    kill_switch.start()
-    try:
+            "speed": speed, "from_step": from_step}
+    summary = RunSummary(kind="replay", recording=recording.name)
+    with Hands.open(settings, f"replay {recording.name}", meta, summary, redactor, ask, pacing, observers) as hands:
+        logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), hands.folder)
+        replayer = _Replayer(recording, texts, hands, speed, window_wait, model,
+                             replace(settings.sampling(), temperature=0.0))
         status, reason = replayer.run(steps)
-    finally:
-        kill_switch.close()
-        outcomes = [s.outcome.value for s in replayer.records if s.outcome]
-        trajectory.finish({"recording": recording.name, "status": status.value, "exit_code": status.exit_code,
-                           "reason": reason, "steps": replayer.done, "seconds": round(time.monotonic() - started, 3),
-                           "outcomes": {o: outcomes.count(o) for o in sorted(set(outcomes))}})
+        summary.end(status, reason)
+        summary.steps = replayer.done
     logger.log("SUCCESS" if status.exit_code == 0 else "WARNING", "{}: {}", status.value, reason)
-    return ReplayResult(status, reason, replayer.done, trajectory.folder)
+    return ReplayResult(status, reason, replayer.done, hands.folder)
 
 
 def replay_rows(settings: Settings, recording: Recording, rows: Path, params: dict[str, str] | None = None,
@@ -205,24 +192,33 @@ def _prepare(recording: Recording, steps: list[RecordedStep], params: dict[str, 
 class _Replayer:
     recording: Recording
     texts: dict[int, str]
-    screen: Screen
-    gate: Gate
-    kill: KillSwitch
-    executor: Executor | DryRunExecutor
-    trajectory: Trajectory
-    pacing: Pacing
+    hands: Hands
     speed: float
     window_wait: float
     model: ModelBackend | None = None  # asked where a target is when its picture no longer matches
     sampling: Sampling = field(default_factory=Sampling)
-    observers: tuple[StepObserver, ...] = ()
-    records: list[Step] = field(default_factory=list)
     done: int = 0
     missed: list[str] = field(default_factory=list)  # dry run: the steps it could not have done
 
     @property
+    def screen(self) -> Screen:
+        return self.hands.screen
+
+    @property
+    def kill(self) -> KillSwitch:
+        return self.hands.kill
+
+    @property
+    def pacing(self) -> Pacing:
+        return self.hands.pacing
+
+    @property
     def dry_run(self) -> bool:
-        return isinstance(self.executor, DryRunExecutor)
+        return self.hands.dry_run
+
+    @property
+    def records(self) -> list[Step]:
+        return self.hands.steps
 
     def run(self, steps: list[RecordedStep]) -> tuple[Status, str]:
         previous: RecordedStep | None = None
@@ -238,11 +234,11 @@ class _Replayer:
                 previous, finished = recorded, time.monotonic()
         except _Refused as refused:
             return refused.args
-        except (StopRequested, FailSafeTriggered) as stop:
+        except Stopped as stop:
             return Status.STOPPED, str(stop)
         except KeyboardInterrupt:
             return Status.STOPPED, "interrupted (Ctrl+C)"
-        except (ScreenUnavailable, InputFailed) as error:
+        except SystemFailure as error:
             return Status.ERROR, str(error)
         if self.missed:
             return Status.FAILURE, f"dry run of {self.done} steps; it would have stopped: {' | '.join(self.missed)}"
@@ -254,9 +250,7 @@ class _Replayer:
         self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)  # their input pauses it
         self.screen.wait_until_still(self.pacing.settle_timeout)
         windows = self.await_window(recorded)
-        seen_at = time.monotonic()
-        step = Step(index=len(self.records) + 1, screenshot=self.screen.capture(), seen_at=seen_at)
-        step.thought = f"recorded step {recorded.index}: {recorded.describe()}"
+        step = self.hands.look(f"recorded step {recorded.index}: {recorded.describe()}")
         try:
             plan, unsure, settled = self.plan(recorded, step, windows)
             self.check(step, plan, unsure)
@@ -266,7 +260,8 @@ class _Replayer:
         except _Refused as refused:
             reason = refused.args[1]
             step.outcome = step.outcome or Outcome.BLOCKED
-            step.detail = f"{step.detail}; {reason}" if step.detail else reason
+            if reason not in step.detail:
+                step.detail = f"{step.detail}; {reason}" if step.detail else reason
             self.record(step)
             if not self.dry_run:
                 raise
@@ -397,8 +392,7 @@ class _Replayer:
         except ReplyError as error:
             logger.info("the model did not find the target of step {}: {}", recorded.index, error)
             return None
-        x, y = grid_to_pixel(point, (monitor.width, monitor.height))
-        return monitor.left + x, monitor.top + y
+        return CoordinateTransform.of_monitor(monitor).to_desktop(point)
 
     def require_focus(self, recorded: RecordedStep) -> None:
         """Keys go to the focused window: it must be the recorded one (a dry run has not clicked into it)."""
@@ -432,36 +426,26 @@ class _Replayer:
 
     def check(self, step: Step, plan: Plan, unsure: str | None) -> None:
         """The gate, for each action; an unsure target makes the first one a question to a person."""
-        shot = step.screenshot
         for number, (action, target) in enumerate(plan):
-            step.action, step.target = action, target
-            proposal = Proposal(action, target, shot.window, shot)
-            if unsure and number == 0 and not self.dry_run:
-                step.verdict = self.gate.confirm(proposal, unsure, person_only=True)
-            else:
-                step.verdict = self.gate.check(proposal)
-            if step.verdict.asked:  # the person's answer took time, and input of theirs
-                step.seen_at = time.monotonic()
-            if not step.verdict.allowed:
-                raise _Refused(Status.BLOCKED, f"refused: {step.verdict.reason}")
+            ask_first = bool(unsure) and number == 0 and not self.dry_run
+            verdict = self.hands.judge(step, action, target, confirm=unsure if ask_first else None,
+                                       person_only=ask_first)
+            if not verdict.allowed:
+                raise _Refused(Status.BLOCKED, f"refused: {verdict.reason}")
         if unsure and self.dry_run:
             step.detail = f"would ask a person first: {unsure}"
 
     def act(self, step: Step, plan: Plan) -> bool:
-        if self.kill.person_active_since(step.seen_at):
-            step.outcome = Outcome.INTERRUPTED
-            step.detail = "a person used the mouse or keyboard, so this step is done again on a fresh look"
-            self.record(step)
-            self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)
-            return False
-        details = [step.detail] if step.detail else []
+        """Every action of the plan through the hands; False when a person's input (or a stop)
+        interrupted it: the step is recorded as such and done again on a fresh look."""
         for action, target in plan:
-            with self.kill.agent_input():
-                execution = self.executor.execute(action, target)
-            details.append(execution.detail)
-            step.timings["act"] = step.timings.get("act", 0.0) + execution.seconds
-        step.outcome = Outcome.DRY_RUN if self.dry_run else Outcome.DONE
-        step.detail = "; ".join(details) or "nothing to do"
+            step.action, step.target = action, target
+            if not self.hands.do(step):
+                self.record(step)
+                return False
+        if step.outcome is None:  # nothing to do: it already looks as after the step
+            step.outcome = Outcome.DRY_RUN if self.dry_run else Outcome.DONE
+            step.detail = step.detail or "nothing to do"
         return True
 
     def after_picture(self, recorded: RecordedStep) -> Image.Image | None:
@@ -486,10 +470,7 @@ class _Replayer:
         step.timings["settle"] = self.screen.wait_until_still(self.pacing.settle_timeout)
 
     def record(self, step: Step) -> None:
-        self.records.append(step)
-        self.trajectory.on_step(step)
-        for observer in self.observers:
-            observer.on_step(step, None)
+        self.hands.record(step)
 
 
 def _changed(before: np.ndarray, after: np.ndarray) -> bool:
