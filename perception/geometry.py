@@ -15,6 +15,9 @@ be logged and tested on its own. Pure arithmetic: no screen is needed to import 
 
 from __future__ import annotations
 
+import math
+
+from errors import ModelMistake
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,7 +54,7 @@ def distance(point: tuple[int, int], box: Box) -> int:
     return max(box[0] - point[0], point[0] - box[2], 0) + max(box[1] - point[1], point[1] - box[3], 0)
 
 
-class OffScreen(ValueError):
+class OffScreen(ModelMistake):
     """A point that lies outside the grid or outside every monitor."""
 
 
@@ -154,6 +157,32 @@ class CoordinateTransform:
     def to_desktop(self, point: tuple[float, float]) -> tuple[int, int]:
         """Grid point -> desktop point; raises :class:`OffScreen` for points off the grid."""
         return self.capture_to_desktop(self.image_to_capture(self.grid_to_image(point)))
+
+    @classmethod
+    def of_monitor(cls, monitor: Monitor) -> CoordinateTransform:
+        """The transform of a picture of ``monitor`` at its own size (a recording's screen)."""
+        size = (monitor.width, monitor.height)
+        return cls(monitor, size, size)
+
+    def desktop_to_capture(self, point: tuple[float, float]) -> tuple[float, float]:
+        sx, sy = self.scale
+        return ((point[0] - self.monitor.left) * sx, (point[1] - self.monitor.top) * sy)
+
+    def desktop_box_to_capture(self, box: Box) -> Box:
+        """A desktop box in capture pixels, grown to whole pixels."""
+        (x0, y0), (x1, y1) = self.desktop_to_capture(box[:2]), self.desktop_to_capture(box[2:])
+        return (math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1))
+
+    def desktop_box_to_image(self, box: Box) -> Box:
+        """A desktop box in the pixels of the image the model saw, grown to whole pixels."""
+        (x0, y0), (x1, y1) = self.desktop_to_capture(box[:2]), self.desktop_to_capture(box[2:])
+        fx, fy = self.image_size[0] / self.capture_size[0], self.image_size[1] / self.capture_size[1]
+        return (math.floor(x0 * fx), math.floor(y0 * fy), math.ceil(x1 * fx), math.ceil(y1 * fy))
+
+    def capture_box_to_desktop(self, box: tuple[float, float, float, float]) -> Box:
+        sx, sy = self.scale
+        return (self.monitor.left + round(box[0] / sx), self.monitor.top + round(box[1] / sy),
+                self.monitor.left + round(box[2] / sx), self.monitor.top + round(box[3] / sy))
 
     def desktop_to_grid(self, point: tuple[float, float]) -> tuple[float, float]:
         """The inverse: where a desktop pixel's centre lies on the grid (e.g. a recorded click)."""

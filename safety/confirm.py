@@ -42,8 +42,7 @@ def target_crop(proposal: Proposal) -> Image.Image:
     shot = proposal.screenshot
     assert shot is not None and proposal.target is not None
     sx, sy = shot.transform.scale
-    cx = (proposal.target[0] - shot.monitor.left) * sx
-    cy = (proposal.target[1] - shot.monitor.top) * sy
+    cx, cy = shot.transform.desktop_to_capture(proposal.target)
     half_w, half_h = CROP[0] * sx / 2, CROP[1] * sy / 2
     crop = shot.capture.crop((int(cx - half_w), int(cy - half_h), int(cx + half_w), int(cy + half_h))).convert("RGB")
     mid_x, mid_y = crop.width // 2, crop.height // 2

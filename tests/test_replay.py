@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageEnhance, ImageFilter
 
-from agent.loop import Pacing
+from agent.hands import Pacing
 from agent.settings import Settings
 from agent.task import Status
 from desktop.virtual import app_path
@@ -353,7 +353,7 @@ def test_locate_is_fast_and_tolerates_scale_and_colour(contact_form, desktop, tm
 def test_a_target_that_changed_looks_is_found_by_the_model_and_clicked_only_on_a_yes(contact_form, desktop,
                                                                                       tmp_path, approve):
     from agent.backends.scripted import ScriptedBackend
-    from actions.schema import GRID
+    from perception.geometry import CoordinateTransform, Monitor
 
     recorder = Recorder(desktop, tmp_path / "recordings")
     recorder.click(SAVE)
@@ -364,7 +364,7 @@ def test_a_target_that_changed_looks_is_found_by_the_model_and_clicked_only_on_a
     Image.fromarray(noise).resize(PATCH, Image.Resampling.NEAREST).save(target)
     box = form_box()
     save = (box.left + SAVE[0], box.top + SAVE[1])
-    grid = [round(save[0] / 1280 * GRID), round(save[1] / 800 * GRID)]
+    grid = [round(v) for v in CoordinateTransform.of_monitor(Monitor(0, 0, 0, 1280, 800)).desktop_to_grid(save)]
     model = ScriptedBackend([f'The Save button.\n</think>\n\n{{"point_2d": {grid}, "label": "Save"}}'])
     saved = len(contact_form.state()["submissions"])
     asked: list[str] = []

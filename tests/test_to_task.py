@@ -7,6 +7,7 @@ from PIL import Image
 from agent.backends.scripted import ScriptedBackend
 from agent.model import ModelReply, Sampling
 from agent.reply import parse_reply
+from perception.geometry import CoordinateTransform, Monitor
 from tasks.recordings.recording import Recording, RecordedStep
 from tasks.recordings.to_task import describe, step_actions, task_script
 
@@ -26,11 +27,16 @@ def recording(tmp_path) -> Recording:
 def test_each_step_becomes_the_agents_action_on_the_grid(tmp_path):
     rec = recording(tmp_path)
     screen = rec.info.screen
-    assert step_actions(rec.steps[0], screen) == [{"action": "left_click", "coordinate": [337, 146]}]
+    assert step_actions(rec.steps[0], screen) == [{"action": "left_click", "coordinate": [337, 147]}]
     assert step_actions(rec.steps[2], screen) == [{"action": "type", "text": "{password}"}]
-    assert step_actions(rec.steps[4], screen) == [{"action": "scroll", "pixels": -150, "coordinate": [500, 500]}]
-    assert step_actions(rec.steps[5], screen) == [{"action": "mouse_move", "coordinate": [78, 125]},
-                                                  {"action": "left_click_drag", "coordinate": [999, 999]}]
+    assert step_actions(rec.steps[4], screen) == [{"action": "scroll", "pixels": -150, "coordinate": [500, 501]}]
+    assert step_actions(rec.steps[5], screen) == [{"action": "mouse_move", "coordinate": [79, 126]},
+                                                  {"action": "left_click_drag", "coordinate": [1000, 999]}]
+    # each grid point is where the pixel's centre lies, so it maps back onto the recorded pixel
+    transform = CoordinateTransform.of_monitor(Monitor(0, 0, 0, *screen))
+    for step, (action,) in ((rec.steps[0], step_actions(rec.steps[0], screen)), (rec.steps[4], step_actions(
+            rec.steps[4], screen)[-1:])):
+        assert transform.to_desktop(action["coordinate"]) == step.point
 
 
 def test_the_script_parses_as_valid_replies_and_names_its_placeholders(tmp_path):

@@ -26,7 +26,7 @@ from agent.model import ModelBackend, Sampling
 from agent.reply import ReplyError
 from perception.accessibility import Element, window_elements
 from perception.controls import Blocks
-from perception.geometry import Box, center, shift
+from perception.geometry import Box, CoordinateTransform, center, shift
 from perception.ocr import Found, Line, find, read, similarity
 from perception.screen import Screenshot
 from tasks.commands.ask import ask
@@ -56,27 +56,23 @@ class WindowPicture:
     """Part of a capture, with the way back to desktop coordinates."""
 
     image: Image.Image
-    origin: tuple[int, int]  # desktop point of the picture's top-left pixel
-    scale: tuple[float, float]  # picture pixels per desktop pixel
+    transform: CoordinateTransform  # of the capture the picture was cut from
+    offset: tuple[int, int]  # capture pixel of the picture's top-left pixel
 
     @classmethod
     def of(cls, shot: Screenshot, box: Box) -> WindowPicture:
         m = shot.monitor
-        sx, sy = shot.transform.scale
-        left, top = max(box[0], m.left), max(box[1], m.top)
-        right, bottom = min(box[2], m.left + m.width), min(box[3], m.top + m.height)
-        crop = (round((left - m.left) * sx), round((top - m.top) * sy), round((right - m.left) * sx),
-                round((bottom - m.top) * sy))
-        return cls(shot.capture.crop(crop), (left, top), (sx, sy))
+        inside = (max(box[0], m.left), max(box[1], m.top), min(box[2], m.left + m.width), min(box[3], m.top + m.height))
+        crop = shot.transform.desktop_box_to_capture(inside)
+        return cls(shot.capture.crop(crop), shot.transform, crop[:2])
 
     def to_desktop(self, box: Box) -> Box:
-        (x0, y0), (sx, sy) = self.origin, self.scale
-        return (x0 + round(box[0] / sx), y0 + round(box[1] / sy), x0 + round(box[2] / sx), y0 + round(box[3] / sy))
+        dx, dy = self.offset
+        return self.transform.capture_box_to_desktop((box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy))
 
     def from_desktop(self, box: Box) -> Box:
-        (x0, y0), (sx, sy) = self.origin, self.scale
-        return (round((box[0] - x0) * sx), round((box[1] - y0) * sy), round((box[2] - x0) * sx),
-                round((box[3] - y0) * sy))
+        (dx, dy), captured = self.offset, self.transform.desktop_box_to_capture(box)
+        return (captured[0] - dx, captured[1] - dy, captured[2] - dx, captured[3] - dy)
 
     def to_desktop_point(self, point: tuple[int, int]) -> tuple[int, int]:
         box = self.to_desktop((point[0], point[1], point[0], point[1]))

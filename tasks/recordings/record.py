@@ -15,6 +15,7 @@ pynput's ``injected`` flag cannot tell XTest input from a person's on X11, so it
 
 from __future__ import annotations
 
+from errors import SystemFailure
 import functools
 import heapq
 import itertools
@@ -30,7 +31,7 @@ from typing import Literal
 
 from loguru import logger
 
-from perception.geometry import Monitor
+from perception.geometry import CoordinateTransform, Monitor
 from perception.screen import Screen
 from perception.windows import active_window
 from safety.killswitch import DEFAULT_HOTKEY, unblock_x11_listener
@@ -41,7 +42,7 @@ REORDER_S = 0.25
 """How long an event waits before merging: the other listener's thread may still deliver an earlier one."""
 
 
-class RecorderError(RuntimeError):
+class RecorderError(SystemFailure):
     """The input cannot be recorded (no X display, Wayland) or the recording could not be written."""
 
 
@@ -257,10 +258,9 @@ class Recorder:
             logger.warning("no screenshot for this step: {}", error)
             return {}
         box = crop_box(point, self.crop, monitor)
-        scale = shot.width / monitor.width  # HiDPI: capture pixels per desktop pixel
-        inside = [round((v - o) * scale) for v, o in zip(box, (monitor.left, monitor.top) * 2)]
+        inside = CoordinateTransform(monitor, shot.size, shot.size).desktop_box_to_capture(box)  # HiDPI included
         return {"screen": None if self.rules.secret_window(window) else shot,
-                "target": shot.crop(tuple(inside)), "target_box": box}
+                "target": shot.crop(inside), "target_box": box}
 
 
 def _stamped(listener_class: type) -> type:

@@ -17,6 +17,7 @@ from actions.schema import GRID
 from agent.model import Message, ModelBackend, ModelRequest, Sampling
 from agent.prompt import describe_recording
 from agent.reply import split_thought
+from perception.geometry import CoordinateTransform, Monitor
 from tasks.recordings.recording import Recording, RecordedStep
 
 SCROLL_PIXELS = 50  # what one wheel notch is worth (as the executor scrolls)
@@ -25,8 +26,10 @@ SCROLL_PIXELS = 50  # what one wheel notch is worth (as the executor scrolls)
 def step_actions(step: RecordedStep, screen: tuple[int, int]) -> list[dict[str, Any]]:
     """The computer_use arguments that redo ``step``, on the grid of a ``screen``-sized desktop."""
 
+    transform = CoordinateTransform.of_monitor(Monitor(0, 0, 0, *screen))
+
     def grid(point: tuple[int, int]) -> list[int]:
-        return [min(GRID, round(point[0] / screen[0] * GRID)), min(GRID, round(point[1] / screen[1] * GRID))]
+        return [min(GRID, round(v)) for v in transform.desktop_to_grid(point)]
 
     match step.kind:
         case "click":
