@@ -34,7 +34,9 @@ class Element:
 class _Bus:
     """One connection to the accessibility bus."""
 
-    def __init__(self) -> None:
+    def __init__(self, switch_on: bool = True) -> None:
+        """``switch_on=False``: only read a tree that is already there (the bus running, accessibility
+        on); never start the bus or switch it on."""
         from jeepney import DBusAddress, Properties, new_method_call
         from jeepney.io.blocking import open_dbus_connection
 
@@ -45,10 +47,14 @@ class _Bus:
                                  interface="org.freedesktop.DBus")
             running = session.send_and_get_reply(new_method_call(daemon, "NameHasOwner", "s", ("org.a11y.Bus",)),
                                                  timeout=5).body[0]
-            bus = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Bus")
-            address = session.send_and_get_reply(new_method_call(bus, "GetAddress"), timeout=5).body[0]
+            if not running and not switch_on:  # asking the bus anything would start it: leave that to others
+                raise ConnectionError("the accessibility bus is not running")
             status = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Status")
             enabled = session.send_and_get_reply(Properties(status).get("IsEnabled"), timeout=5).body[0][1]
+            if not enabled and not switch_on:
+                raise ConnectionError("accessibility is not switched on")
+            bus = DBusAddress("/org/a11y/bus", bus_name="org.a11y.Bus", interface="org.a11y.Bus")
+            address = session.send_and_get_reply(new_method_call(bus, "GetAddress"), timeout=5).body[0]
             if not enabled:
                 session.send_and_get_reply(Properties(status).set("IsEnabled", "b", True), timeout=5)
             # apps wait for the accessibility bus to start, or to be switched on, before they publish
@@ -99,26 +105,10 @@ FOCUSED = 12  # AT-SPI state bit
 
 def focused_password_field(title: str) -> Box | None:
     """The box of the password field that has the keyboard focus in the window titled exactly
-    ``title``, or None: no such field, or an app that publishes no accessibility tree. Never waits
-    for apps to publish: it is asked before each typing step."""
-    try:
-        bus = _Bus()
-    except Exception as error:
-        logger.debug("no accessibility tree: {!r}", error)
-        return None
-    try:
-        window = _window(bus, f"^{re.escape(title)}$")
-        if window is None:
-            return None
-        for element, node in _walk(bus, window, with_nodes=True):
-            if element.role == "password text" and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
-                return element.box
-        return None
-    except Exception as error:  # an app that quits or hangs while being walked
-        logger.debug("accessibility tree unreadable: {}", error)
-        return None
-    finally:
-        bus.connection.close()
+    ``title``, or None: no such field, or no accessibility tree to ask. Asked before each typing
+    step, so it never waits for apps to publish and never switches accessibility on itself."""
+    found = _focused(title, ("password text",))
+    return found[0].box if found else None
 
 
 TEXT = "org.a11y.atspi.Text"
@@ -128,8 +118,14 @@ _TEXT_ROLES = ("text", "entry", "paragraph", "terminal", "document text", "editb
 def focused_text(title: str) -> str | None:
     """What the focused text field of the window titled exactly ``title`` holds, or None when it
     cannot be read (no accessibility tree, no focused field, a field that hides its text)."""
+    found = _focused(title, _TEXT_ROLES, read_text=True)
+    return found[1] if found else None
+
+
+def _focused(title: str, roles: tuple[str, ...], read_text: bool = False) -> tuple[Element, str | None] | None:
+    """The focused element of one of ``roles`` in the window titled exactly ``title`` (and its text)."""
     try:
-        bus = _Bus()
+        bus = _Bus(switch_on=False)
     except Exception as error:
         logger.debug("no accessibility tree: {!r}", error)
         return None
@@ -138,10 +134,10 @@ def focused_text(title: str) -> str | None:
         if window is None:
             return None
         for element, node in _walk(bus, window, with_nodes=True):
-            if element.role in _TEXT_ROLES and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
-                return bus.call(node, TEXT, "GetText", "ii", 0, -1)[0]
+            if element.role in roles and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
+                return element, bus.call(node, TEXT, "GetText", "ii", 0, -1)[0] if read_text else None
         return None
-    except Exception as error:
+    except Exception as error:  # an app that quits or hangs while being walked
         logger.debug("accessibility tree unreadable: {}", error)
         return None
     finally:

@@ -15,6 +15,7 @@ from agent.hands import Pacing
 from agent.model import ModelReply, ModelRequest
 from agent.settings import Settings
 from agent.task import Status
+from perception.accessibility import window_elements
 from safety.policy import Proposal, Verdict
 from tasks.commands.run import run_command
 from tests.replies import BLANK, CITY, EMAIL, NAME, NOTES, SAVE, click, done, reply, script, type_text
@@ -211,6 +212,7 @@ def test_text_typed_into_a_password_field_is_a_secret_whatever_it_looks_like(des
                               stderr=subprocess.DEVNULL, text=True)
     request.addfinalizer(dialog.kill)
     desktop.wait_for_window("New account")
+    assert window_elements("^New account$")  # accessibility on, as a screen reader (or GNOME) has it
     passphrase = "correct horse battery staple"
     backend = ScriptedBackend([type_text("Ada Lovelace"), reply("Next field.", action="key", keys=["Tab"]),
                                type_text(passphrase), done()])
