@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from loguru import logger
@@ -114,7 +115,8 @@ class Hands:
         return isinstance(self.executor, DryRunExecutor)
 
     @property
-    def folder(self):  # noqa: ANN201 - a Path, or None for hands that keep no record
+    def folder(self) -> Path | None:
+        """The run folder (None for hands that keep no record)."""
         return self.trajectory.folder if self.trajectory is not None else None
 
     # look

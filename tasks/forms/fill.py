@@ -44,10 +44,9 @@ from perception import clipboard
 from perception.controls import ticked
 from perception.geometry import Box, center, grow, shift, span
 from perception.ocr import find, normalize, read, similarity
-from perception.screen import Screen, Screenshot
+from perception.screen import Screenshot
 from perception.windows import WindowInfo, find_window
 from safety.gate import Asker
-from safety.killswitch import KillSwitch
 from safety.secrets import Redactor
 from tasks.forms.form import FormError, FormField, FormSpec, load_rows
 from tasks.forms.locate_field import (
@@ -163,26 +162,6 @@ class _Filler:
     lists: dict[tuple[str, int, int], dict[str, Box]] = field(default_factory=dict)  # options read, by list
     status: Box | None = None  # where after_submit's text was seen, relative to the window
 
-    @property
-    def screen(self) -> Screen:
-        return self.hands.screen
-
-    @property
-    def kill(self) -> KillSwitch:
-        return self.hands.kill
-
-    @property
-    def pacing(self) -> Pacing:
-        return self.hands.pacing
-
-    @property
-    def dry_run(self) -> bool:
-        return self.hands.dry_run
-
-    @property
-    def records(self) -> list[Step]:
-        return self.hands.steps
-
     def row(self, number: int, row: dict[str, str]) -> RowResult:
         started = time.monotonic()
         values = [(f, f.text(row)) for f in self.spec.fields]
@@ -204,7 +183,7 @@ class _Filler:
                 logger.info("row {}: filled again from the start, now that the person is done", number)
             except (RowFailed, FieldNotFound, FormError, Refused) as failure:
                 return RowResult(number, "failed", str(failure), time.monotonic() - started)
-        status = "dry run" if self.dry_run else "filled" if self.spec.submit is None else "submitted"
+        status = "dry run" if self.hands.dry_run else "filled" if self.spec.submit is None else "submitted"
         return RowResult(number, status, "", time.monotonic() - started)
 
     def window(self) -> WindowInfo:
@@ -212,7 +191,7 @@ class _Filler:
         window = self.hands.bring(self.spec.window)
         if window is None:
             raise RowFailed(f"no window titled like {self.spec.window!r} is open")
-        self.screen.wait_until_still(self.pacing.settle_timeout)
+        self.hands.screen.wait_until_still(self.hands.pacing.settle_timeout)
         return window
 
     # filling
@@ -268,7 +247,7 @@ class _Filler:
             step.detail = "already as wanted"
             return
         self.do(step, {"action": "left_click"}, place.center)
-        if self.dry_run:
+        if self.hands.dry_run:
             return
         option = self.option(place, form_field, value)
         if option is None:
@@ -287,7 +266,7 @@ class _Filler:
             box = shift(kept, place.box[0], place.box[1])
             if wanted in normalize(self.text_in(grow(box, 4, 2))):
                 return center(box)
-        shot = self.screen.capture()
+        shot = self.hands.screen.capture()
         picture = WindowPicture.of(shot, _list_area(place.box, shot))
         options = {normalize(line.text): shift(picture.to_desktop(line.box), -place.box[0], -place.box[1])
                    for line in read(picture.image)}
@@ -302,7 +281,7 @@ class _Filler:
 
     def check(self, number: int, window: WindowInfo, values: list[tuple[FormField, str]]) -> list[str]:
         """Read every value back; fill a wrong one again once; what is still wrong."""
-        if self.dry_run:
+        if self.hands.dry_run:
             return []
         wrong = []
         for form_field, value in values:
@@ -334,7 +313,7 @@ class _Filler:
                 self.click_into(step, place)
                 self.select_all(step, form_field)
                 self.do(step, {"action": "key", "keys": ["ctrl", "c"]})
-                copied = clipboard.text() if self.dry_run else clipboard.copied(marker, self.kill.sleep)
+                copied = clipboard.text() if self.hands.dry_run else clipboard.copied(marker, self.hands.kill.sleep)
         finally:
             self.record(step)
         if copied == marker:  # nothing selected to copy (an empty field), or a field that does not copy
@@ -343,7 +322,7 @@ class _Filler:
 
     def is_ticked(self, place: Place) -> bool:
         assert place.indicator is not None
-        shot = self.screen.capture()
+        shot = self.hands.screen.capture()
         picture = WindowPicture.of(shot, place.indicator)
         return ticked(picture.image, (0, 0, picture.image.width, picture.image.height))
 
@@ -353,7 +332,7 @@ class _Filler:
         return value if normalize(value) in normalize(seen) else seen
 
     def text_in(self, box: Box) -> str:
-        picture = WindowPicture.of(self.screen.capture(), box)
+        picture = WindowPicture.of(self.hands.screen.capture(), box)
         return " ".join(line.text for line in read(picture.image))
 
     # submitting
@@ -370,21 +349,21 @@ class _Filler:
             self.do(step, {"action": "left_click"}, place.center, confirm=reason)
         finally:
             self.record(step)
-        if after is None or self.dry_run:
+        if after is None or self.hands.dry_run:
             return
         deadline = time.monotonic() + after.timeout
         while not self.mentions(window, after.expect_text, besides=shown_before):
             if time.monotonic() > deadline:
                 raise RowFailed(f"submitted, but the window did not show {after.expect_text!r} within "
                                 f"{after.timeout:g} s")
-            self.kill.sleep(0.2)
+            self.hands.kill.sleep(0.2)
 
     def mentions(self, window: WindowInfo, text: str, besides: set[str] | None = None) -> set[str]:
         """The lines of text in the window that mention ``text``, other than ``besides``. Where such a
         line was last seen is read first (a status line stays put), the whole window only if need be."""
         box = self.current(window).box
         for area in ([] if self.status is None else [shift(self.status, box[0], box[1])]) + [box]:
-            picture = WindowPicture.of(self.screen.capture(), area)
+            picture = WindowPicture.of(self.hands.screen.capture(), area)
             lines = [line for line in read(picture.image) if find([line], text, minimum=MENTION)
                      and line.text not in (besides or set())]
             if lines:
@@ -396,7 +375,7 @@ class _Filler:
     # the parts every action shares
 
     def place(self, window: WindowInfo, form_field: FormField, value: str, button: bool = False) -> Place:
-        return self.locator.place(self.screen.capture, self.current(window).box, form_field, value, button=button)
+        return self.locator.place(self.hands.screen.capture, self.current(window).box, form_field, value, button=button)
 
     def current(self, window: WindowInfo) -> WindowInfo:
         """The form's window as it is now: it may have moved since the row began."""
@@ -415,7 +394,7 @@ class _Filler:
         if step.outcome is Outcome.BLOCKED:
             assert step.action is not None and step.verdict is not None
             raise RowFailed(f"{step.action.action} refused: {step.verdict.reason}")
-        self.kill.check()  # a stop cut the action short
+        self.hands.kill.check()  # a stop cut the action short
         raise RowInterrupted()
 
     def record(self, step: Step) -> None:

@@ -63,10 +63,8 @@ from agent.trajectory import RunSummary
 from errors import Stopped, SystemFailure
 from perception.geometry import CoordinateTransform, Monitor
 from perception.locate import SCALES, FeaturelessPatch, locate, locate_text, match_at
-from perception.screen import Screen
 from perception.windows import WindowInfo, active_window, windows_titled
 from safety.gate import Asker
-from safety.killswitch import KillSwitch
 from safety.secrets import Redactor
 from tasks.commands.ask import find_point
 from tasks.recordings.recording import POINTER_KINDS, RecordedStep, Recording, Window
@@ -200,26 +198,6 @@ class _Replayer:
     done: int = 0
     missed: list[str] = field(default_factory=list)  # dry run: the steps it could not have done
 
-    @property
-    def screen(self) -> Screen:
-        return self.hands.screen
-
-    @property
-    def kill(self) -> KillSwitch:
-        return self.hands.kill
-
-    @property
-    def pacing(self) -> Pacing:
-        return self.hands.pacing
-
-    @property
-    def dry_run(self) -> bool:
-        return self.hands.dry_run
-
-    @property
-    def records(self) -> list[Step]:
-        return self.hands.steps
-
     def run(self, steps: list[RecordedStep]) -> tuple[Status, str]:
         previous: RecordedStep | None = None
         finished = time.monotonic()
@@ -227,7 +205,7 @@ class _Replayer:
             for recorded in steps:
                 if previous is not None:  # the recorded pause, less what the last step's checks took
                     gap = min(max(0.0, recorded.at - previous.at) / self.speed, MAX_GAP)
-                    self.kill.sleep(max(0.0, gap - (time.monotonic() - finished)))
+                    self.hands.kill.sleep(max(0.0, gap - (time.monotonic() - finished)))
                 while not self.step(recorded):  # a person used the input: look again, then do it
                     pass
                 self.done += 1
@@ -242,13 +220,13 @@ class _Replayer:
             return Status.ERROR, str(error)
         if self.missed:
             return Status.FAILURE, f"dry run of {self.done} steps; it would have stopped: {' | '.join(self.missed)}"
-        return Status.SUCCESS, f"{'dry run of' if self.dry_run else 'replayed'} all {self.done} steps"
+        return Status.SUCCESS, f"{'dry run of' if self.hands.dry_run else 'replayed'} all {self.done} steps"
 
     def step(self, recorded: RecordedStep) -> bool:
         """Settle, find, check, act, verify, record; False when a person interrupted it."""
-        self.kill.check()
-        self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)  # their input pauses it
-        self.screen.wait_until_still(self.pacing.settle_timeout)
+        self.hands.kill.check()
+        self.hands.kill.wait_for_person(self.hands.pacing.resume_after, self.hands.pacing.max_pause)  # their input pauses it
+        self.hands.screen.wait_until_still(self.hands.pacing.settle_timeout)
         windows = self.await_window(recorded)
         step = self.hands.look(f"recorded step {recorded.index}: {recorded.describe()}")
         try:
@@ -263,7 +241,7 @@ class _Replayer:
             if reason not in step.detail:
                 step.detail = f"{step.detail}; {reason}" if step.detail else reason
             self.record(step)
-            if not self.dry_run:
+            if not self.hands.dry_run:
                 raise
             self.missed.append(reason)
             return True
@@ -275,7 +253,7 @@ class _Replayer:
             return []
         deadline = time.monotonic() + self.window_wait
         while not (found := windows_titled(recorded.window.title)) and time.monotonic() < deadline:
-            self.kill.sleep(0.1)
+            self.hands.kill.sleep(0.1)
         if not found:
             logger.warning("step {}: no window titled {!r}", recorded.index, recorded.window.title)
         return found
@@ -396,7 +374,7 @@ class _Replayer:
 
     def require_focus(self, recorded: RecordedStep) -> None:
         """Keys go to the focused window: it must be the recorded one (a dry run has not clicked into it)."""
-        if recorded.window is None or self.dry_run:
+        if recorded.window is None or self.hands.dry_run:
             return
         wanted, deadline = recorded.window, time.monotonic() + self.window_wait
         while not _same_window(active := active_window(), wanted):
@@ -404,7 +382,7 @@ class _Replayer:
                 where = f'"{active.title}"' if active else "no window"
                 raise _Refused(Status.FAILURE, f"step {recorded.index} ({recorded.describe()}) would go to {where}, "
                                f'not to "{wanted.title}" as recorded; the replay does not move the focus itself')
-            self.kill.sleep(0.1)
+            self.hands.kill.sleep(0.1)
 
     def actions(self, recorded: RecordedStep, monitor: Monitor, start: tuple[int, int] | None) -> Plan:
         """The agent's own actions for the step (as ``to_task`` writes them), aimed at ``start``;
@@ -427,12 +405,12 @@ class _Replayer:
     def check(self, step: Step, plan: Plan, unsure: str | None) -> None:
         """The gate, for each action; an unsure target makes the first one a question to a person."""
         for number, (action, target) in enumerate(plan):
-            ask_first = bool(unsure) and number == 0 and not self.dry_run
+            ask_first = bool(unsure) and number == 0 and not self.hands.dry_run
             verdict = self.hands.judge(step, action, target, confirm=unsure if ask_first else None,
                                        person_only=ask_first)
             if not verdict.allowed:
                 raise _Refused(Status.BLOCKED, f"refused: {verdict.reason}")
-        if unsure and self.dry_run:
+        if unsure and self.hands.dry_run:
             step.detail = f"would ask a person first: {unsure}"
 
     def act(self, step: Step, plan: Plan) -> bool:
@@ -444,7 +422,7 @@ class _Replayer:
                 self.record(step)
                 return False
         if step.outcome is None:  # nothing to do: it already looks as after the step
-            step.outcome = Outcome.DRY_RUN if self.dry_run else Outcome.DONE
+            step.outcome = Outcome.DRY_RUN if self.hands.dry_run else Outcome.DONE
             step.detail = step.detail or "nothing to do"
         return True
 
@@ -461,13 +439,13 @@ class _Replayer:
         if expect_change and before is not None and after is not None and _changed(np.asarray(before),
                                                                                    np.asarray(after)):
             shot = step.screenshot
-            deadline = time.monotonic() + self.pacing.settle_timeout
-            while not _changed(np.asarray(shot.capture), np.asarray(self.screen.grab(shot.monitor))):
+            deadline = time.monotonic() + self.hands.pacing.settle_timeout
+            while not _changed(np.asarray(shot.capture), np.asarray(self.hands.screen.grab(shot.monitor))):
                 if time.monotonic() > deadline:
                     raise _Refused(Status.NO_PROGRESS, f"the screen did not change after step {recorded.index} "
                                    f"({recorded.describe()}) as it did when recorded: stopped")
-                self.kill.sleep(0.05)
-        step.timings["settle"] = self.screen.wait_until_still(self.pacing.settle_timeout)
+                self.hands.kill.sleep(0.05)
+        step.timings["settle"] = self.hands.screen.wait_until_still(self.hands.pacing.settle_timeout)
 
     def record(self, step: Step) -> None:
         self.hands.record(step)
