@@ -40,7 +40,7 @@ from perception.screen import Screen
 from perception.windows import WindowInfo, find_window
 from safety.confirm import TerminalAsker
 from safety.gate import Asker, Gate
-from safety.killswitch import KillSwitch, StopRequested
+from safety.killswitch import AgentInput, KillSwitch, StopRequested
 from safety.policy import Policy, Proposal, Verdict
 from safety.secrets import Redactor
 
@@ -175,7 +175,7 @@ class Hands:
         sends_input = action.action in INPUT_ACTIONS
         started = time.monotonic()
         try:
-            with self.kill.agent_input() if sends_input else nullcontext():
+            with self.kill.agent_input(_input_of(action, target)) if sends_input else nullcontext():
                 execution = self.executor.execute(action, target, self.kill.check)
         except (StopRequested, FailSafeTriggered) as stop:
             self.kill.request_stop(str(stop))
@@ -250,6 +250,13 @@ class Hands:
 
 _POINTED = frozenset({"left_click", "right_click", "middle_click", "double_click", "triple_click", "mouse_move",
                       "left_click_drag"})
+
+
+def _input_of(action: Action, target: tuple[int, int] | None) -> AgentInput:
+    """What ``action`` sends, so that anything else seen meanwhile is taken for the person's."""
+    kind = action.action
+    return AgentInput(keys=kind in ("key", "type"), buttons=kind in _POINTED and kind != "mouse_move",
+                      wheel=kind in ("scroll", "hscroll"), pointer_to=target)
 
 
 def _joined(detail: str, more: str) -> str:

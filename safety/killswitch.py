@@ -2,8 +2,12 @@
 
 On X11, pynput's ``injected`` flag is only set for XSendEvent events, so it cannot tell the
 agent's XTest input (pyautogui, xdotool) from a person's. Instead the executor's input is
-bracketed by :meth:`KillSwitch.agent_input`: every event seen outside those brackets (plus
-a short grace for events still in flight) is the person's, and pauses the run. The stop
+bracketed by :meth:`KillSwitch.agent_input`, which says what the action sends (an
+:class:`AgentInput`): inside a bracket (plus a short grace for events still in flight) an event
+is the agent's only if the action sends that kind of event, and a pointer motion only if it lies
+on the agent's way to its target (pyautogui jumps straight there; a drag goes along the line).
+Everything else is the person's and pauses the run, so a person moving the mouse while the agent
+types, or clicks somewhere else, is seen even when the agent acts without a gap. The stop
 hotkey is heard inside the brackets too, and the executor calls :meth:`KillSwitch.check`
 between the chunks of a long action, so a stop cuts a long type or scroll short. A person
 who throws the pointer into a screen corner stops the run at once; pyautogui's own corner
@@ -12,15 +16,30 @@ failsafe backs that up where no listener can run.
 
 from __future__ import annotations
 
-from errors import Stopped
+import math
 import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+
+from errors import Stopped
 
 from loguru import logger
 
 DEFAULT_HOTKEY = "<ctrl>+<alt>+<esc>"
+ON_THE_WAY = 3.0
+"""Pixels off the agent's way within which a pointer motion is still the agent's."""
+
+
+@dataclass(frozen=True)
+class AgentInput:
+    """The kinds of input one action of the agent sends; ``pointer_to``: where it moves the pointer."""
+
+    keys: bool = False
+    buttons: bool = False
+    wheel: bool = False
+    pointer_to: tuple[int, int] | None = None
 
 
 class StopRequested(Stopped):
@@ -40,6 +59,10 @@ class KillSwitch:
         self._lock = threading.Lock()
         self._agent_busy = 0
         self._agent_until = 0.0
+        self._sending = AgentInput()
+        self._way_from: frozenset[tuple[int, int]] = frozenset()  # where the agent's pointer moves from
+        self._way_to: tuple[int, int] | None = None  # and to (None: it stays put)
+        self._pointer: tuple[int, int] | None = None  # where the pointer was last seen
         self._person_at: float | None = None
         self._listeners: list[object] = []
         self._combo: object = None
@@ -51,7 +74,7 @@ class KillSwitch:
 
             self._combo = keyboard.HotKey(keyboard.HotKey.parse(self.hotkey), self._hotkey_pressed)
             key_listener = keyboard.Listener(on_press=self._key_down, on_release=self._key_up)
-            mouse_listener = mouse.Listener(on_move=self._moved, on_click=self._touched, on_scroll=self._touched)
+            mouse_listener = mouse.Listener(on_move=self._moved, on_click=self._clicked, on_scroll=self._scrolled)
             self._listeners = [key_listener, mouse_listener]
             for listener in self._listeners:
                 listener.start()
@@ -87,10 +110,16 @@ class KillSwitch:
             raise StopRequested(self.stop_reason)
 
     @contextmanager
-    def agent_input(self) -> Iterator[None]:
+    def agent_input(self, sends: AgentInput) -> Iterator[None]:
         """Brackets input the agent itself sends, so it is not taken for the person's."""
         with self._lock:
             self._agent_busy += 1
+            self._sending = sends
+            # the pointer rests where the agent last put it, or moves from there (or from where it
+            # was last seen) straight to the new target
+            rest = self._way_to or next(iter(self._way_from), None)
+            self._way_from = frozenset(p for p in (rest, self._pointer) if p is not None)
+            self._way_to = sends.pointer_to
         try:
             yield
         finally:
@@ -121,19 +150,38 @@ class KillSwitch:
 
     # listener callbacks (pynput's threads)
 
-    def _is_agent(self) -> bool:
+    def _agent_sending(self) -> AgentInput | None:
+        """What the agent is sending now (or has just sent), None outside its brackets."""
         with self._lock:
-            return self._agent_busy > 0 or time.monotonic() < self._agent_until
+            acting = self._agent_busy > 0 or time.monotonic() < self._agent_until
+            return self._sending if acting else None
 
-    def _touched(self, *args: object) -> None:
-        if not self._is_agent():
-            with self._lock:
-                self._person_at = time.monotonic()
+    def _person(self) -> None:
+        with self._lock:
+            self._person_at = time.monotonic()
+
+    def _on_agent_way(self, x: int, y: int) -> bool:
+        with self._lock:
+            starts, end = self._way_from, self._way_to
+        return any(_distance_to_segment((x, y), start, end or start) <= ON_THE_WAY for start in starts) or (
+            end is not None and math.dist((x, y), end) <= ON_THE_WAY)
+
+    def _clicked(self, *args: object) -> None:
+        sending = self._agent_sending()
+        if sending is None or not sending.buttons:
+            self._person()
+
+    def _scrolled(self, *args: object) -> None:
+        sending = self._agent_sending()
+        if sending is None or not sending.wheel:
+            self._person()
 
     def _moved(self, x: int, y: int, *args: object) -> None:
-        if self._is_agent():
+        with self._lock:
+            self._pointer = (x, y)
+        if self._agent_sending() is not None and self._on_agent_way(x, y):
             return
-        self._touched()
+        self._person()
         if (x, y) in self.corners:
             self.request_stop("the pointer was moved into a screen corner (failsafe)")
 
@@ -146,14 +194,22 @@ class KillSwitch:
     def _key(self, key: object, down: bool) -> None:
         # The hotkey is followed inside the agent's brackets too, or a stop pressed during a long
         # type would go unheard; the agent's own keys never make the chord (the gate refuses it).
-        if not self._is_agent():
-            self._touched()
+        sending = self._agent_sending()
+        if sending is None or not sending.keys:
+            self._person()
         canonical = self._listeners[0].canonical(key)  # type: ignore[attr-defined]
         (self._combo.press if down else self._combo.release)(canonical)  # type: ignore[attr-defined]
 
     def _hotkey_pressed(self) -> None:
         logger.warning("stop hotkey {} pressed", self.hotkey)
         self.request_stop(f"the stop hotkey {self.hotkey} was pressed")
+
+
+def _distance_to_segment(point: tuple[float, float], start: tuple[float, float], end: tuple[float, float]) -> float:
+    (px, py), (ax, ay), (bx, by) = point, start, end
+    length = (bx - ax) ** 2 + (by - ay) ** 2
+    along = 0.0 if length == 0 else max(0.0, min(1.0, ((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / length))
+    return math.dist(point, (ax + along * (bx - ax), ay + along * (by - ay)))
 
 
 def unblock_x11_listener(listener: object) -> None:

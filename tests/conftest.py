@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from desktop.virtual import VirtualDesktop, app_path
+from safety.killswitch import KillSwitch
 
 _desktop = VirtualDesktop(width=1280, height=800, set_environment=True).__enter__()
 
@@ -86,3 +87,12 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("models")
     return {mode: build_random_model(root / mode, mode=mode) for mode in ("thinking", "instruct")}
+
+
+@pytest.fixture
+def kill_switch() -> Iterator[KillSwitch]:
+    """The real kill switch, listening on the virtual display."""
+    kill = KillSwitch()
+    assert kill.start(), "the kill switch could not listen on the virtual display"
+    yield kill
+    kill.close()

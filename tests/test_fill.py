@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -304,3 +305,32 @@ def test_a_dry_run_finds_every_field_and_touches_nothing(contact_form: ContactFo
     with open(result.folder / "steps.jsonl", encoding="utf-8") as steps:
         assert {json.loads(line)["outcome"] for line in steps} == {"dry_run"}
 
+
+def test_a_person_using_the_mouse_pauses_a_fill_as_it_pauses_a_run(contact_form: ContactForm, desktop: VirtualDesktop,
+                                                                   tmp_path: Path) -> None:
+    """The pointer moved by someone else for 1.5 s while a row is filled: the action planned before is
+    dropped, nothing is done while they move it, and the row is filled again, whole, once they stop."""
+    spec = FormSpec.load(FORMS / "contact.yaml")
+    rows = load_rows(spec, FORMS / "contacts.csv")[:1]
+    moves: list[float] = []
+
+    def person() -> None:
+        time.sleep(1.5)
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            desktop.xdotool("mousemove", str(200 + len(moves) % 50 * 4), "600")
+            moves.append(time.monotonic())
+            time.sleep(0.05)
+
+    mover = threading.Thread(target=person)
+    mover.start()
+    result = fill_form(settings(tmp_path), spec, rows, locator="ocr",
+                       pacing=Pacing(settle_timeout=1.0, resume_after=0.5, max_pause=30))
+    mover.join()
+
+    assert result.exit_code == 0, result.rows
+    records = [json.loads(line) for line in (result.folder / "steps.jsonl").read_text().splitlines()]
+    outcomes = [r["outcome"] for r in records]
+    assert "interrupted" in outcomes
+    saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
+    assert [s["name"] for s in saved] == ["Ada Lovelace"] and saved[0]["notes"] == "First programmer\nNote G, 1843"

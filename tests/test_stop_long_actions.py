@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from agent.hands import Pacing
 from agent.model import ModelReply, ModelRequest
 from agent.settings import Settings
 from agent.task import Status
-from safety.killswitch import KillSwitch, StopRequested
+from safety.killswitch import AgentInput, KillSwitch, StopRequested
 from tasks.commands.run import run_command
 from tests.replies import NAME, NOTES, click, done, reply, type_text
 
@@ -49,14 +48,6 @@ publish(); root.mainloop()
 """
 
 
-@pytest.fixture
-def kill_switch() -> Iterator[KillSwitch]:
-    kill = KillSwitch()
-    assert kill.start(), "the kill switch could not listen on the virtual display"
-    yield kill
-    kill.close()
-
-
 def press_hotkey_later(desktop, delay: float) -> dict[str, float]:
     """Press the stop hotkey from another process after ``delay`` s; the dict gets the moment."""
     pressed: dict[str, float] = {}
@@ -71,7 +62,7 @@ def press_hotkey_later(desktop, delay: float) -> dict[str, float]:
 
 
 def stop_latency(executor: Executor, kill: KillSwitch, arguments: dict, target, pressed: dict) -> tuple[float, str]:
-    with kill.agent_input(), pytest.raises(StopRequested) as stop:
+    with kill.agent_input(AgentInput(keys=True, wheel=True, pointer_to=target)), pytest.raises(StopRequested) as stop:
         executor.execute(parse_action(arguments), target, kill.check)
     latency = time.monotonic() - pressed["at"]
     return latency, " ".join(getattr(stop.value, "__notes__", []))
