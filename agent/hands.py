@@ -8,8 +8,9 @@ through them) acts through :class:`Hands`, one action at a time and always the s
 2. **person**: input of the person's own since the step's look pauses the agent: the action is
    dropped, and the caller looks again once the person has left the mouse and keyboard alone.
 3. **execute**: the one executor, bracketed as the agent's input, in chunks the stop hotkey cuts.
-4. **settle** and **verify**: the screen is left to stop changing; whether a click changed the
-   screen is recorded, and so is what a typed-into field reads back where it can be read.
+4. **settle** and **check**: the screen is left to stop changing; whether a click changed the
+   screen and where the keyboard focus went is recorded, and so is whether a typed-into field
+   reads what was typed, where it can be read (a mismatch is read again once, then told).
 5. **record**: the step goes to the run folder and to the observers.
 
 A run's lifetime is here too (:meth:`Hands.open`): its controls, its folder, the kill switch
@@ -34,10 +35,10 @@ from agent.settings import Settings
 from agent.task import Outcome, Status, Step, TaskState
 from agent.trajectory import RunSummary, Trajectory
 from perception import clipboard
-from perception.accessibility import focused_password_field, focused_text
+from perception.accessibility import Element, focused_element, focused_password_field, focused_text
 from perception.geometry import ScreenLayout
 from perception.screen import Screen
-from perception.windows import WindowInfo, find_window
+from perception.windows import WindowInfo, active_window, find_window
 from safety.confirm import TerminalAsker
 from safety.gate import Asker, Gate
 from safety.killswitch import AgentInput, KillSwitch, StopRequested
@@ -173,6 +174,9 @@ class Hands:
             self.kill.wait_for_person(self.pacing.resume_after, self.pacing.max_pause)
             return False
         sends_input = action.action in INPUT_ACTIONS
+        clicks = action.action in _CLICKS and not self.dry_run
+        window = step.screenshot.window
+        focus_before = focused_element(window.title) if clicks and window is not None else None
         started = time.monotonic()
         try:
             with self.kill.agent_input(_input_of(action, target)) if sends_input else nullcontext():
@@ -189,7 +193,10 @@ class Hands:
         if execution.performed and sends_input and settle:
             step.timings["settle"] = step.timings.get("settle", 0.0) + self.screen.wait_until_still(
                 self.pacing.settle_timeout)
-            self._verify(step, action)
+            if clicks:
+                self._check_click(step, focus_before)
+            elif action.action == "type":
+                self._check_typed(step, action.text)
         return True
 
     def act(self, step: Step, action: Action | dict[str, Any], target: tuple[int, int] | None = None,
@@ -197,22 +204,43 @@ class Hands:
         """``judge`` then ``do``: False when the action was refused or not run."""
         return self.judge(step, action, target, **judging).allowed and self.do(step, settle)
 
-    def _verify(self, step: Step, action: Action) -> None:
-        """What the action changed, for the record (and the model): a click's effect on the screen,
-        and what a field reads after typing where the accessibility tree can read it."""
-        if action.action in _POINTED and action.action != "mouse_move":
-            changed = self.screen.grab(step.screenshot.monitor).tobytes() != step.screenshot.capture.tobytes()
-            step.checks["screen"] = "changed" if changed else "unchanged"
-        elif action.action == "type" and step.screenshot.window is not None and not step.secret_boxes:
-            reads = focused_text(step.screenshot.window.title)
+    def _check_click(self, step: Step, focus_before: Element | None) -> None:
+        """Whether the click changed the screen, and where the keyboard focus went: to another
+        window, or from one control to another where the accessibility tree says."""
+        changed = self.screen.grab(step.screenshot.monitor).tobytes() != step.screenshot.capture.tobytes()
+        step.checks["screen"] = "changed" if changed else "unchanged"
+        before, now = step.screenshot.window, active_window()
+        if now is None:
+            step.checks["focus"] = "not known (no window has the focus)"
+        elif before is None or now.title != before.title:
+            step.checks["focus"] = f"moved to the window {now.title!r}"
+        elif (focus := focused_element(now.title)) is None:
+            step.checks["focus"] = f"in the window {now.title!r} (its controls cannot be read here)"
+        elif focus == focus_before:
+            step.checks["focus"] = f"stayed on the {focus.role} {focus.name!r}"
+        else:
+            step.checks["focus"] = f"moved to the {focus.role} {focus.name!r}"
+
+    def _check_typed(self, step: Step, text: str) -> None:
+        """Whether the focused field holds what was typed, where the accessibility tree can read it;
+        a field that does not is read once more after the screen settles again (an app may draw
+        before it files the text), then the mismatch is the step's detail, which the model reads."""
+        window = step.screenshot.window
+        if window is None or step.secret_boxes:
+            return
+        for reading in ("first", "second"):
+            reads = focused_text(window.title)
             if reads is None:
                 step.checks["typed"] = "not checked (the field cannot be read back here)"
-            elif action.text.replace("\n", "") in reads.replace("\n", ""):
-                step.checks["typed"] = "the field reads what was typed"
-            else:
-                step.checks["typed"] = f"the field reads {reads[-80:]!r}, not what was typed"
-                step.detail = _joined(step.detail, f"the focused field does not hold the typed text: it reads "
-                                                   f"{reads[-80:]!r}")
+                return
+            if text.replace("\n", "") in reads.replace("\n", ""):
+                step.checks["typed"] = "the field reads what was typed" + (
+                    " (at the second reading)" if reading == "second" else "")
+                return
+            if reading == "first":
+                self.screen.wait_until_still(self.pacing.settle_timeout)
+        step.checks["typed"] = f"mismatch: the field reads {reads[-80:]!r}"
+        step.detail = _joined(step.detail, f"the focused field does not hold the typed text: it reads {reads[-80:]!r}")
 
     # record
 
@@ -248,14 +276,14 @@ class Hands:
             clipboard.restore(kept)
 
 
-_POINTED = frozenset({"left_click", "right_click", "middle_click", "double_click", "triple_click", "mouse_move",
-                      "left_click_drag"})
+_CLICKS = frozenset({"left_click", "right_click", "middle_click", "double_click", "triple_click", "left_click_drag"})
+_POINTED = _CLICKS | {"mouse_move"}
 
 
 def _input_of(action: Action, target: tuple[int, int] | None) -> AgentInput:
     """What ``action`` sends, so that anything else seen meanwhile is taken for the person's."""
     kind = action.action
-    return AgentInput(keys=kind in ("key", "type"), buttons=kind in _POINTED and kind != "mouse_move",
+    return AgentInput(keys=kind in ("key", "type"), buttons=kind in _CLICKS,
                       wheel=kind in ("scroll", "hscroll"), pointer_to=target)
 
 

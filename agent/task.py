@@ -160,6 +160,9 @@ class TaskState:
             self.feedback = f"The safety gate refused your last action ({step.detail}). Do not repeat it."
         elif step.outcome is not Outcome.INTERRUPTED:
             self._errors = 0
+        if step.checks.get("typed", "").startswith("mismatch"):
+            self.feedback = (f"What you typed did not arrive as typed ({step.checks['typed'].removeprefix('mismatch: ')}). "
+                             "Make sure the right field has the focus, and clear it if need be, before typing again.")
         action = step.action
         if step.outcome in (Outcome.DONE, Outcome.DRY_RUN) and action is not None:
             previous = next((s.action for s in reversed(self.steps[:-1]) if s.outcome is step.outcome), None)

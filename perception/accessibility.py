@@ -122,8 +122,16 @@ def focused_text(title: str) -> str | None:
     return found[1] if found else None
 
 
-def _focused(title: str, roles: tuple[str, ...], read_text: bool = False) -> tuple[Element, str | None] | None:
-    """The focused element of one of ``roles`` in the window titled exactly ``title`` (and its text)."""
+def focused_element(title: str) -> Element | None:
+    """The element that has the keyboard focus in the window titled exactly ``title``, or None
+    (no accessibility tree to ask, or nothing focused in it)."""
+    found = _focused(title, None)
+    return found[0] if found else None
+
+
+def _focused(title: str, roles: tuple[str, ...] | None, read_text: bool = False) -> tuple[Element, str | None] | None:
+    """The focused element (of one of ``roles``; None: of any role) in the window titled exactly
+    ``title``, and its text."""
     try:
         bus = _Bus(switch_on=False)
     except Exception as error:
@@ -134,7 +142,8 @@ def _focused(title: str, roles: tuple[str, ...], read_text: bool = False) -> tup
         if window is None:
             return None
         for element, node in _walk(bus, window, with_nodes=True):
-            if element.role in roles and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
+            if (roles is None or element.role in roles) and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (
+                    1 << FOCUSED):
                 return element, bus.call(node, TEXT, "GetText", "ii", 0, -1)[0] if read_text else None
         return None
     except Exception as error:  # an app that quits or hangs while being walked

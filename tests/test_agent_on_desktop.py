@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FormApp
 
 from agent.backends.scripted import ScriptedBackend
 from agent.hands import Pacing
@@ -26,6 +27,11 @@ FAST = Pacing(settle_timeout=1.0, resume_after=0.5, max_pause=10)
 def settings(tmp_path: Path, script_file: Path, **overrides) -> Settings:
     options = {"confirm": "deny", **overrides}
     return Settings(backend="scripted", script=script_file, runs_dir=tmp_path / "runs", **options)
+
+
+def grid_point(box: tuple[int, int, int, int]) -> list[int]:
+    """The centre of a desktop box on the model's grid (the test screen is 1280x800)."""
+    return [round((box[0] + box[2]) / 2 / 1280 * 1000), round((box[1] + box[3]) / 2 / 800 * 1000)]
 
 
 def steps_of(folder: Path) -> list[dict]:
@@ -224,3 +230,27 @@ def test_text_typed_into_a_password_field_is_a_secret_whatever_it_looks_like(des
     for path in result.folder.iterdir():
         if path.suffix in (".json", ".jsonl"):
             assert passphrase not in path.read_text(encoding="utf-8")
+
+
+def test_each_click_and_type_records_its_effect_and_text_that_did_not_arrive_is_told(desktop, tmp_path):
+    """The Qt form, readable by the accessibility tree: a click records where the focus went, a
+    typed value is read back from the field, and a value the field cut short is a mismatch the
+    model is told about in its next request."""
+    form = FormApp(desktop, "signup_form_qt", "Sign up", tmp_path / "qt.json")
+    try:
+        fields = {e.name: e.box for e in window_elements("^Sign up$") if e.role == "text"}
+        name, birthday = (grid_point(fields[label]) for label in ("Full name", "Birthday"))
+        backend = ScriptedBackend([click(birthday), type_text("10 December 1815"), click(name),
+                                   type_text("Ada Lovelace"), done()])
+        result = run_command(settings(tmp_path, tmp_path / "unused"), "Sign up", model=backend, pacing=FAST)
+    finally:
+        form.close()
+
+    records = steps_of(result.folder)
+    assert records[0]["checks"] == {"screen": "changed", "focus": "moved to the text 'Birthday'"}
+    assert records[1]["checks"] == {"typed": "mismatch: the field reads '10 Decembe'"}
+    assert "does not hold the typed text" in records[1]["detail"]
+    assert records[2]["checks"] == {"screen": "changed", "focus": "moved to the text 'Full name'"}
+    assert records[3]["checks"] == {"typed": "the field reads what was typed"}
+    told = " ".join(m.text for m in backend.requests[2].messages)
+    assert "What you typed did not arrive as typed (the field reads '10 Decembe')" in told

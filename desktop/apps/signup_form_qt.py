@@ -44,6 +44,7 @@ class SignupForm(QWidget):
         form.setContentsMargins(24, 20, 24, 20)
         self.entries = {key: QLineEdit() for key in ("name", "email", "password", "birthday")}
         self.entries["password"].setEchoMode(QLineEdit.EchoMode.Password)
+        self.entries["birthday"].setMaxLength(10)  # YYYY-MM-DD: longer input is cut off, as date fields do
         if misnamed:
             self.entries["name"].setAccessibleName("Email")
             self.entries["email"].setAccessibleName("Full name")
