@@ -9,12 +9,14 @@ this process) and ``openai`` (any OpenAI-compatible chat-completions server).
 
 from __future__ import annotations
 
-from errors import SystemFailure
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
 
 from PIL import Image
+
+from errors import SystemFailure
 
 Part = str | Image.Image
 """A piece of message content: text, or an image the model looks at."""
@@ -67,13 +69,19 @@ class ModelRequest:
 
 @dataclass(frozen=True)
 class ModelReply:
-    """What the model said. ``finish_reason`` is "length" when the token limit cut it off."""
+    """What the model said. ``finish_reason`` is "length" when the token limit cut it off.
+
+    ``first_token_seconds`` and ``seconds`` (from the request to its first streamed text, and to
+    its end) are filled in where the call was timed (:class:`TimedBackend`); None elsewhere.
+    """
 
     text: str
     tool_calls: tuple[dict[str, Any], ...] = ()
     finish_reason: Literal["stop", "length"] = "stop"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    first_token_seconds: float | None = None
+    seconds: float | None = None
 
 
 class ModelUnavailable(SystemFailure):
@@ -90,3 +98,34 @@ class ModelBackend(Protocol):
     def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
         """Answer one request; stream the text to ``on_text`` as it comes, if given."""
         ...
+
+
+class TimedBackend:
+    """A backend whose replies say how long they took and when their first text came.
+
+    The text is always streamed (to ``on_text`` if given), since that is how the first token is
+    seen; ``on_reply`` hears of every reply, timed, and ``last`` is the latest.
+    """
+
+    def __init__(self, inner: ModelBackend, on_reply: Callable[[ModelReply], None] | None = None) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.on_reply = on_reply
+        self.last: ModelReply | None = None
+
+    def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
+        started = time.perf_counter()
+        first: list[float] = []
+
+        def sink(text: str) -> None:
+            if not first:
+                first.append(time.perf_counter() - started)
+            if on_text is not None:
+                on_text(text)
+
+        reply = self.inner.complete(request, sink)
+        reply = replace(reply, first_token_seconds=first[0] if first else None, seconds=time.perf_counter() - started)
+        self.last = reply
+        if self.on_reply is not None:
+            self.on_reply(reply)
+        return reply

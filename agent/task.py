@@ -100,6 +100,8 @@ class Step:
                 "finish_reason": self.reply.finish_reason,
                 "prompt_tokens": self.reply.prompt_tokens,
                 "completion_tokens": self.reply.completion_tokens,
+                "first_token_seconds": self.reply.first_token_seconds,
+                "seconds": self.reply.seconds,
             },
             "thought": self.thought,
             "action": self.action.arguments() if self.action else None,

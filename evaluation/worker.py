@@ -21,7 +21,7 @@ from typing import Any
 
 from loguru import logger
 
-from agent.model import ModelBackend, ModelReply, ModelRequest, TextSink
+from agent.model import ModelBackend, TimedBackend
 from agent.settings import Settings
 from agent.trajectory import read_steps
 from evaluation.machine import Machine, SetupFailed, Unsupported
@@ -30,29 +30,6 @@ from evaluation.task import Task, load_task
 
 DO_NOTHING = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
 SOLVERS = ("model", "reference", "nothing")
-
-
-class MeteredBackend:
-    """A backend that also notes how long each reply took to start (time to first text)."""
-
-    def __init__(self, inner: ModelBackend) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.first_text: list[float] = []
-
-    def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
-        started = time.monotonic()
-        first: list[float] = []
-
-        def sink(text: str) -> None:
-            if not first:
-                first.append(time.monotonic() - started)
-            if on_text is not None:
-                on_text(text)
-
-        reply = self.inner.complete(request, sink)
-        self.first_text.append(first[0] if first else time.monotonic() - started)
-        return reply
 
 
 def solver_backend(solver: str, task: Task, settings: Settings) -> tuple[ModelBackend, Settings]:
@@ -89,19 +66,20 @@ def run_task(task: Task, settings: Settings, solver: str) -> dict[str, Any]:
         from agent.task import Status
         from tasks.commands.run import run_command
 
-        metered = MeteredBackend(model)
-        run = run_command(settings, task.instruction, model=metered)
+        run = run_command(settings, task.instruction, model=TimedBackend(model))  # the steps record its times
         score = evaluate(task.evaluator, machine, failed=run.status is Status.FAILURE)
     return {**record, "score": score, "status": run.status.value, "reason": run.reason,
-            "seconds": round(time.monotonic() - started, 2), **run_figures(run.folder, metered.first_text),
+            "seconds": round(time.monotonic() - started, 2), **run_figures(run.folder),
             "run": str(run.folder)}
 
 
-def run_figures(folder: Path, first_text: list[float]) -> dict[str, Any]:
+def run_figures(folder: Path) -> dict[str, Any]:
     """Steps, refused and unusable replies, tokens, latency and memory of one run folder."""
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     steps = read_steps(folder)
     models = [s["model"] for s in steps if s.get("model")]
+    first_text = [m["seconds"] if m.get("first_token_seconds") is None else m["first_token_seconds"]
+                  for m in models if m.get("seconds") is not None]  # a reply that streamed nothing: its end
     figures = {
         "steps": summary["steps"],
         "agent_seconds": summary["seconds"],
