@@ -26,18 +26,21 @@ from fastapi_offline import FastAPIOffline
 from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.model import ModelBackend, ModelUnavailable
+from agent.model import Mode, ModelBackend, ModelUnavailable
 from agent.reply import ReplyError
 from agent.settings import Settings
 from webui import chat_routes, run_routes
 from webui.desk import Desk, DeskBusy, JobFailed, NoApproval, RunEnded
 from webui.model_host import ModelBusy, ModelHost
 from webui.run_folders import RunNotFound
+from webui.speed import memory
+from webui.uploads import limits
 
 STATIC = Path(__file__).parent / "static"
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1"}
 MAX_BODY = 100 * 2**20
 COOKIE = "agent_token"
+MODES: tuple[Mode, ...] = ("instruct", "thinking")
 STATUS_OF: dict[type[Exception], int] = {
     ValueError: 400,  # bad input: uploads, settings, recordings, chat requests
     ReplyError: 422,  # the model's answer had no point where one was asked for
@@ -79,12 +82,19 @@ def create_app(settings: Settings, model: ModelBackend | None = None, token: str
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-store"})
 
-    @app.get("/api/status", tags=["status"], summary="The model (loading, ready or failed) and the desktop")
+    @app.get("/api/status", tags=["status"], summary="The model, its memory and speed, and the desktop",
+             description="`model`: loading (with its progress), ready or failed, which weights, mode and "
+             "quantisation, and `last_reply`'s figures (tokens, first-token latency, tokens/s); `memory`: the "
+             "GPU's (or RAM) in use and at peak, MiB; `run` and `approval`: the run going on and its waiting "
+             "question's number; `sampling`: each mode's settings in force; `uploads`: what is accepted.")
     def status(request: Request) -> dict[str, Any]:
         desk: Desk = request.app.state.desk
-        current = next((job.id for job in desk.jobs.values() if not job.finished), None)
-        return {"model": host.status().to_dict(), "run": current, "default_mode": settings.mode,
-                "confirm": settings.confirm or "ask"}
+        current = next((job for job in desk.jobs.values() if not job.finished), None)
+        approval = current.approval if current else None
+        return {"model": host.status().to_dict(), "memory": memory(), "run": current.id if current else None,
+                "approval": approval.number if approval else None, "default_mode": settings.mode,
+                "confirm": settings.confirm or "ask", "sampling": {mode: _sampling(host, mode) for mode in MODES},
+                "uploads": {**limits(), "max_request_bytes": MAX_BODY}}
 
     for error_type, code in STATUS_OF.items():
         app.add_exception_handler(error_type, _reply_with(code))
@@ -93,6 +103,11 @@ def create_app(settings: Settings, model: ModelBackend | None = None, token: str
     app.add_exception_handler(Exception, _internal_error)
     app.middleware("http")(_Guard(token, local_only))
     return app
+
+
+def _sampling(host: ModelHost, mode: Mode) -> dict[str, Any]:
+    sampling = host.sampling(mode)
+    return {"temperature": sampling.temperature, "top_p": sampling.top_p, "max_tokens": sampling.max_new_tokens}
 
 
 def error_response(code: int, message: str) -> JSONResponse:

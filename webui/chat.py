@@ -4,13 +4,17 @@ The reply is streamed as two kinds of text: ``thought`` (a Thinking model's reas
 ``</think>``) and ``answer``. When the stream ends the whole reply is split once more the agent's
 way (:func:`agent.reply.split_thought`), which is the final word. "Locate" asks the model where
 something is in the last image, the way ``run_agent.py ask --point`` does, and returns the point in
-pixels of that image.
+pixels of that image, with the label the model gave it. Every reply comes with its figures (tokens,
+first-token latency, tokens per second: :mod:`webui.speed`).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -18,6 +22,7 @@ from agent.model import Message, Mode, ModelRequest, Sampling
 from agent.reply import split_thought
 from tasks.commands.ask import ask
 from webui.model_host import ModelHost
+from webui.speed import reply_speed
 
 END_THINK = "</think>"
 Emit = Callable[[str, str], None]
@@ -33,9 +38,9 @@ class Reply:
     thought: str
     answer: str
     point: tuple[int, int] | None = None  # locate: pixels of the last image
+    label: str | None = None  # locate: what the model called the thing it found
     finish_reason: str = "stop"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)  # webui.speed's figures
 
 
 class ThoughtStream:
@@ -82,11 +87,18 @@ def respond(host: ModelHost, messages: list[Message], mode: Mode, sampling: Samp
             image, question = _last_image_and_question(messages)
             answer = ask(model, image, question, sampling, point=True, on_text=stream)
             stream.close()
-            return Reply(answer.thought, answer.text, answer.point)
+            return Reply(answer.thought, answer.text, answer.point, _label(answer.text),
+                         usage=reply_speed(model.last) if model.last else {})
         reply = model.complete(ModelRequest(tuple(messages), sampling=sampling), stream)
     stream.close()
     thought, answer = split_thought(reply.text)
-    return Reply(thought, answer, None, reply.finish_reason, reply.prompt_tokens, reply.completion_tokens)
+    return Reply(thought, answer, None, None, reply.finish_reason, reply_speed(reply))
+
+
+def _label(answer: str) -> str | None:
+    """The ``label`` of a located point's JSON (``{"point_2d": [x, y], "label": "..."}``), if it has one."""
+    match = re.search(r'"label"\s*:\s*("(?:[^"\\]|\\.)*")', answer)
+    return json.loads(match.group(1)) if match else None
 
 
 def _last_image_and_question(messages: list[Message]) -> tuple[Image.Image, str]:

@@ -3,7 +3,8 @@
 All three turn their request into the agent's own :class:`agent.model.Message` list (uploads
 checked by :mod:`webui.uploads`) and answer through :func:`webui.chat.respond`, so they share the
 one model and its queue. Streams are server-sent events; a client that goes away ends its
-generation at the next token.
+generation at the next token. Every answer's ``usage`` has OpenAI's token counts and this server's
+timing: ``first_token_seconds``, ``seconds`` and ``tokens_per_second`` (:mod:`webui.speed`).
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def openai_parts(message: OpenAIMessage) -> tuple[Part, ...]:
 
 @router.post("/api/chat", tags=["chat"], summary="The page's chat: a streamed reply as server-sent events",
              description="Events: `thought` and `answer` ({text}) as generated, then `done` ({thought, answer, "
-             "point}) or `error` ({message}).")
+             "point, label, usage}) or `error` ({message}).")
 def chat(body: ChatRequest, request: Request) -> StreamingResponse:
     host = host_of(request)
     if body.messages[-1].role != "user":
@@ -129,7 +130,8 @@ def chat(body: ChatRequest, request: Request) -> StreamingResponse:
         for kind, value in generate(lambda emit: respond(host, messages, mode, sampling, emit, body.locate)):
             if kind == "done":
                 yield sse("done", {"thought": value.thought, "answer": value.answer, "point": value.point,
-                                   "finish_reason": value.finish_reason, "mode": mode})
+                                   "label": value.label, "finish_reason": value.finish_reason, "mode": mode,
+                                   "usage": value.usage})
             elif kind == "error":
                 yield sse("error", {"message": value})
             else:
@@ -140,7 +142,7 @@ def chat(body: ChatRequest, request: Request) -> StreamingResponse:
 
 @router.post("/api/predict", tags=["chat"], summary="The seed's API: one prompt, an optional image, a mode",
              description='`{"data": [prompt, image_or_null, "thinking" | "instruct"]}` returns `{"data": [answer]}` '
-             '(and the reasoning as `thought`). The image is base64 or a data: URL.')
+             '(and the reasoning as `thought`, the figures as `usage`). The image is base64 or a data: URL.')
 def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
     host = host_of(request)
     prompt, image, mode = (body.data + [None, None])[:3]
@@ -151,7 +153,7 @@ def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
     mode = mode or host.settings.mode
     parts: tuple[Part, ...] = (prompt,) if image is None else (load_image(image, "image (data[1])"), prompt)
     reply = respond(host, [Message("user", parts)], mode, host.sampling(mode))
-    return {"data": [reply.answer], "thought": reply.thought}
+    return {"data": [reply.answer], "thought": reply.thought, "usage": reply.usage}
 
 
 @router.get("/v1/models", tags=["openai"], summary="The loaded model, as OpenAI's model list")
@@ -182,7 +184,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
             "id": ident, "object": "chat.completion", "created": created, "model": name,
             "choices": [{"index": 0, "finish_reason": reply.finish_reason, "message": {
                 "role": "assistant", "content": reply.answer, "reasoning_content": reply.thought or None}}],
-            "usage": _usage(reply),
+            "usage": reply.usage,
         }
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> str:
@@ -207,14 +209,9 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     return StreamingResponse(chunks(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
 
-def _usage(reply: Reply) -> dict[str, int]:
-    return {"prompt_tokens": reply.prompt_tokens, "completion_tokens": reply.completion_tokens,
-            "total_tokens": reply.prompt_tokens + reply.completion_tokens}
-
-
 def _usage_chunk(ident: str, created: int, name: str, reply: Reply) -> dict[str, Any]:
     return {"id": ident, "object": "chat.completion.chunk", "created": created, "model": name, "choices": [],
-            "usage": _usage(reply)}
+            "usage": reply.usage}
 
 
 def _mode_named(model: str | None) -> Mode | None:

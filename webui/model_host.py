@@ -6,7 +6,8 @@ Every request takes its turn in one queue: the in-process model answers one requ
 is sent several at once and batches them itself. Qwen3-VL's Instruct and Thinking variants are
 separate weights: a request in the other mode swaps them (one in memory at a time), unless an
 agent run is using the loaded one. With ``--model`` (one set of weights) or ``--script`` both
-modes share the one model and the mode picks the sampling.
+modes share the one model and the mode picks the sampling. Every call is timed; the status tells
+how far loading got, what is loaded, and how the last reply went.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ from typing import Any
 from loguru import logger
 
 from agent.backends import make_backend
-from agent.model import Mode, ModelBackend, ModelUnavailable, Sampling
+from agent.model import Mode, ModelBackend, ModelReply, ModelUnavailable, Sampling, TimedBackend
 from agent.settings import Settings
+from webui.speed import reply_speed
 
 GIVEN = ("given", "")
 REMOTE_SLOTS = 8
@@ -42,9 +44,12 @@ class ModelStatus:
     model: str
     mode: Mode
     backend: str
+    quantization: str  # 4bit, 8bit, or as the weights are (the server's own, for a remote model)
     seconds: float  # since loading started
     message: str  # the last thing loading said, or why it failed
+    progress: dict[str, Any] | None  # while loading: the loader's progress bar (what, done, total)
     waiting: int  # requests queued for the model
+    last_reply: dict[str, Any] | None  # the figures of the latest reply (webui.speed)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.__dict__, "seconds": round(self.seconds, 1)}
@@ -68,6 +73,7 @@ class ModelHost:
         self._busy = 0
         self._waiting = 0
         self._pins: Counter[tuple[str, str]] = Counter()
+        self._last: ModelReply | None = None
 
     def start(self) -> None:
         """Load the default mode's model in the background."""
@@ -103,13 +109,16 @@ class ModelHost:
             else:
                 state = "loading" if self._loading or self._backend is None else "ready"
             name = self._backend.name if self._backend else settings.backend_choice
-            model = settings.model_id if name != "scripted" else str(settings.script or "scripted replies")
-            return ModelStatus(state, model, self._mode, name, time.monotonic() - self._since, self._message,
-                               self._waiting)
+            model = "scripted replies" if name == "scripted" else settings.model_id
+            quantization = "served" if name == "openai" else settings.quantize or "none"
+            return ModelStatus(state, model, self._mode, name, quantization, time.monotonic() - self._since,
+                               self._message, _loading_progress() if state == "loading" else None, self._waiting,
+                               reply_speed(self._last) if self._last else None)
 
     @contextmanager
-    def use(self, mode: Mode) -> Iterator[ModelBackend]:
-        """The model of ``mode``, for one request; waits its turn, loading or swapping weights if needed."""
+    def use(self, mode: Mode) -> Iterator[TimedBackend]:
+        """The model of ``mode``, for one request; waits its turn, loading or swapping weights if needed.
+        Its replies come timed (:class:`agent.model.TimedBackend`)."""
         key = self._key_for(mode)
         with self._changed:
             self._waiting += 1
@@ -118,7 +127,7 @@ class ModelHost:
             finally:
                 self._waiting -= 1
         try:
-            yield backend
+            yield TimedBackend(backend, self._heard)
         finally:
             with self._changed:
                 self._busy -= 1
@@ -152,6 +161,7 @@ class ModelHost:
                 continue
             if self._key == key and self._backend is not None:
                 self._busy += 1
+                self._mode = mode  # weights shared by both modes are in the mode asked for last
                 return self._backend
             if self._busy:
                 self._changed.wait()
@@ -191,6 +201,20 @@ class ModelHost:
 
     def _note(self, message: Any) -> None:
         self._message = str(message).strip()
+
+    def _heard(self, reply: ModelReply) -> None:
+        self._last = reply
+
+
+def _loading_progress() -> dict[str, Any] | None:
+    """The progress bar transformers (or the hub's download) shows while loading, if one is up:
+    tqdm keeps its live bars on its class. tqdm is not imported for this."""
+    tqdm = sys.modules.get("tqdm.std")
+    bars = [bar for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())) if bar.total]
+    if not bars:
+        return None
+    bar = bars[-1]
+    return {"what": str(bar.desc).strip(": ") or "loading", "done": bar.n, "total": bar.total}
 
 
 def _free_memory() -> None:

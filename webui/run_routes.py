@@ -30,6 +30,7 @@ from webui.run_folders import (
     step_picture,
 )
 from webui.schemas import DecisionRequest, RunRequest
+from webui.speed import step_speed
 
 router = APIRouter(tags=["runs"])
 PICTURE_WAIT = 3.0  # seconds a live step's picture may lag behind its record
@@ -55,8 +56,10 @@ def run_state(desk: Desk, run_id: str) -> dict[str, Any]:
 
 
 def step_view(run_id: str, record: dict[str, Any]) -> dict[str, Any]:
-    """A step record as the page shows it: the model's raw words left out, pictures as addresses."""
+    """A step record as the page shows it: the model's raw words left out (its figures kept),
+    pictures as addresses."""
     view = {k: v for k, v in record.items() if k not in ("model", "screenshot", "annotated")}
+    view["speed"] = step_speed(record)
     name = record.get("annotated") or record.get("screenshot")
     view["picture"] = f"/api/runs/{run_id}/files/{name}" if name else None  # a step may leave its pictures out
     return view

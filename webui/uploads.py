@@ -31,6 +31,12 @@ _VIDEO_MAGIC = (  # (offset, bytes): MP4/MOV, WebM/Matroska, AVI
 )
 
 
+def limits() -> dict[str, dict[str, object]]:
+    """What is accepted, for the page to check a file when it is attached rather than when it is sent."""
+    return {"image": {"max_bytes": MAX_IMAGE_BYTES, "max_pixels": MAX_IMAGE_PIXELS, "formats": sorted(IMAGE_FORMATS)},
+            "video": {"max_bytes": MAX_VIDEO_BYTES, "formats": ["MP4", "MOV", "WebM", "MKV", "AVI"]}}
+
+
 class UploadRejected(ValueError):
     """An upload that is not used; the message says why and what would be accepted."""
 
