@@ -97,6 +97,7 @@ class Hands:
         hands = cls(screen, layout, gate, kill, executor, pacing or Pacing(settle_timeout=settings.settle_timeout),
                     (trajectory, *observers), trajectory)
         started = time.monotonic()
+        summary.folder = trajectory.folder
         kill.start()
         try:
             yield hands

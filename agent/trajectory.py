@@ -41,13 +41,26 @@ if TYPE_CHECKING:
 PIECE = 4  # the fewest characters of a secret in a row that are masked where OCR reads them
 
 
+RowStatus = Literal["submitted", "filled", "dry run", "failed", "not run"]
+
+
+class RowResult(BaseModel):
+    """How one row of a form fill went."""
+
+    number: int
+    status: RowStatus
+    reason: str
+    seconds: float
+
+
 class RunSummary(BaseModel):
-    """``summary.json``: how a run, a form fill or a replay ended, in one shape for every reader."""
+    """How a run, a form fill or a replay ended, in one shape for every reader: what ``run``,
+    ``fill`` and ``replay`` return, and ``summary.json`` (all of it but the folder it is in)."""
 
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["run", "fill", "replay"]
-    status: str | None = None  # an agent.task.Status value
+    status: Status | None = None
     exit_code: int | None = None
     reason: str = ""
     steps: int | None = None
@@ -56,12 +69,13 @@ class RunSummary(BaseModel):
     instruction: str | None = None  # run
     answer: str | None = None  # run
     form: str | None = None  # fill
-    rows: dict[str, int] | None = None  # fill: rows per status
+    rows: list[RowResult] | None = None  # fill
     stopped: str | None = None  # fill: why the rows after the last were not run
     recording: str | None = None  # replay
+    folder: Path | None = Field(default=None, exclude=True)  # the run folder
 
     def end(self, status: Status, reason: str) -> None:
-        self.status, self.exit_code, self.reason = status.value, status.exit_code, reason
+        self.status, self.exit_code, self.reason = status, status.exit_code, reason
 
 
 class Trajectory:

@@ -6,9 +6,6 @@ run folder, also when something breaks half-way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from loguru import logger
 
 from agent.backends import make_backend
@@ -22,19 +19,6 @@ from agent.trajectory import RunSummary
 from safety.gate import Asker
 
 
-@dataclass(frozen=True)
-class RunResult:
-    status: Status
-    reason: str
-    answer: str | None
-    steps: int
-    folder: Path
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
-
-
 def run_command(
     settings: Settings,
     instruction: str,
@@ -42,7 +26,7 @@ def run_command(
     observers: tuple[StepObserver, ...] = (),
     model: ModelBackend | None = None,
     pacing: Pacing | None = None,
-) -> RunResult:
+) -> RunSummary:
     """Run one instruction to its end and return how it ended.
 
     ``model`` shares an already loaded backend; by default one is made from the settings.
@@ -59,4 +43,4 @@ def run_command(
         summary.end(task.status, task.reason)
         summary.answer = task.answer
     logger.log("SUCCESS" if task.status.exit_code == 0 else "WARNING", "{}: {}", task.status.value, task.reason)
-    return RunResult(task.status, task.reason, task.answer, len(task.steps), hands.folder)
+    return summary

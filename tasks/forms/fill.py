@@ -29,7 +29,7 @@ import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
 from loguru import logger
 
@@ -38,7 +38,7 @@ from agent.hands import Hands, Pacing, Refused, StepObserver
 from agent.model import ModelBackend
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
-from agent.trajectory import RunSummary
+from agent.trajectory import RowResult, RowStatus, RunSummary
 from errors import Stopped, SystemFailure
 from perception import clipboard
 from perception.controls import ticked
@@ -61,47 +61,20 @@ from tasks.forms.locate_field import (
 TEXT_KINDS = ("text", "multiline", "password", "date")
 _CARET_KEYS = (["end"], ["shift", "home"], ["ctrl", "end"], ["ctrl", "shift", "home"])
 MENTION = 0.95  # how closely a line must read as after_submit's text ("Save" is not "Saved")
-RowStatus = Literal["submitted", "filled", "dry run", "failed", "not run"]
 
 
 class RowFailed(Exception):
     """This row cannot go on; the reason is for the report."""
 
 
-@dataclass
-class RowResult:
-    number: int
-    status: RowStatus
-    reason: str
-    seconds: float
-
-
 class RowInterrupted(Exception):
     """A person used the mouse or keyboard during the row: it is filled again once they are done."""
-
-
-@dataclass
-class FillResult:
-    rows: list[RowResult]
-    folder: Path
-    stopped: str | None = None  # why the run ended early (a person stopped it, the screen went away)
-
-    @property
-    def status(self) -> Status:
-        if self.stopped is not None:
-            return Status.STOPPED if "stop" in self.stopped else Status.ERROR
-        return Status.SUCCESS if all(r.status in ("submitted", "filled", "dry run") for r in self.rows) else (
-            Status.FAILURE)
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
 
 
 def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *, spec_name: str = "form",
               locator: LocatorChoice = "auto", ask: Asker | None = None, model: ModelBackend | None = None,
               stop_on_error: bool = False, pacing: Pacing | None = None,
-              observers: tuple[StepObserver, ...] = ()) -> FillResult:
+              observers: tuple[StepObserver, ...] = ()) -> RunSummary:
     """Fill ``spec``'s form once per row; ``model`` (or the configured backend) grounds labels
     for ``locator="model"``, and for ``"auto"`` when one is configured. ``observers`` see each step."""
     if model is None and (locator == "model" or (locator == "auto" and _model_configured(settings))):
@@ -130,17 +103,25 @@ def fill_form(settings: Settings, spec: FormSpec, rows: list[dict[str, str]], *,
             stopped = str(error)
         finally:
             done = {r.number for r in results}
-            results += [RowResult(n, "not run", stopped or "an earlier row failed", 0.0)
+            results += [RowResult(number=n, status="not run", reason=stopped or "an earlier row failed", seconds=0.0)
                         for n in range(1, len(rows) + 1) if n not in done]
             _write_results(hands.folder / "results.csv", results)
-            result = FillResult(results, hands.folder, stopped)
             failed = [f"row {r.number}: {r.reason}" for r in results if r.status == "failed"]
-            summary.end(result.status, stopped or "; ".join(failed) or f"{len(results)} rows done")
-            summary.stopped = stopped
-            summary.rows = {s: sum(r.status == s for r in results) for s in get_args(RowStatus)}
+            summary.end(_status(stopped, results), stopped or "; ".join(failed) or f"{len(results)} rows done")
+            summary.stopped, summary.rows = stopped, results
     if stopped:
         logger.warning(stopped)
-    return result
+    return summary
+
+
+def _row(number: int, status: RowStatus, reason: str, started: float) -> RowResult:
+    return RowResult(number=number, status=status, reason=reason, seconds=time.monotonic() - started)
+
+
+def _status(stopped: str | None, rows: list[RowResult]) -> Status:
+    if stopped is not None:
+        return Status.STOPPED if "stop" in stopped else Status.ERROR
+    return Status.SUCCESS if all(r.status in ("submitted", "filled", "dry run") for r in rows) else Status.FAILURE
 
 
 def _model_configured(settings: Settings) -> bool:
@@ -178,13 +159,12 @@ class _Filler:
                 break
             except RowInterrupted:
                 if attempt == 2:
-                    return RowResult(number, "failed", "a person kept using the mouse and keyboard during the row",
-                                     time.monotonic() - started)
+                    return _row(number, "failed", "a person kept using the mouse and keyboard during the row", started)
                 logger.info("row {}: filled again from the start, now that the person is done", number)
             except (RowFailed, FieldNotFound, FormError, Refused) as failure:
-                return RowResult(number, "failed", str(failure), time.monotonic() - started)
+                return _row(number, "failed", str(failure), started)
         status = "dry run" if self.hands.dry_run else "filled" if self.spec.submit is None else "submitted"
-        return RowResult(number, status, "", time.monotonic() - started)
+        return _row(number, status, "", started)
 
     def window(self) -> WindowInfo:
         """The form's window, in front, settled."""

@@ -82,18 +82,6 @@ class ReplayError(BadInput):
     """A replay that cannot start (a missing parameter, a step without its target); nothing has run."""
 
 
-@dataclass(frozen=True)
-class ReplayResult:
-    status: Status
-    reason: str
-    steps: int  # recorded steps done (in a dry run: gone through)
-    folder: Path
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
-
-
 class _Refused(Exception):
     """The current step cannot be done: the replay ends with ``args`` (status, reason); a dry run goes on."""
 
@@ -101,7 +89,7 @@ class _Refused(Exception):
 def replay(settings: Settings, recording: Recording, params: dict[str, str], speed: float = 1.0,
            from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
            window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None,
-           observers: tuple[StepObserver, ...] = ()) -> ReplayResult:
+           observers: tuple[StepObserver, ...] = ()) -> RunSummary:
     """Replay ``recording`` from step ``from_step``; the result says how far it got and why it stopped.
     ``observers`` see each step.
 
@@ -125,12 +113,12 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
         summary.end(status, reason)
         summary.steps = replayer.done
     logger.log("SUCCESS" if status.exit_code == 0 else "WARNING", "{}: {}", status.value, reason)
-    return ReplayResult(status, reason, replayer.done, hands.folder)
+    return summary
 
 
 def replay_rows(settings: Settings, recording: Recording, rows: Path, params: dict[str, str] | None = None,
                 speed: float = 1.0, from_step: int = 1, ask: Asker | None = None, *, pacing: Pacing | None = None,
-                window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None) -> list[ReplayResult]:
+                window_wait: float = WINDOW_WAIT, model: ModelBackend | None = None) -> list[RunSummary]:
     """One replay per row of a data file (CSV or JSON lines), its columns as parameters (over ``params``).
 
     Every row is checked before the first runs; the rows stop at the first replay that does not
@@ -147,7 +135,7 @@ def replay_rows(settings: Settings, recording: Recording, rows: Path, params: di
             _prepare(recording, [s for s in recording.steps if s.index >= from_step], row)
         except ReplayError as error:
             raise ReplayError(f"{rows}, row {number}: {error}") from None
-    results: list[ReplayResult] = []
+    results: list[RunSummary] = []
     for number, row in enumerate(table, start=1):
         logger.info("data row {} of {}", number, len(table))
         results.append(replay(settings, recording, row, speed, from_step, ask, pacing=pacing, window_wait=window_wait,
