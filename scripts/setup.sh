@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 packages=(
     xvfb xauth openbox xdotool x11-utils x11-xserver-utils xclip xterm
     mousepad libreoffice-calc
-    tesseract-ocr tesseract-ocr-eng zenity
+    tesseract-ocr tesseract-ocr-eng zenity yad
     dbus-daemon at-spi2-core
     libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-render-util0 libxcb-image0 libxcb-shape0
     libegl1 libgl1 libfontconfig1
