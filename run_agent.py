@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "machine; see docs/EVALUATION.md)")
     evaluation.add_argument("--max-steps", type=int, help="step budget per task (default: 30)")
     evaluation.add_argument("--runs-dir", type=Path, help="where the evaluation folder goes (default: runs/)")
+    evaluation.add_argument("--files", type=Path, metavar="DIR", help="the download cache: a URL's file is "
+                          "DIR/<sha256 of the URL>, fetched on first use (tasks that download need it)")
     add_model_options(evaluation)
     add_common_options(evaluation)
 
@@ -371,7 +373,8 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         solver = "reference" if args.reference else "nothing" if args.do_nothing else "model"
         only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
         try:
-            suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout, shard(args.shard))
+            suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout, shard(args.shard),
+                            args.files)
         except KeyboardInterrupt as stop:
             print(f"run_agent.py: {stop or 'stopped'}", file=sys.stderr)
             return 130

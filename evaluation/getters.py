@@ -6,11 +6,21 @@ The getters of OSWorld's evaluator, by their ``type``:
 - ``vm_command_line`` {command[, shell]}: what a command prints (None if it cannot run);
 - ``rule`` {rules}: the rules themselves;
 - ``cache_file`` {path}: a file in the task's cache folder;
+- ``cloud_file`` {path, dest[, multi, gives]}: a file from a URL (the expected result, usually),
+  copied from the download cache (:mod:`evaluation.files`);
+- ``vm_terminal_output``: the text the terminal shows (the newest one opened), or None if there is
+  none: OSWorld reads it from GNOME Terminal's accessibility tree, here from what the terminal
+  was sent, with the screen's control sequences applied as far as text goes (line ends, carriage
+  returns, backspaces, clearing);
+- ``list_directory`` {path}: the folder as a tree ``{"type": "directory", "name", "children"}``,
+  files as ``{"type": "file", "name"}`` (``{"error": ...}`` if it cannot be read);
 - ``x_task_file`` {path} (ours): a file beside the task file, e.g. an expected result.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +28,7 @@ from typing import Any
 
 from loguru import logger
 
+from evaluation.files import MissingFile, cloud_files
 from evaluation.machine import Machine, SetupFailed, Unsupported
 
 Getter = Callable[[Machine, dict[str, Any]], Any]
@@ -36,13 +47,29 @@ def getter(spec: Any) -> Getter:
 
 
 def vm_file(machine: Machine, spec: dict[str, Any]) -> str | None | list[str | None]:
-    multi = spec.get("multi", False)
-    paths = spec["path"] if multi else [spec["path"]]
-    dests = spec["dest"] if multi else [spec["dest"]]
+    return _copies(machine, spec, machine.path)
+
+
+def cloud_file(machine: Machine, spec: dict[str, Any]) -> str | None | list[str | None]:
+    if machine.files is None:
+        raise SetupFailed("cloud_file: no download cache was given (eval --files DIR)")
+
+    def cached(url: str) -> Path:
+        try:
+            return machine.files.get(url)  # type: ignore[union-attr]
+        except MissingFile as error:
+            raise SetupFailed(str(error)) from None
+
+    return _copies(machine, spec, cached)
+
+
+def _copies(machine: Machine, spec: dict[str, Any], source_of: Callable[[str], Path]) -> str | None | list[str | None]:
+    """Copies of files into the cache folder under their ``dest`` names; the ones ``gives`` names, in order
+    (one alone as itself, None where a file is missing), as OSWorld's file getters return them."""
     gives = set(spec.get("gives", [0]))
     copies: list[str | None] = []
-    for index, (path, dest) in enumerate(zip(paths, dests)):
-        source, copy = machine.path(path), machine.cache_dir / dest
+    for index, (name, dest) in enumerate(zip(*cloud_files(spec))):
+        source, copy = source_of(name), machine.cache_dir / dest
         if source.is_file():
             shutil.copyfile(source, copy)
         if index in gives:
@@ -69,6 +96,41 @@ def cache_file(machine: Machine, spec: dict[str, Any]) -> str:
     return str(path)
 
 
+def vm_terminal_output(machine: Machine, spec: dict[str, Any]) -> str | None:
+    logs = sorted(machine.terminal_logs.glob("*.log"), key=lambda p: int(p.stem))
+    return screen_text(logs[-1].read_bytes()).rstrip() if logs else None
+
+
+CLEAR = re.compile(rb"\x1b\[[23]J|\x1bc")
+ESCAPE = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[@-Z\\-_=>]")
+
+
+def screen_text(sent: bytes) -> str:
+    """The text a terminal shows after being sent ``sent``: from the last clearing on, escapes left out."""
+    sent = CLEAR.split(sent)[-1]
+    text = ESCAPE.sub(b"", sent).decode("utf-8", errors="replace")
+    lines = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        line = line.rsplit("\r", 1)[-1]  # a carriage return starts the line over
+        while "\x08" in line:  # a backspace takes back the character before it
+            line = re.sub("[^\x08]?\x08", "", line, count=1)
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def list_directory(machine: Machine, spec: dict[str, Any]) -> dict[str, Any]:
+    return _tree(machine.path(spec["path"]))
+
+
+def _tree(folder: Path) -> dict[str, Any]:
+    try:
+        entries = os.listdir(folder)
+    except OSError as error:
+        return {"error": str(error)}
+    children = [_tree(folder / e) if (folder / e).is_dir() else {"type": "file", "name": e} for e in entries]
+    return {"type": "directory", "name": folder.name, "children": children}
+
+
 def x_task_file(machine: Machine, spec: dict[str, Any]) -> str:
     path = Path(machine.task_folder) / spec["path"]
     if not path.is_file():
@@ -76,4 +138,5 @@ def x_task_file(machine: Machine, spec: dict[str, Any]) -> str:
     return str(path)
 
 
-GETTERS: dict[str, Getter] = {g.__name__: g for g in (vm_file, vm_command_line, rule, cache_file, x_task_file)}
+GETTERS: dict[str, Getter] = {g.__name__: g for g in (vm_file, cloud_file, vm_command_line, vm_terminal_output,
+                                                      list_directory, rule, cache_file, x_task_file)}

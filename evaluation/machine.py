@@ -1,17 +1,23 @@
 """The machine a task runs on: a fresh X display with a window manager and a throwaway home.
 
 OSWorld runs each task in a virtual machine whose user is ``user`` (password ``password``,
-with sudo). Here a task gets its own Xvfb display and openbox, a new empty home folder with
-``Desktop``, ``Documents`` and ``Downloads``, and a ``bin`` folder first on its PATH, so that
-task files written for that machine run unchanged:
+with sudo). Here a task's worker runs in a sandbox (:mod:`evaluation.sandbox`) with the task's
+home at ``/home/user``, and gets its own Xvfb display and openbox, a home with ``Desktop``,
+``Documents`` and ``Downloads``, and a ``bin`` folder first on its PATH, so that task files
+written for that machine run unchanged:
 
-- paths under ``/home/user`` and ``~`` mean the throwaway home;
+- paths under ``/home/user`` and ``~`` mean the task's home;
 - ``python`` is this environment's Python (pyautogui included);
-- ``sudo`` runs the command with the rights of whoever runs the evaluation (the password that
-  ``sudo -S`` reads is swallowed).
+- ``sudo`` runs the command as the same user (the password that ``sudo -S`` reads is
+  swallowed): in the sandbox, on a read-only system;
+- ctrl+alt+t opens a terminal (xterm) titled ``Terminal`` as GNOME's is where tasks wait for it,
+  also started by ``gnome-terminal``; what it shows is logged for the ``vm_terminal_output`` getter;
+- the session bus answers at ``/run/user/1000/bus`` too, where OSWorld's commands look for it, so
+  ``gsettings`` keeps what it sets (dconf).
 
 Setup steps (``config`` and ``postconfig``): launch, execute (or command), open, sleep,
-activate_window, close_window, upload_file. Any other type is :class:`Unsupported`.
+activate_window, close_window, upload_file, download (from the download cache,
+:mod:`evaluation.files`). Any other type is :class:`Unsupported`.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from types import TracebackType
 from typing import Any
 
 from desktop.virtual import DesktopError, VirtualDesktop
+from evaluation.files import FileCache, MissingFile
+from evaluation.sandbox import VM_HOME, VM_UID
 
-VM_HOME = "/home/user"
 COMMAND_TIMEOUT = 120.0
 WINDOW_TIMEOUT = 20.0
 SUDO = """#!/bin/sh
@@ -46,6 +53,13 @@ while [ $# -gt 0 ]; do
 done
 exec "$@"
 """
+TERMINAL = """#!/bin/sh
+# The task's terminal (see evaluation/machine.py): an xterm titled as GNOME's, its screen logged.
+cd "$HOME"
+SHELL=/bin/bash exec xterm -title Terminal -xrm 'XTerm*allowTitleOps: false' -e script -q -f "{logs}/$(date +%s%N).log"
+"""
+TERMINAL_KEY = '<keybind key="C-A-t"><action name="Execute"><command>{command}</command></action></keybind>'
+OPENBOX_CONFIG = Path("/etc/xdg/openbox/rc.xml")
 
 
 class Unsupported(Exception):
@@ -63,28 +77,31 @@ class Machine:
     (the evaluation's worker): pyautogui and friends bind to the display when imported.
     """
 
-    def __init__(self, task_folder: Path, scratch: Path) -> None:
+    def __init__(self, task_folder: Path, scratch: Path, home: Path | None = None, files: FileCache | None = None) -> None:
         self.task_folder = task_folder
         self.scratch = scratch
-        self.home = scratch / "home"
+        self.home = home or scratch / "home"
+        self.files = files
         self.cache_dir = scratch / "cache"
         self.bin = scratch / "bin"
+        self.terminal_logs = scratch / "terminals"
         self.desktop = VirtualDesktop(set_environment=True)
         self.search_path = os.pathsep.join([str(self.bin), str(Path(sys.executable).parent), os.environ["PATH"]])
 
     def __enter__(self) -> Machine:
         for folder in (self.home / "Desktop", self.home / "Documents", self.home / "Downloads", self.cache_dir,
-                       self.bin):
+                       self.bin, self.terminal_logs):
             folder.mkdir(parents=True, exist_ok=True)
-        sudo = self.bin / "sudo"
-        sudo.write_text(SUDO, encoding="utf-8")
-        sudo.chmod(0o755)
+        self._program("sudo", SUDO)
+        self._program("gnome-terminal", TERMINAL.format(logs=self.terminal_logs))
         (self.bin / "python").symlink_to(sys.executable)
+        self._bind_terminal_key()
         os.environ["HOME"] = str(self.home)
         os.environ["PATH"] = self.search_path
         for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
             os.environ.pop(name, None)
         self.desktop.__enter__()
+        self._publish_session_bus()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
@@ -103,6 +120,34 @@ class Machine:
             return self.home / name[1:].lstrip("/")
         path = Path(name)
         return path if path.is_absolute() else self.home / path
+
+    def _program(self, name: str, text: str) -> None:
+        program = self.bin / name
+        program.write_text(text, encoding="utf-8")
+        program.chmod(0o755)
+
+    def _bind_terminal_key(self) -> None:
+        """ctrl+alt+t starts the terminal, as on Ubuntu: openbox's own configuration, read from the home."""
+        if not OPENBOX_CONFIG.is_file():
+            return
+        config = OPENBOX_CONFIG.read_text(encoding="utf-8")
+        key = TERMINAL_KEY.format(command=self.bin / "gnome-terminal")
+        mine = self.home / ".config" / "openbox" / "rc.xml"
+        mine.parent.mkdir(parents=True, exist_ok=True)
+        mine.write_text(config.replace("<keyboard>", "<keyboard>\n" + key, 1), encoding="utf-8")
+
+    def _publish_session_bus(self) -> None:
+        """Link the session bus to ``/run/user/1000/bus``, the address OSWorld's commands export.
+
+        Only inside the sandbox (whose ``/run/user`` is its own): outside, that folder is the real one.
+        """
+        address = self.desktop.variables.get("DBUS_SESSION_BUS_ADDRESS", "")
+        socket = re.match(r"unix:path=([^,]+)", address)
+        if self.home != Path(VM_HOME) or os.getuid() != VM_UID or socket is None:
+            return
+        runtime = Path(f"/run/user/{VM_UID}")
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        (runtime / "bus").symlink_to(socket.group(1))
 
     def run(self, command: str | list[str], shell: Any = False, timeout: float = COMMAND_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """Run a command in the home folder to its end, as OSWorld's ``execute`` does."""
@@ -163,6 +208,18 @@ class Machine:
     def _setup_close_window(self, window_name: str, strict: bool = False, by_class: bool = False) -> None:
         window = self._window(_pattern(window_name, strict), 0.0, by_class)
         self.desktop.xdotool("windowclose", window, check=False)
+
+    def _setup_download(self, files: list[dict[str, str]]) -> None:
+        if self.files is None:
+            raise SetupFailed("download: no download cache was given (eval --files DIR)")
+        for entry in files:
+            try:
+                source = self.files.get(entry["url"])
+            except MissingFile as error:
+                raise SetupFailed(str(error)) from None
+            target = self.path(entry["path"])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
 
     def _setup_upload_file(self, files: list[dict[str, str]]) -> None:
         for entry in files:

@@ -1,8 +1,12 @@
 """``run_agent.py eval SOURCE``: every task of a suite on its own display, N at a time.
 
-Each task runs in a worker process (:mod:`evaluation.worker`) in a session of its own; when
-it overruns its time the whole session is killed (the apps it started too), and the next
-task is not affected. Results go to ``<runs-dir>/eval-<time>/``:
+Each task runs in a worker process (:mod:`evaluation.worker`) in a sandbox of its own
+(:mod:`evaluation.sandbox`: the task's home at ``/home/user``, the rest of the system
+read-only); when it overruns its time the whole sandbox is killed (the apps it started too),
+and the next task is not affected. Before a worker starts, what the task cannot do here is
+named (the task is ``unsupported``) and the files it downloads are fetched into the download
+cache (:mod:`evaluation.files`; a URL that cannot be had makes the task ``missing_file``).
+Results go to ``<runs-dir>/eval-<time>/``:
 
 - ``eval.json``: what was run, with which solver and settings;
 - ``results.jsonl``: one line per task, written as each one ends;
@@ -14,9 +18,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable
@@ -27,19 +33,28 @@ from typing import Any
 from loguru import logger
 
 from agent.settings import Settings
-from evaluation import report, results
-from evaluation.task import TaskError, find_tasks, load_task
+from evaluation import report, results, sandbox
+from evaluation.files import FileCache, MissingFile, task_urls
+from evaluation.scoring import problems
+from evaluation.task import Task, TaskError, find_tasks, load_task
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parallel: int = 1,
-              solver: str = "model", task_timeout: float | None = None, shard: tuple[int, int] | None = None) -> Path:
-    """Run the tasks of ``source`` (``only`` and ``shard`` as for :func:`find_tasks`); the evaluation folder."""
+              solver: str = "model", task_timeout: float | None = None, shard: tuple[int, int] | None = None,
+              files: Path | None = None) -> Path:
+    """Run the tasks of ``source`` (``only`` and ``shard`` as for :func:`find_tasks`); the evaluation folder.
+
+    ``files`` is the download cache's folder (``eval --files``); without it, tasks that download are not run.
+    """
     paths = find_tasks(source, only, shard)
+    sandbox.check()
+    cache = FileCache(files) if files is not None else None
     folder = results.new_folder(settings.runs_dir, "eval")
     meta = {"source": str(source), "solver": solver, "parallel": parallel, "tasks": len(paths),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "shard": "/".join(map(str, shard)) if shard else None,
+            "files": str(files) if files is not None else None,
             **({"backend": settings.backend_choice, "model": settings.model_id, "mode": settings.mode}
                if solver == "model" else {"backend": "scripted"})}
     (folder / "eval.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
@@ -48,7 +63,7 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
     stopped = False
     with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
             open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
-        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout, workers) for path in paths]
+        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout, workers, cache) for path in paths]
         try:
             for done, future in enumerate(as_completed(futures), 1):
                 record = future.result()
@@ -107,31 +122,42 @@ class Workers:
 
 
 def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_timeout: float | None,
-            workers: Workers) -> dict[str, Any]:
-    """Run one task in a worker process; always a result record, whatever happens to the worker."""
+            workers: Workers, cache: FileCache | None = None) -> dict[str, Any]:
+    """Run one task in a sandboxed worker process; always a result record, whatever happens to the worker."""
     try:
         task = load_task(path)
     except TaskError as error:
         return {"task": path.stem, "domain": path.parent.name, "score": None, "status": "invalid", "reason": str(error)}
+    base = {"task": task.id, "domain": task.domain, "instruction": task.instruction}
+    refused = _refusal(task, cache)
+    if refused is not None:
+        return {**base, "score": None, **refused}
     out = folder / "tasks" / task.domain / task.id
     out.mkdir(parents=True, exist_ok=True)
-    base = {"task": task.id, "domain": task.domain, "instruction": task.instruction}
     timeout = task_timeout or task.timeout
     request = {"task": str(path.resolve()), "domain": task.domain, "out": str(out.resolve()), "solver": solver,
-               "settings": _settings_for_worker(settings, out.resolve())}
+               "settings": _settings_for_worker(settings, out.resolve()), "home": sandbox.VM_HOME,
+               "files": str(cache.folder.resolve()) if cache is not None else None}
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    with open(out / "worker.log", "wb") as log:
-        worker = workers.start([sys.executable, "-m", "evaluation.worker"], stdin=subprocess.PIPE, stdout=log,
-                               stderr=subprocess.STDOUT, env=env)
-        if worker is None:
-            return {**base, "score": None, "status": "stopped", "reason": "the evaluation was stopped"}
-        try:
-            worker.communicate(json.dumps(request).encode(), timeout=timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            timed_out = True
-        finally:
-            workers.end(worker)
+    scratch = Path(tempfile.mkdtemp(prefix=f"task-{task.id[:8]}-"))
+    (scratch / "home").mkdir()
+    readable = [task.folder.resolve(), *([cache.folder.resolve()] if cache is not None else [])]
+    argv = sandbox.wrap([sys.executable, "-m", "evaluation.worker"], scratch / "home", scratch / "identity",
+                        writable=[out.resolve()], readable=readable)
+    try:
+        with open(out / "worker.log", "wb") as log:
+            worker = workers.start(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
+            if worker is None:
+                return {**base, "score": None, "status": "stopped", "reason": "the evaluation was stopped"}
+            try:
+                worker.communicate(json.dumps(request).encode(), timeout=timeout)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                timed_out = True
+            finally:
+                workers.end(worker)
+    finally:
+        _remove(scratch)
     result = out / "result.json"
     if timed_out:
         return {**base, "score": 0.0, "status": "timeout", "reason": f"the task took longer than {timeout:g} s"}
@@ -142,6 +168,34 @@ def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_time
     if "run" in record:
         record["run"] = str(Path(record["run"]).relative_to(folder.resolve()))
     return record
+
+
+def _refusal(task: Task, cache: FileCache | None) -> dict[str, str] | None:
+    """Why the task cannot start here (status and reason), or None once its files are in the cache."""
+    missing = problems(task)
+    if missing:
+        return {"status": "unsupported", "reason": "not supported here: " + "; ".join(missing)}
+    urls = task_urls(task)
+    if urls and cache is None:
+        return {"status": "missing_file", "reason": f"the task downloads {len(urls)} file(s), e.g. {urls[0][0]}: "
+                "give eval --files DIR (the download cache)"}
+    try:
+        for url, _ in urls:
+            cache.fetch(url)  # type: ignore[union-attr]
+    except MissingFile as error:
+        return {"status": "missing_file", "reason": str(error)}
+    return None
+
+
+def _remove(scratch: Path) -> None:
+    """Delete a task's scratch folder, also what the task made unreadable or unwritable (chmod 000)."""
+    def unlock(function: Any, path: str, error: Any) -> None:
+        os.chmod(os.path.dirname(path), 0o700)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, 0o700)
+        function(path)
+
+    shutil.rmtree(scratch, onerror=unlock)
 
 
 def _settings_for_worker(settings: Settings, out: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """One task in a process of its own: ``python -m evaluation.worker < request.json``.
 
-The process gets a fresh :class:`~evaluation.machine.Machine` (display, window manager,
-throwaway home), runs the task's setup, lets the agent loop work on the instruction, scores
+It runs inside the task's sandbox (:mod:`evaluation.suite` starts it there), whose home is
+the request's ``home``. The process gets a fresh :class:`~evaluation.machine.Machine`
+(display, window manager, that home), runs the task's setup, lets the agent loop work on the instruction, scores
 the result and writes ``result.json`` into the task's output folder. The request (task file,
 output folder, solver, settings) comes on standard input, so no secret lands on disk.
 
@@ -24,8 +25,9 @@ from loguru import logger
 from agent.model import ModelBackend, TimedBackend
 from agent.settings import Settings
 from agent.trajectory import read_steps
+from evaluation.files import FileCache
 from evaluation.machine import Machine, SetupFailed, Unsupported
-from evaluation.scoring import evaluate, problems
+from evaluation.scoring import evaluate
 from evaluation.task import Task, load_task
 
 DO_NOTHING = '<tool_call>\n{"name": "computer_use", "arguments": {"action": "terminate", "status": "success"}}\n</tool_call>'
@@ -47,14 +49,12 @@ def solver_backend(solver: str, task: Task, settings: Settings) -> tuple[ModelBa
     return make_backend(settings), settings
 
 
-def run_task(task: Task, settings: Settings, solver: str) -> dict[str, Any]:
-    """Set up, run and score one task; the result record (see :mod:`evaluation.results`)."""
+def run_task(task: Task, settings: Settings, solver: str, home: Path, files: FileCache | None) -> dict[str, Any]:
+    """Set up, run and score one task on a machine with ``home``; the result record (see :mod:`evaluation.results`)."""
     record: dict[str, Any] = {"task": task.id, "domain": task.domain, "instruction": task.instruction}
-    missing = problems(task)
-    if missing:
-        return {**record, "score": None, "status": "unsupported", "reason": "not supported here: " + "; ".join(missing)}
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="task-") as scratch, Machine(task.folder, Path(scratch)) as machine:
+    with tempfile.TemporaryDirectory(prefix="task-") as scratch, \
+            Machine(task.folder, Path(scratch), home, files) as machine:
         try:
             machine.setup(task.config)
             model, settings = solver_backend(solver, task, settings)
@@ -105,7 +105,8 @@ def main() -> int:
     out = Path(request["out"])
     task = load_task(Path(request["task"]), request.get("domain"))
     try:
-        record = run_task(task, settings, request["solver"])
+        files = FileCache(Path(request["files"])) if request.get("files") else None
+        record = run_task(task, settings, request["solver"], Path(request["home"]), files)
     except Exception as error:  # noqa: BLE001 - whatever broke, the suite gets a result for this task
         logger.exception("the task {} broke the harness", task.id)
         record = {"task": task.id, "domain": task.domain, "instruction": task.instruction, "score": 0.0,
