@@ -7,6 +7,7 @@ from how the run ended (see :mod:`evaluation.scoring`).
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.machine import Unsupported
+from evaluation.tables import compare_table
 
 Metric = Callable[..., float]
 
@@ -85,63 +87,51 @@ def compare_text_file(actual: str | None, expected: str, ignore_blanks: bool = F
     return float(texts[0] == texts[1])
 
 
-TABLE_RULES = ("sheet_name", "sheet_data")
-
-
-def compare_table(result: str | None, expected: str | None = None, **options: Any) -> float:
-    """Spreadsheets compared rule by rule; every rule must hold.
-
-    Rules supported here: ``sheet_name`` (same sheet names) and ``sheet_data`` (a sheet's values
-    equal after rounding to ``precision`` digits, default 4). Sheets are named ``RI<n>``/``EI<n>``
-    (by index in the result/expected file), ``RN<name>``/``EN<name>`` (by name), or an index.
-    """
-    import pandas as pd
-
+def compare_csv(result: str | None, expected: str, strict: bool = True, ignore_case: bool = False,
+                **options: Any) -> float:
+    """CSV files equal line by line (``strict`` off: blanks around lines do not count)."""
     if result is None:
         return 0.0
+    lines = [Path(p).read_text(encoding="utf-8").splitlines() for p in (result, expected)]
+    if not strict:
+        lines = [[line.strip() for line in side] for side in lines]
+    if ignore_case:
+        lines = [[line.lower() for line in side] for side in lines]
+    return float(lines[0] == lines[1])
+
+
+def check_moved_jpgs(tree: dict[str, Any], rules: dict[str, Any]) -> float:
+    """The folder (a ``list_directory`` tree) holds exactly the expected names."""
+    names = [child["name"] for child in tree.get("children", [])]
+    return float(len(names) == len(rules["expected"]) and set(names) == set(rules["expected"]))
+
+
+def check_gnome_favorite_apps(favourites: str | None, rules: dict[str, Any]) -> float:
+    """``gsettings get org.gnome.shell favorite-apps`` printed the expected apps, in any order."""
     try:
-        books = {"R": pd.ExcelFile(result), "E": pd.ExcelFile(expected) if expected is not None else None}
-    except Exception:  # noqa: BLE001 - pandas/openpyxl raise many kinds for a file that is no spreadsheet
+        apps = ast.literal_eval((favourites or "").strip().removeprefix("@as "))
+    except (ValueError, SyntaxError):
         return 0.0
-    for rule in options["rules"]:
-        kind = rule["type"]
-        if kind == "sheet_name":
-            holds = books["E"] is not None and books["R"].sheet_names == books["E"].sheet_names
-        elif kind == "sheet_data":
-            first = _sheet(books, rule["sheet_idx0"])
-            if first is None:
-                return 0.0
-            second = _sheet(books, rule["sheet_idx1"])
-            digits = rule.get("precision", 4)
-            holds = second is not None and first.round(digits).equals(second.round(digits))
-        else:
-            raise Unsupported(f"compare_table rule {kind!r} is not supported here")
-        if not holds:
-            return 0.0
-    return 1.0
+    return float(isinstance(apps, list) and len(apps) == len(rules["expected"]) and set(apps) == set(rules["expected"]))
 
 
-def _sheet(books: dict[str, Any], index: int | str) -> Any:
-    """A sheet as a DataFrame, or None when there is no such sheet."""
-    import pandas as pd
+def is_utc_0(status: str | None) -> float:
+    """``timedatectl status``'s fourth line (the time zone) ends at offset +0000."""
+    lines = (status or "").split("\n")
+    return float(len(lines) > 3 and lines[3].endswith("+0000)"))
 
-    if isinstance(index, int):
-        book, position, name = books["R"], index, None
-    elif re.fullmatch(r"[RE]I\d+", index):
-        book, position, name = books[index[0]], int(index[2:]), None
-    elif re.fullmatch(r"[RE]N.+", index):
-        book, position, name = books[index[0]], None, index[2:]
-    else:
-        raise Unsupported(f"compare_table: sheet index {index!r} is not understood")
-    if book is None:
-        return None
-    if position is not None:
-        name = book.sheet_names[position] if 0 <= position < len(book.sheet_names) else None
-    return pd.read_excel(book, name) if name in book.sheet_names else None
+
+def check_text_enlarged(factor: str | None) -> float:
+    """The text scaling factor that ``gsettings`` printed is above 1."""
+    try:
+        return float(float(factor or "") > 1.0)
+    except ValueError:
+        return 0.0
 
 
 METRICS: dict[str, Metric] = {m.__name__: m for m in (
-    exact_match, fuzzy_match, check_include_exclude, check_direct_json_object, compare_text_file, compare_table)}
+    exact_match, fuzzy_match, check_include_exclude, check_direct_json_object, compare_text_file, compare_table,
+    compare_csv, check_moved_jpgs, check_gnome_favorite_apps, is_utc_0, check_text_enlarged)}
 
 
 def metric(name: Any) -> Metric:

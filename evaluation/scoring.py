@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaluation import getters, metrics
+from evaluation import getters, metrics, tables
 from evaluation.machine import Machine, Unsupported
 from evaluation.task import Task
 
@@ -98,5 +98,5 @@ def problems(task: Task) -> list[str]:
                 found.append(f"getter {spec.get('type') if isinstance(spec, dict) else spec!r}")
         if name == "compare_table":
             found += [f"compare_table rule {r.get('type')!r}" for r in option.get("rules", [])
-                      if r.get("type") not in metrics.TABLE_RULES]
+                      if r.get("type") not in tables.RULES]
     return found
