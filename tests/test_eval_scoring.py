@@ -125,12 +125,12 @@ def test_what_cannot_run_here_is_named_before_anything_starts(tmp_path: Path) ->
         "config": [{"type": "chrome_open_tabs", "parameters": {"urls_to_open": ["https://example.com"]}}],
         "evaluator": {"func": ["is_expected_tabs", "compare_table"], "result": [{"type": "open_tabs_info"},
                                                                                  {"type": "vm_file"}],
-                      "expected": [rule({}), rule({})], "options": [{}, {"rules": [{"type": "chart"}]}]},
+                      "expected": [rule({}), rule({})], "options": [{}, {"rules": [{"type": "sparkline"}]}]},
     }))
     task = load_task(path)
     assert task.domain == "chrome"
     assert problems(task) == ["setup step 'chrome_open_tabs'", "metric 'is_expected_tabs'", "getter 'open_tabs_info'",
-                              "compare_table rule 'chart'"]
+                              "compare_table rule 'sparkline'"]
 
 
 def test_task_files_are_found_by_domain_and_bad_ones_named(tmp_path: Path) -> None:
