@@ -85,14 +85,14 @@ def create_app(settings: Settings, model: ModelBackend | None = None, token: str
     @app.get("/api/status", tags=["status"], summary="The model, its memory and speed, and the desktop",
              description="`model`: loading (with its progress), ready or failed, which weights, mode and "
              "quantisation, and `last_reply`'s figures (tokens, first-token latency, tokens/s); `memory`: the "
-             "GPU's (or RAM) in use and at peak, MiB; `run` and `approval`: the run going on and its waiting "
-             "question's number; `sampling`: each mode's settings in force; `uploads`: what is accepted.")
+             "GPU's (or RAM) in use and at peak, MiB; `run` and `approval`: the run going on and the question "
+             "it waits on; `sampling`: each mode's settings in force; `uploads`: what is accepted.")
     def status(request: Request) -> dict[str, Any]:
         desk: Desk = request.app.state.desk
         current = next((job for job in desk.jobs.values() if not job.finished), None)
         approval = current.approval if current else None
         return {"model": host.status().to_dict(), "memory": memory(), "run": current.id if current else None,
-                "approval": approval.number if approval else None, "default_mode": settings.mode,
+                "approval": approval.to_dict() if approval else None, "default_mode": settings.mode,
                 "confirm": settings.confirm or "ask", "sampling": {mode: _sampling(host, mode) for mode in MODES},
                 "uploads": {**limits(), "max_request_bytes": MAX_BODY}}
 
