@@ -333,8 +333,8 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
                 "param", "data", "from_step", "action", "describe", "find_with_model",
-                "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "locator", "limit", "generate",
-                "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error"}
+                "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "files", "locator", "limit",
+                "generate", "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error"}
 """Command-line arguments that are not settings."""
 
 

@@ -7,6 +7,8 @@ home at ``/home/user``, and gets its own Xvfb display and openbox, a home with `
 written for that machine run unchanged:
 
 - paths under ``/home/user`` and ``~`` mean the task's home;
+- the home starts as ``evaluation/skel/`` (as a new user's starts from ``/etc/skel``): settings that
+  OSWorld's image has made, e.g. LibreOffice without its tip of the day and keep-format question;
 - ``python`` is this environment's Python (pyautogui included);
 - ``sudo`` runs the command as the same user (the password that ``sudo -S`` reads is
   swallowed): in the sandbox, on a read-only system;
@@ -60,6 +62,7 @@ SHELL=/bin/bash exec xterm -title Terminal -xrm 'XTerm*allowTitleOps: false' -e 
 """
 TERMINAL_KEY = '<keybind key="C-A-t"><action name="Execute"><command>{command}</command></action></keybind>'
 OPENBOX_CONFIG = Path("/etc/xdg/openbox/rc.xml")
+SKELETON = Path(__file__).parent / "skel"
 
 
 class Unsupported(Exception):
@@ -92,9 +95,11 @@ class Machine:
         for folder in (self.home / "Desktop", self.home / "Documents", self.home / "Downloads", self.cache_dir,
                        self.bin, self.terminal_logs):
             folder.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(SKELETON, self.home, dirs_exist_ok=True)
         self._program("sudo", SUDO)
         self._program("gnome-terminal", TERMINAL.format(logs=self.terminal_logs))
-        (self.bin / "python").symlink_to(sys.executable)
+        # a script, not a link: a link to a virtual environment's python starts the base Python without its packages
+        self._program("python", f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
         self._bind_terminal_key()
         os.environ["HOME"] = str(self.home)
         os.environ["PATH"] = self.search_path
