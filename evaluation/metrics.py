@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import json
+import operator
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -100,6 +101,19 @@ def compare_csv(result: str | None, expected: str, strict: bool = True, ignore_c
     return float(lines[0] == lines[1])
 
 
+def check_pdf_pages(pdf: str | None, rules: dict[str, Any]) -> float:
+    """The PDF's page count stands in ``relation`` (eq, lt, ...) to ``ref_value``."""
+    import pypdf
+
+    if pdf is None:
+        return 0.0
+    try:
+        pages = len(pypdf.PdfReader(pdf).pages)
+    except (pypdf.errors.PdfReadError, OSError):
+        return 0.0
+    return float(getattr(operator, rules["relation"])(pages, rules["ref_value"]))
+
+
 def check_moved_jpgs(tree: dict[str, Any], rules: dict[str, Any]) -> float:
     """The folder (a ``list_directory`` tree) holds exactly the expected names."""
     names = [child["name"] for child in tree.get("children", [])]
@@ -131,7 +145,7 @@ def check_text_enlarged(factor: str | None) -> float:
 
 METRICS: dict[str, Metric] = {m.__name__: m for m in (
     exact_match, fuzzy_match, check_include_exclude, check_direct_json_object, compare_text_file, compare_table,
-    compare_csv, check_moved_jpgs, check_gnome_favorite_apps, is_utc_0, check_text_enlarged)}
+    compare_csv, check_pdf_pages, check_moved_jpgs, check_gnome_favorite_apps, is_utc_0, check_text_enlarged)}
 
 
 def metric(name: Any) -> Metric:

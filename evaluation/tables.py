@@ -19,13 +19,18 @@ position in the result. The rules, by ``type``:
   data_fields; ``ordered`` keeps item selections in order, ``data_fields_name`` adds names);
 - ``zoom`` {sheet_idx, method, ref}: the sheet's zoom (100 if unset) matches the rule;
 - ``freeze`` {sheet_idx0, sheet_idx1}: the same frozen panes;
+- ``row_props`` {sheet_idx0, sheet_idx1, props}: the same listed properties (hidden, height,
+  collapsed...) of every row that has any set;
+- ``data_validation`` {sheet_idx, dv_props}: the sheet has at least as many validations as
+  ``dv_props`` lists, and each of them meets one of those patterns ({attribute: rule});
 - ``check_cell`` {sheet_idx, coordinate, props}: each listed property of one cell (``value``
   as stored in the file, or a style: see :data:`CELL_STYLES`) matches its rule.
 
 A rule is ``{"method": ..., "ref": ...}``: ``eq``/``ne``/``lt``/``le``/``gt``/``ge``,
 ``approx:<tolerance>``, ``re[.FLAG...]`` (a regular expression search), ``range.<a><b>``
 (``[low, high]`` with ``t`` or ``e`` for a strict or inclusive bound), ``str_list_eq`` and
-``str_set_eq`` (a comma-separated string against a list).
+``str_set_eq`` (a comma-separated string against a list), ``spreadsheet_range`` (ranges that
+cover the first of two ranges and lie within the second).
 """
 
 from __future__ import annotations
@@ -235,6 +240,28 @@ def _freeze(books: Books, rule: dict[str, Any]) -> bool:
     return first is not None and second is not None and first.freeze_panes == second.freeze_panes
 
 
+def _row_props(books: Books, rule: dict[str, Any]) -> bool:
+    props = rule.get("props", [])
+
+    def rows(sheet: Any) -> dict[int, dict[str, Any]]:
+        dimensions = sheet.row_dimensions.items() if sheet is not None else []
+        return {number: {prop: getattr(row, prop) for prop in props} for number, row in dimensions}
+
+    return rows(books.sheet(rule["sheet_idx0"])) == rows(books.sheet(rule["sheet_idx1"]))
+
+
+def _data_validation(books: Books, rule: dict[str, Any]) -> bool:
+    sheet = books.sheet(rule["sheet_idx"])
+    if sheet is None:
+        return False
+    validations = sheet.data_validations.dataValidation
+    patterns = rule["dv_props"]
+    return len(validations) >= len(patterns) and all(
+        any(all(matches(getattr(validation, attribute), want) for attribute, want in pattern.items())
+            for pattern in patterns)
+        for validation in validations)
+
+
 def _check_cell(books: Books, rule: dict[str, Any]) -> bool:
     sheet = books.sheet(rule["sheet_idx"])
     if sheet is None:
@@ -312,6 +339,11 @@ def matches(value: Any, rule: dict[str, Any]) -> bool:
             return bool(low(ref[0], value) and high(value, ref[1]))
         except TypeError:
             return False
+    if method == "spreadsheet_range":
+        from openpyxl.worksheet.cell_range import MultiCellRange
+
+        inner, outer = MultiCellRange(ref[0]), MultiCellRange(ref[1])
+        return all(r in value for r in inner.ranges) and all(r in outer for r in value.ranges)
     if method in ("str_list_eq", "str_set_eq"):
         kind = list if method == "str_list_eq" else set
         return isinstance(value, str) and kind(value.strip("\"'").split(",")) == kind(ref)
@@ -320,5 +352,6 @@ def matches(value: Any, rule: dict[str, Any]) -> bool:
 
 RULES: dict[str, Callable[[Books, dict[str, Any]], bool]] = {
     "sheet_name": _sheet_name, "sheet_data": _sheet_data, "sheet_print": _sheet_print, "chart": _chart,
-    "pivot_table": _pivot_table, "zoom": _zoom, "freeze": _freeze, "check_cell": _check_cell,
+    "pivot_table": _pivot_table, "zoom": _zoom, "freeze": _freeze, "row_props": _row_props,
+    "data_validation": _data_validation, "check_cell": _check_cell,
 }

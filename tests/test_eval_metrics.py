@@ -15,12 +15,15 @@ from openpyxl.pivot.cache import CacheDefinition, CacheField, CacheSource, Share
 from openpyxl.pivot.record import RecordList
 from openpyxl.pivot.table import DataField, FieldItem, Location, PivotField, RowColField, TableDefinition
 from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
+from PIL import Image
 
 from evaluation.getters import list_directory, screen_text, vm_terminal_output
 from evaluation.machine import Machine
 from evaluation.metrics import (
     check_gnome_favorite_apps,
     check_moved_jpgs,
+    check_pdf_pages,
     check_text_enlarged,
     compare_csv,
     is_utc_0,
@@ -137,6 +140,41 @@ def test_zoom_freeze_and_single_cells(tmp_path: Path) -> None:
     assert compare_table(str(tmp_path / "cells.xlsx"), rules=[{**product, "coordinate": "E4"}]) == 0.0
     italic = {**title, "props": {"font_italic": {"method": "eq", "ref": True}}}
     assert compare_table(str(tmp_path / "cells.xlsx"), rules=[italic]) == 0.0
+
+
+def test_hidden_rows_and_data_validation(tmp_path: Path) -> None:
+    def workbook(hidden: list[int], choices: str | None = None) -> str:
+        book = openpyxl.Workbook()
+        for row in ROWS:
+            book.active.append(row)
+        for number in hidden:
+            book.active.row_dimensions[number].hidden = True
+        if choices is not None:
+            validation = DataValidation(type="list", formula1=f'"{choices}"')
+            validation.add("D2:D29")
+            book.active.add_data_validation(validation)
+        path = tmp_path / f"{len(list(tmp_path.iterdir()))}.xlsx"
+        book.save(path)
+        return str(path)
+
+    rows = {"rules": [{"type": "row_props", "sheet_idx0": 0, "sheet_idx1": "EI0", "props": ["hidden"]}]}
+    assert compare_table(workbook([3]), workbook([3]), **rows) == 1.0
+    assert compare_table(workbook([]), workbook([3]), **rows) == 0.0
+    listed = {"rules": [{"type": "data_validation", "sheet_idx": 0, "dv_props": [{
+        "ranges": {"method": "spreadsheet_range", "ref": ["D2:D29", "D2:D1048576"]}, "type": {"method": "eq", "ref": "list"},
+        "formula1": {"method": "str_set_eq", "ref": ["Pass", "Fail", "Held"]}}]}]}
+    assert compare_table(workbook([], "Fail,Pass,Held"), **listed) == 1.0
+    assert compare_table(workbook([], "Pass,Fail"), **listed) == 0.0
+    assert compare_table(workbook([]), **listed) == 0.0
+
+
+def test_pdf_pages_are_counted(tmp_path: Path) -> None:
+    page = Image.new("RGB", (200, 280), "white")
+    page.save(tmp_path / "one.pdf")
+    page.save(tmp_path / "two.pdf", save_all=True, append_images=[page])
+    assert check_pdf_pages(str(tmp_path / "one.pdf"), {"relation": "eq", "ref_value": 1}) == 1.0
+    assert check_pdf_pages(str(tmp_path / "two.pdf"), {"relation": "eq", "ref_value": 1}) == 0.0
+    assert check_pdf_pages(None, {"relation": "eq", "ref_value": 1}) == 0.0
 
 
 def test_match_rules() -> None:
