@@ -123,7 +123,10 @@ def test_openai_client_gets_the_same_reply_streamed_or_not_and_concurrent_reques
     options = {"model": "any", "messages": messages, "temperature": 0, "max_tokens": 24}
     whole = client.chat.completions.create(**options)
     expected = whole.choices[0].message.content
-    assert expected and whole.usage.completion_tokens > 0
+    usage = whole.usage.model_dump(exclude_none=True)
+    assert expected and usage["completion_tokens"] > 0 and usage["prompt_tokens"] > 16  # the picture's tokens too
+    assert 0 < usage["first_token_seconds"] < usage["seconds"] and usage["tokens_per_second"] > 0
+    assert requests.get(f"{tiny.url}/api/status").json()["model"]["last_reply"] == usage  # the same figures
 
     streamed = "".join(chunk.choices[0].delta.content or "" for chunk in
                        client.chat.completions.create(**options, stream=True) if chunk.choices)
@@ -167,6 +170,22 @@ def test_the_agents_own_openai_backend_can_use_this_server(scripted, scripted_mo
     assert "".join(streamed).replace("\n", "") == words.replace("\n", "")
     seen = scripted_model.requests[-1]
     assert seen.sampling.top_p == 0.95 and seen.messages[0].content[0].size == (320, 200)
+
+
+def test_the_status_names_the_model_its_memory_and_what_the_page_checks(scripted, scripted_model):
+    status = requests.get(f"{scripted.url}/api/status").json()
+    model = status["model"]
+    assert (model["model"], model["backend"], model["quantization"], model["progress"]) == \
+        ("scripted replies", "scripted", "none", None)
+    memory = status["memory"]
+    assert memory["kind"] == "RAM" and 0 < memory["used_mb"] <= memory["peak_mb"]  # no GPU on this machine
+    assert status["sampling"]["thinking"] == {"temperature": 0.6, "top_p": 0.95, "max_tokens": 1536}
+    assert status["uploads"]["image"]["max_bytes"] == 20 * 2**20 and "PNG" in status["uploads"]["image"]["formats"]
+    scripted_model.replies.append("Hello there, person.")
+    events = chat_events(scripted.url, {"messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]})
+    usage = events[-1][1]["usage"]
+    assert usage["completion_tokens"] == 3 and usage["total_tokens"] == 3 and usage["first_token_seconds"] is not None
+    assert requests.get(f"{scripted.url}/api/status").json()["model"]["last_reply"] == usage
 
 
 def test_a_video_becomes_frames_at_the_chosen_rate(scripted, scripted_model, tmp_path):
@@ -268,6 +287,8 @@ def test_a_run_over_http_denied_at_the_gate_and_followed_as_events(scripted, scr
         assert time.monotonic() < deadline, state
         time.sleep(0.05)
     assert state["live"] and "secret" in state["approval"]["reason"]
+    status = requests.get(f"{scripted.url}/api/status").json()
+    assert status["run"] == run_id and status["approval"] == state["approval"]  # what the page's banner says
     busy = requests.post(f"{scripted.url}/api/runs", json={"instruction": "Something else"})
     assert busy.status_code == 409 and "is using the desktop" in busy.json()["error"]["message"]
     stale = requests.post(f"{scripted.url}/api/runs/{run_id}/decision", json={"approve": True, "approval": 99})
@@ -283,6 +304,8 @@ def test_a_run_over_http_denied_at_the_gate_and_followed_as_events(scripted, scr
     steps = seen[0][1]["steps"] + steps
     assert [s["outcome"] for s in steps] == ["done", "blocked", "done", "done"]
     assert "a person declined" in steps[1]["verdict"]["reason"]
+    speed = steps[0]["speed"]  # each step's model call, timed
+    assert speed["completion_tokens"] > 0 and 0 <= speed["first_token_seconds"] <= speed["seconds"]
     assert seen[-1][1]["summary"]["status"] == "success"
     picture = requests.get(f"{scripted.url}{steps[0]['picture']}")
     assert picture.headers["content-type"] == "image/png" and picture.content.startswith(b"\x89PNG")

@@ -86,6 +86,7 @@ def test_chat_with_an_image_in_both_modes_markdown_figures_and_locate(page, mode
         "The user wants the colour. The square's pixels are pure red.\n</think>\n\nIt is red.",
         '{"point_2d": [500, 500], "label": "red square"}',
     ]
+    model.first, model.pace = 0.2, 0.03  # a model's pace, for figures like a model's in the screenshot
     assert page.inner_text("#model-name") == "scripted replies" and page.inner_text("#model-quantization") == "none"
     assert re.search(r"\d+ MiB in use · \d+ MiB peak", page.inner_text("#model-memory"))
     assert page.get_attribute("#top-p", "placeholder") == "0.8"  # the values in force, not "model card"
@@ -108,6 +109,7 @@ def test_chat_with_an_image_in_both_modes_markdown_figures_and_locate(page, mode
     assert page.get_attribute("#top-p", "placeholder") == "0.95"
     page.click(".sampling summary")
     page.fill("#temperature", "0.3")
+    page.click(".sampling summary")
     send(page, "Which colour is it?")
     second = page.locator(".message.assistant").nth(1)
     second.locator(".answer", has_text="It is red.").wait_for()

@@ -96,7 +96,7 @@ def pictures_are_whole(page) -> bool:
 @pytest.mark.parametrize("page", ["desktop", "phone"], indirect=True)
 def test_a_waiting_question_cannot_be_missed_and_survives_a_reload(page, model, browser, server, contact_form):
     model.replies += [click(NAME, "The name field first."), type_text("Hunter2!x9secret"), done()]
-    model.first = 1.0  # the first step takes a while: time to look at the chat meanwhile
+    model.first, model.pace = 1.0, 0.03  # the first step takes a while: time to look at the chat meanwhile
     open_agent(page)
     page.check("#notify")
     start(page, "Log in as the test user")
