@@ -5,11 +5,11 @@ Decoding one token at batch 1 should cost the time to read the weights once. tra
 logits processors, per-token checks and host syncs, one kernel launch at a time). Here:
 
 - **Decode** runs one hand-written step with a static KV cache, captured as a CUDA graph
-  per attention length bucket and replayed (run eagerly with 8-bit layers, which a graph
-  cannot hold). On a GPU a decoder layer is seven Triton
-  kernels, nine with 4-bit weights (:mod:`engine.kernels`: matrix-vector products
-  that read each weight once, with the norms, SwiGLU and residuals fused in, and attention
-  split over the cache); elsewhere it runs the same math through torch. Sampling
+  per attention length bucket and replayed. On a GPU a decoder layer is seven Triton
+  kernels (:mod:`engine.kernels`, :mod:`engine.quant_kernels` for FP8 and INT4 weights:
+  matrix-vector products that read each weight once, with the norms, SwiGLU and residuals
+  fused in, and attention split over the cache); elsewhere it runs the same math through
+  torch. Sampling
   (temperature, top-k, top-p, presence penalty) and the thinking budget run inside the
   graph, on the GPU; the host reads the tokens once per ``CHUNK`` tokens, so there is no
   per-token sync.
@@ -43,7 +43,9 @@ from PIL import Image
 from torch.nn.attention import sdpa_kernel
 from torch.nn.attention.bias import causal_lower_right
 
+from engine import quant
 from engine.graphs import capturable, capture
+from engine.quant import QuantisedLinear
 from engine.vision import ATTENTION, VisionEncoder
 from agent.model import Sampling
 from perception.screen import image_digest
@@ -88,8 +90,8 @@ def attention_output_and_mlp(x: torch.Tensor, o: torch.Tensor, out: torch.Tensor
 
 @dataclass(frozen=True)
 class LayerWeights:
-    """One decoder layer's weights for the fused step. Plain weights have q/k/v joined into one
-    matrix; 4-bit ones (``kernels.NF4``, GPU only) keep the three apart."""
+    """One decoder layer's weights for the fused step, q/k/v joined into one matrix: bf16
+    tensors, or :class:`engine.quant.Quantised` matrices (GPU only)."""
 
     norm: torch.Tensor
     qkv: tuple[Any, ...]
@@ -104,38 +106,34 @@ class LayerWeights:
 
 @torch.no_grad()  # (a result with autograd history would keep the separate matrices alive)
 def fuse(layer: torch.nn.Module) -> LayerWeights:
-    """The layer's weights for the fused step. Plain q/k/v are joined into one matrix, and the
-    modules keep views into it (no copy)."""
+    """The layer's weights for the fused step. q/k/v are joined into one matrix, and the modules
+    keep views into it (no copy)."""
     attn, mlp = layer.self_attn, layer.mlp
     projections = (attn.q_proj, attn.k_proj, attn.v_proj)
-    if nf4(attn.q_proj):
-        from engine.kernels import NF4
-
-        matrix = NF4.of
-        qkv = tuple(matrix(module) for module in projections)
+    sizes = [m.out_features for m in projections]
+    if isinstance(attn.q_proj, QuantisedLinear):
+        matrix = operator.attrgetter("matrix")
+        qkv = (quant.stack([module.matrix for module in projections]),)
+        for module, part in zip(projections, quant.split(qkv[0], sizes)):
+            module.set_matrix(part)
     else:
         matrix = operator.attrgetter("weight")
         qkv = (torch.cat([module.weight for module in projections]),)
-        for module, part in zip(projections, qkv[0].split([m.out_features for m in projections])):
+        for module, part in zip(projections, qkv[0].split(sizes)):
             module.weight = torch.nn.Parameter(part, requires_grad=False)
     return LayerWeights(layer.input_layernorm.weight, qkv, attn.q_norm.weight, attn.k_norm.weight,
                         matrix(attn.o_proj), layer.post_attention_layernorm.weight, matrix(mlp.gate_proj),
                         matrix(mlp.up_proj), matrix(mlp.down_proj))
 
 
-def nf4(linear: torch.nn.Module) -> bool:
-    """A bitsandbytes 4-bit NormalFloat layer in the layout the kernels read."""
-    state = getattr(linear.weight, "quant_state", None)
-    return (state is not None and state.quant_type == "nf4" and state.blocksize == 64 and not state.nested
-            and linear.in_features % 64 == 0)
-
-
 def fusable(layer: torch.nn.Module, activation: str, quantised: bool) -> bool:
-    """Bias-free linear layers, plain (or nf4 with ``quantised``), and a SiLU MLP: the fused step applies."""
+    """Bias-free linear layers, plain (or all quantised alike, with ``quantised``), and a SiLU MLP:
+    the fused step applies."""
     attn, mlp = layer.self_attn, layer.mlp
     linears = (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj)
     plain = all(type(m) is torch.nn.Linear for m in linears)
-    packed = quantised and all(nf4(m) for m in linears)
+    packed = (quantised and all(isinstance(m, QuantisedLinear) for m in linears)
+              and len({m.matrix.format for m in linears}) == 1)
     return (plain or packed) and all(m.bias is None for m in linears) and activation == "silu"
 
 
@@ -145,6 +143,7 @@ class StepStats:
     each phase's end so that the seconds are true (that costs a little: benchmarks only)."""
 
     prompt_tokens: int = 0
+    decode_steps: int = 0  # model steps after the first token: one for each token after it
     reused_prefix: int = 0
     images_encoded: int = 0
     images_reused: int = 0
@@ -193,7 +192,7 @@ class FastGenerator:
         self.eps = config.rms_norm_eps
         self.kernels = None
         if self.graphs and self.dtype == torch.bfloat16:
-            from agent.backends import kernels  # Triton comes with CUDA builds of torch
+            from engine import kernels  # Triton comes with CUDA builds of torch
 
             self.kernels = kernels
         fused = all(fusable(layer, config.hidden_act, self.kernels is not None) for layer in self.layers)
@@ -335,8 +334,8 @@ class FastGenerator:
     def _qkv(self, index: int, h: torch.Tensor) -> torch.Tensor:
         """The query, key and value projections of ``h`` (1, L, hidden), side by side as (L, q + k + v):
         one product where q/k/v are joined."""
-        if self.weights is not None and len(self.weights[index].qkv) == 1:
-            return F.linear(h[0], self.weights[index].qkv[0])
+        if self.weights is not None:
+            return quant.product(h[0], self.weights[index].qkv[0])
         attn = self.layers[index].self_attn
         return torch.cat((attn.q_proj(h[0]), attn.k_proj(h[0]), attn.v_proj(h[0])), dim=-1)
 
@@ -497,10 +496,12 @@ class FastGenerator:
         self._graphs[key].replay()
 
     def decode(self, logits: torch.Tensor, slot: int, position: int, sampling: Sampling, thinking: Thinking | None,
-               on_tokens: Callable[[list[int]], None] | None = None) -> tuple[list[int], bool]:
+               on_tokens: Callable[[list[int]], None] | None = None,
+               stats: StepStats | None = None) -> tuple[list[int], bool]:
         """The reply after the prompt, from the prefill's last logits; (tokens, stopped by an end token).
 
         ``slot`` is the first free cache slot (the prompt length), ``position`` the next M-RoPE position.
+        ``stats`` gets the "first token" phase (until the host has it) and the decode steps run.
         """
         limit = sampling.max_new_tokens
         self.reserve(slot + limit + 1)
@@ -509,6 +510,8 @@ class FastGenerator:
         self._choose(logits, top_k)
         produced: list[int] = []
         pending = self.out[:1].tolist()
+        if stats is not None:
+            stats.mark("first token")
         while True:
             stops = [i for i, token in enumerate(pending) if token in self.stop_ids]
             pending = pending[:stops[0]] if stops else pending
@@ -518,6 +521,8 @@ class FastGenerator:
             if stops or len(produced) >= limit:
                 return produced, bool(stops)
             steps = min(CHUNK, limit - len(produced))
+            if stats is not None:
+                stats.decode_steps += steps
             for j in range(steps):
                 current = slot + len(produced) - 1 + j  # the cache slot this step writes
                 self._replay(min(self.capacity, -(-(current + 1) // BUCKET) * BUCKET), top_k)

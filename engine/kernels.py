@@ -4,10 +4,11 @@ At batch 1 a token costs the time to read the weights once, plus the launches ar
 Through torch a layer is about 24 kernels: cuBLAS's matrix-vector products (some split-K with
 a reduction after) and a launch for each small element-wise step. Here every weight matrix
 is read by one matrix-vector kernel that also does the work beside it: the RMSNorm of its
-input, SwiGLU on the gate and up projections, or the residual add. bf16 and bitsandbytes'
-4-bit NormalFloat (nf4) weights are read this way. A layer is:
+input, SwiGLU on the gate and up projections, or the residual add. bf16 weights are read
+here, quantised ones (:mod:`engine.quant`) by the same fused forms in
+:mod:`engine.quant_kernels`. A layer is:
 
-1. RMSNorm + q/k/v projection (one kernel per matrix for nf4, which keeps them apart);
+1. RMSNorm + q/k/v projection;
 2. q/k RMSNorm, rotation, and the new key and value written into the static cache;
 3-4. attention over the cache, split into chunks and then combined; 5. output projection +
 residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down projection + residual.
@@ -22,7 +23,7 @@ RMSNorm, and the q/k RMSNorm with the rotation and the keys' write into the cach
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 import torch
 import triton
@@ -35,24 +36,7 @@ PDL = torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 9
 and reads its first weights before waiting for that kernel's results."""
 
 
-@dataclass(frozen=True)
-class NF4:
-    """A 4-bit NormalFloat matrix as bitsandbytes keeps it: two values a byte (the first in the
-    high nibble), and one float32 absmax per 64 values, row by row."""
-
-    packed: torch.Tensor  # uint8, rows * cols / 2
-    absmax: torch.Tensor  # float32, rows * cols / 64
-    code: torch.Tensor  # the 16 NormalFloat values
-    rows: int
-    cols: int
-
-    @classmethod
-    def of(cls, linear: torch.nn.Module) -> NF4:
-        state = linear.weight.quant_state
-        return cls(linear.weight.data, state.absmax, state.code, linear.out_features, linear.in_features)
-
-
-Matrix = torch.Tensor | NF4
+Matrix = Any  # torch.Tensor (bf16) or engine.quant.Quantised
 
 
 @triton.jit
@@ -127,66 +111,16 @@ def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, N, K,
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
 
-@triton.jit
-def _nf4_tile(w_ptr, absmax_ptr, rows, live, k, blocks, pairs, K):
-    """The packed bytes (rows, blocks, 32) and absmax (rows, blocks) of the 64-value blocks from column k."""
-    inside = live[:, None] & (k + blocks[None, :] * 64 < K)
-    columns = k // 2 + blocks[None, :, None] * 32 + pairs[None, None, :]
-    packed = tl.load(w_ptr + rows[:, None, None] * (K // 2) + columns, mask=inside[:, :, None], other=0)
-    scale = tl.load(absmax_ptr + rows[:, None] * (K // 64) + k // 64 + blocks[None, :], mask=inside, other=0.0)
-    return packed, scale
-
-
-@triton.jit
-def _nf4_dot(packed, scale, code_ptr, even, odd):
-    high = tl.load(code_ptr + (packed >> 4).to(tl.int32))
-    low = tl.load(code_ptr + (packed & 15).to(tl.int32))
-    return (high * even[None, :, :] + low * odd[None, :, :]) * scale[:, :, None]
-
-
-@triton.jit
-def _gemv_nf4(x_ptr, w_ptr, absmax_ptr, up_ptr, up_absmax_ptr, code_ptr, out_ptr, norm_ptr, eps, N, K,
-              NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
-              BLOCK_N: tl.constexpr, BLOCKS: tl.constexpr, EARLY: tl.constexpr):
-    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    live = rows < N
-    blocks, pairs = tl.arange(0, BLOCKS), tl.arange(0, 32)
-    w, scale = _nf4_tile(w_ptr, absmax_ptr, rows, live, 0, blocks, pairs, K)
-    if GATED:
-        u, up_scale = _nf4_tile(up_ptr, up_absmax_ptr, rows, live, 0, blocks, pairs, K)
-    if EARLY:
-        gdc_launch_dependents()
-        gdc_wait()
-    rstd = 1.0
-    if NORM:
-        rstd = _rstd(x_ptr, K, eps, 512)
-    acc = tl.zeros((BLOCK_N, BLOCKS, 32), tl.float32)
-    acc_up = tl.zeros((BLOCK_N, BLOCKS, 32), tl.float32)
-    for k in range(0, K, BLOCKS * 64):
-        index = k + (blocks[:, None] * 32 + pairs[None, :]) * 2  # the first value of each byte
-        even = _input(x_ptr, norm_ptr, index, index < K, rstd, NORM)
-        odd = _input(x_ptr, norm_ptr, index + 1, index < K, rstd, NORM)
-        acc += _nf4_dot(w, scale, code_ptr, even, odd)
-        w, scale = _nf4_tile(w_ptr, absmax_ptr, rows, live, k + BLOCKS * 64, blocks, pairs, K)
-        if GATED:
-            acc_up += _nf4_dot(u, up_scale, code_ptr, even, odd)
-            u, up_scale = _nf4_tile(up_ptr, up_absmax_ptr, rows, live, k + BLOCKS * 64, blocks, pairs, K)
-    _finish(tl.sum(tl.sum(acc, axis=2), axis=1), tl.sum(tl.sum(acc_up, axis=2), axis=1), out_ptr, rows, live,
-            GATED, RESIDUAL)
-
-
 def _gemv_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.Tensor, norm: torch.Tensor | None,
                  eps: float, residual: bool) -> None:
-    flags = {"NORM": norm is not None, "GATED": up is not None, "RESIDUAL": residual, "EARLY": PDL,
-             "num_warps": 4, "launch_pdl": PDL}
-    norm = x if norm is None else norm
-    if isinstance(weight, NF4):
-        up = up or weight
-        _gemv_nf4[(triton.cdiv(weight.rows, 8),)](
-            x, weight.packed, weight.absmax, up.packed, up.absmax, weight.code, out, norm, eps, weight.rows,
-            weight.cols, BLOCK_N=8, BLOCKS=8, **flags,
-        )
+    if not isinstance(weight, torch.Tensor):
+        from engine import quant_kernels
+
+        quant_kernels.gemv_launch(x, weight, up, out, norm, eps, residual)
         return
+    flags = {"NORM": norm is not None, "GATED": up is not None, "RESIDUAL": residual, "EARLY": PDL,
+             "num_warps": 4, **({"launch_pdl": True} if PDL else {})}
+    norm = x if norm is None else norm
     rows, cols = weight.shape
     block_n, block_k = _gemv_tiles(cols, gated=up is not None)
     _gemv[(triton.cdiv(rows, block_n),)](
@@ -204,7 +138,7 @@ def _gemv_tiles(cols: int, gated: bool) -> tuple[int, int]:
 
 
 def _rows(weight: Matrix) -> int:
-    return weight.rows if isinstance(weight, NF4) else weight.shape[0]
+    return weight.shape[0] if isinstance(weight, torch.Tensor) else weight.rows
 
 
 def gemv(x: torch.Tensor, *weights: Matrix, norm: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:

@@ -1,7 +1,10 @@
-"""Qwen3-VL in this process, with transformers: bf16, 4-bit/8-bit (bitsandbytes), CPU offload.
+"""Qwen3-VL in this process, with transformers: bf16, FP8 and INT4 weights, CPU offload.
 
 Loading takes a hub id (downloaded on first use, with a progress bar; ``HF_HUB_OFFLINE=1``
-is respected) or a local folder, and always goes through ``from_pretrained``. The prompt is
+is respected) or a local folder, and always goes through ``from_pretrained``. ``--quantize``
+converts the language model's weights once, as they are loaded (:mod:`engine.quant`):
+``8bit`` to FP8 in 128x128 blocks, the layout of Qwen's FP8 checkpoints, which load as they
+are; ``4bit`` to INT4 in groups of 64. The prompt is
 built the way Qwen's processor builds it, without its video half (which needs torchvision):
 the model's own chat template renders the messages with one ``<|image_pad|>`` per image,
 the image processor turns each image into patches at our pixel budget, and each pad is
@@ -19,8 +22,8 @@ in ``</think>`` so the model names an action within the same reply. The budget s
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +39,7 @@ from transformers import (
 )
 from transformers.generation.streamers import BaseStreamer
 
+from engine import quant
 from engine.fast import FastGenerator, StepStats, Thinking
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
 from agent.prompt import thought_cutoff
@@ -66,9 +70,9 @@ class LocalModel:
         decoder: Decoder = "fast",
     ) -> None:
         self.source, self.max_pixels = source, max_pixels
-        if quantize == "8bit":  # bitsandbytes warns once per layer per step that it casts to float16
-            warnings.filterwarnings("ignore", message="MatMul8bitLt")
         folder = weights_folder(source)
+        fp8_checkpoint = checkpoint_quantisation(folder) == "fp8"
+        fmt = check_quantisation(quantize, fp8_checkpoint, cpu_offload)
         load = load_options(quantize, cpu_offload, gpu_memory_gib, attn)
         logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in describe(load).items()))
         try:
@@ -78,6 +82,16 @@ class LocalModel:
             self.model = Qwen3VLForConditionalGeneration.from_pretrained(folder, **load).eval()
         except (OSError, ValueError, KeyError) as error:
             raise ModelUnavailable(f"cannot load a Qwen3-VL model from {folder}: {error}") from None
+        if fp8_checkpoint and torch.cuda.is_available():
+            try:
+                logger.info("FP8 checkpoint: {} layers keep their FP8 weights", quant.adopt_fp8(self.model))
+            except ValueError as error:
+                raise ModelUnavailable(f"cannot use the FP8 checkpoint {folder}: {error}") from None
+        elif fmt is not None:
+            device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+            count = quant.quantise_layers(self.model.model.language_model.layers, fmt, device)
+            self.model.to(device)
+            logger.info("{} linear layers converted to {} at load", count, fmt)
         self.stop_ids = self.model.generation_config.eos_token_id
         if isinstance(self.stop_ids, int):
             self.stop_ids = [self.stop_ids]
@@ -165,7 +179,7 @@ class LocalModel:
         thinking = None if budget is None else Thinking(budget, self.end_think, tuple(self.cutoff_ids))
         stream = TextStream(self.tokenizer, on_text, self.stop_ids) if on_text else None
         tokens, stopped = self.fast.decode(logits, len(ids), position, request.sampling, thinking,
-                                           stream.add if stream else None)
+                                           stream.add if stream else None, stats)
         if stream:
             stream.end()
         stats.mark("decode")
@@ -173,6 +187,7 @@ class LocalModel:
         return self.reply(tokens, stopped, len(ids), request.sampling)
 
     def _complete_plain(self, request: ModelRequest, on_text: TextSink | None) -> ModelReply:
+        stats = StepStats()
         inputs, prompt = self.encode(request)
         sampling = request.sampling
         prompt_length = inputs["input_ids"].shape[1]
@@ -186,11 +201,14 @@ class LocalModel:
         if sampling.temperature > 0:
             options = {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p,
                        "top_k": sampling.top_k}
-        streamer = TextStream(self.tokenizer, on_text, self.stop_ids) if on_text else None
+        streamer = TextStream(self.tokenizer, on_text, self.stop_ids, stats)
         output = self.model.generate(
             **inputs, max_new_tokens=sampling.max_new_tokens, logits_processor=processors,
             eos_token_id=self.stop_ids, pad_token_id=self.stop_ids[0], streamer=streamer, **options,
         )
+        stats.mark("decode")
+        stats.decode_steps = max(0, streamer.puts - 1)
+        self.last_stats = stats
         new = output[0, prompt_length:].tolist()
         stopped = bool(new) and new[-1] in self.stop_ids
         while new and new[-1] in self.stop_ids:
@@ -241,16 +259,21 @@ class ThinkingBudget(LogitsProcessor):
 class TextStream(BaseStreamer):
     """Reply tokens in, text out to a sink, from either decoder: the fast one calls :meth:`add`,
     ``generate`` calls ``put`` (the prompt first, which is skipped) and ``end``. End-of-turn tokens
-    are left out, and a character still being spelled out is held back until it is whole."""
+    are left out, and a character still being spelled out is held back until it is whole. With
+    ``stats``, the first token's arrival from ``generate`` is marked ("first token")."""
 
-    def __init__(self, tokenizer: Any, sink: TextSink, stop_ids: list[int]) -> None:
-        self.tokenizer, self.sink, self.stop_ids = tokenizer, sink, set(stop_ids)
+    def __init__(self, tokenizer: Any, sink: TextSink | None, stop_ids: list[int],
+                 stats: StepStats | None = None) -> None:
+        self.tokenizer, self.sink, self.stop_ids, self.stats = tokenizer, sink, set(stop_ids), stats
         self.tokens: list[int] = []
         self.sent = 0
         self.prompt_seen = False
+        self.puts = 0  # reply tokens from generate
 
     def add(self, tokens: list[int], final: bool = False) -> None:
         self.tokens += [token for token in tokens if token not in self.stop_ids]
+        if self.sink is None:
+            return
         text = self.tokenizer.decode(self.tokens, skip_special_tokens=False)
         ready = len(text) - 1 if text.endswith("\ufffd") and not final else len(text)
         if ready > self.sent:
@@ -259,6 +282,9 @@ class TextStream(BaseStreamer):
 
     def put(self, value: torch.Tensor) -> None:
         if self.prompt_seen:
+            self.puts += 1
+            if self.puts == 1 and self.stats is not None:
+                self.stats.mark("first token")
             self.add(value.flatten().tolist())
         self.prompt_seen = True
 
@@ -295,6 +321,56 @@ def weights_folder(source: str) -> Path:
         raise ModelUnavailable(f"cannot download {source}: {error}") from None
 
 
+def checkpoint_quantisation(folder: Path) -> str | None:
+    """The ``quant_method`` a checkpoint's config.json names, if any."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # (from_pretrained says what is wrong)
+    method = (config.get("quantization_config") or {}).get("quant_method")
+    return str(method) if method else None
+
+
+def fp8_capable() -> bool:
+    """A CUDA GPU with FP8 conversions (compute capability 8.9 and up: Ada, Hopper and later)."""
+    return torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 9)
+
+
+def check_quantisation(quantize: Quantize | None, fp8_checkpoint: bool, cpu_offload: bool) -> quant.Format | None:
+    """The format to convert the weights to at load (None: none), refusing what cannot be done.
+
+    FP8 weights need FP8 conversions on a GPU; on a CPU they are dequantised per product (slow:
+    for tests). INT4 runs on any CUDA GPU."""
+    cuda = torch.cuda.is_available()
+    if fp8_checkpoint:
+        if quantize == "4bit":
+            raise ModelUnavailable("this checkpoint holds FP8 weights already: leave --quantize out (or use a bf16 "
+                                   "checkpoint with --quantize 4bit)")
+        if cuda and not fp8_capable():
+            raise ModelUnavailable("this checkpoint holds FP8 weights, which need a GPU with FP8 (compute capability "
+                                   f"8.9 or newer: Ada, Hopper); this one has {capability()}: use the bf16 checkpoint, "
+                                   "with --quantize 4bit to save memory")
+        if cpu_offload:
+            raise ModelUnavailable("--cpu-offload does not work with FP8 checkpoints: use the bf16 checkpoint")
+        return None
+    if quantize is None:
+        return None
+    if cpu_offload:
+        raise ModelUnavailable(f"--quantize {quantize} and --cpu-offload do not go together: the quantised model "
+                               "needs 3.5 GiB (4bit) or 5.5 GiB (8bit); offload the bf16 model instead")
+    if quantize == "8bit":
+        if cuda and not fp8_capable():
+            raise ModelUnavailable("--quantize 8bit keeps FP8 weights, which need a GPU with FP8 (compute capability "
+                                   f"8.9 or newer: Ada, Hopper); this one has {capability()}: use --quantize 4bit")
+        return "fp8"
+    return "int4"
+
+
+def capability() -> str:
+    major, minor = torch.cuda.get_device_capability()
+    return f"compute capability {major}.{minor}"
+
+
 def load_options(quantize: Quantize | None, cpu_offload: bool, gpu_memory_gib: float | None, attn: str) -> dict[str, Any]:
     """``from_pretrained`` keyword arguments, refusing combinations this machine cannot do."""
     cuda = torch.cuda.is_available()
@@ -306,19 +382,9 @@ def load_options(quantize: Quantize | None, cpu_offload: bool, gpu_memory_gib: f
         if not cuda:
             raise ModelUnavailable("--attn flash_attention_2 needs a CUDA GPU; use --attn sdpa")
     if quantize is not None:
-        if not cuda:
-            raise ModelUnavailable(f"--quantize {quantize} needs a CUDA GPU (bitsandbytes); on this machine run "
-                                   "without it, or serve the model elsewhere and use --backend openai")
-        if importlib.util.find_spec("bitsandbytes") is None:
-            raise ModelUnavailable(f"--quantize {quantize} needs bitsandbytes: pip install bitsandbytes")
-        from transformers import BitsAndBytesConfig
-
-        # The vision tower is small and sensitive to quantisation: it stays in bf16.
-        options["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=quantize == "4bit", load_in_8bit=quantize == "8bit",
-            bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
-            llm_int8_skip_modules=["visual", "lm_head"], llm_int8_enable_fp32_cpu_offload=cpu_offload,
-        )
+        # converted after loading: the bf16 weights stay on the CPU until each is converted on the GPU
+        options["device_map"] = {"": "cpu"}
+        return options
     if cpu_offload:
         if not cuda:
             raise ModelUnavailable("--cpu-offload splits the model between a GPU and the CPU, and there is no CUDA "
@@ -334,10 +400,7 @@ def load_options(quantize: Quantize | None, cpu_offload: bool, gpu_memory_gib: f
 
 
 def describe(options: dict[str, Any]) -> dict[str, Any]:
-    shown = {k: v for k, v in options.items() if k != "quantization_config"}
-    if "quantization_config" in options:
-        config = options["quantization_config"]
-        shown["quantize"] = "4bit" if config.load_in_4bit else "8bit"
+    shown = dict(options)
     shown.setdefault("device_map", "cpu")
     return shown
 
@@ -351,7 +414,5 @@ def find_chat_template(folder: Path, tokenizer: Any) -> str:
         return jinja.read_text(encoding="utf-8")
     legacy = folder / "chat_template.json"
     if legacy.is_file():
-        import json
-
         return json.loads(legacy.read_text(encoding="utf-8"))["chat_template"]
     raise ModelUnavailable(f"{folder} has no chat template (chat_template.jinja or in tokenizer_config.json)")

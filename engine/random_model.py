@@ -50,7 +50,10 @@ TINY = Shape(hidden=64, layers=2, heads=4, kv_heads=2, head_dim=16, mlp=128, mro
 QWEN3_VL_4B = Shape(hidden=2560, layers=36, heads=32, kv_heads=8, head_dim=128, mlp=9728,
                     mrope_section=(24, 20, 20), vision_hidden=1024, vision_layers=24, vision_heads=16,
                     vision_mlp=4096, deepstack=(5, 11, 17), vocab=151936)
-SHAPES = {"tiny": TINY, "4b": QWEN3_VL_4B}
+SMALL = Shape(hidden=128, layers=2, heads=4, kv_heads=2, head_dim=64, mlp=256, mrope_section=(16, 8, 8),
+              vision_hidden=32, vision_layers=2, vision_heads=2, vision_mlp=64, deepstack=(0, 1))
+"""The smallest language model whose matrices are whole 128x128 blocks (FP8 checkpoints)."""
+SHAPES = {"tiny": TINY, "small": SMALL, "4b": QWEN3_VL_4B}
 
 _CORPUS = [
     "You are a computer-use agent. Click the Name field, type the text, press Enter, then Save.",
@@ -133,3 +136,44 @@ def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "th
         size={"shortest_edge": 64 * 32 * 32, "longest_edge": 16384 * 32 * 32},
     ).save_pretrained(folder)
     return folder
+
+
+FP8_SKIPPED = ["lm_head", "model.visual"]
+"""Modules an FP8 checkpoint keeps in bf16 (``modules_to_not_convert``)."""
+
+
+def write_fp8_checkpoint(source: Path | str, target: Path | str) -> Path:
+    """A copy of the model folder ``source`` in Qwen's FP8 layout: the decoder layers' linear
+    weights as e4m3 values (``weight``) with one float32 scale per 128x128 block
+    (``weight_scale_inv``), and ``quantization_config`` in config.json saying so."""
+    import json
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from engine.quant import LANGUAGE_LINEARS, quantise
+
+    source, target = Path(source), Path(target)
+    shutil.copytree(source, target, dirs_exist_ok=True)
+    suffixes = tuple(f"{name}.weight" for name in LANGUAGE_LINEARS)
+    for path in sorted(target.glob("*.safetensors")):
+        tensors = load_file(path)
+        for key in [k for k in tensors if k.startswith("model.language_model.layers.") and k.endswith(suffixes)]:
+            matrix = quantise(tensors[key].to("cuda" if torch.cuda.is_available() else "cpu"), "fp8")
+            tensors[key] = matrix.values.cpu().contiguous()
+            tensors[key.removesuffix("weight") + "weight_scale_inv"] = matrix.scales.cpu().contiguous()
+        save_file(tensors, path, metadata={"format": "pt"})
+    index = target / "model.safetensors.index.json"
+    if index.exists():  # (a sharded checkpoint: the scales live in their weights' shard)
+        mapping = json.loads(index.read_text())
+        weights = mapping["weight_map"]
+        for key in [k for k in weights if k.endswith(suffixes) and k.startswith("model.language_model.layers.")]:
+            weights[key.removesuffix("weight") + "weight_scale_inv"] = weights[key]
+        index.write_text(json.dumps(mapping, indent=2))
+    config_path = target / "config.json"
+    config = json.loads(config_path.read_text())
+    config["quantization_config"] = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic",
+                                     "weight_block_size": [128, 128], "modules_to_not_convert": FP8_SKIPPED}
+    config_path.write_text(json.dumps(config, indent=2))
+    return target
