@@ -1,12 +1,15 @@
 """Step latency of the in-process model: transformers' generate against our fast decoder, one run.
 
 Needs a CUDA GPU. Builds the real Qwen3-VL-4B shape with random weights (speed does not
-depend on weight values), loads it through LocalModel as a download would be, and for bf16
-and 4-bit at 1280x800 and 1920x1080 measures on the same inputs:
+depend on weight values), loads it through LocalModel as a download would be, and for bf16,
+``--quantize 4bit`` (INT4), ``--quantize 8bit`` (FP8) and the same model in Qwen's FP8
+checkpoint layout, at 1280x800 and 1920x1080, measures on the same inputs:
 
 - TTFT: a new screenshot to the first token, prefill and vision included (for the fast
   path, a step after the first, so the system prompt's KV is reused as in a real run);
-- decode speed, and one step with 500 thinking tokens, screenshot to the last token;
+- decode speed: the model steps after the first token over the time after it, beside the
+  limit the measured bandwidth allows (:mod:`bench.limits`; a speed above it stops the
+  bench), and one step with 500 thinking tokens, screenshot to the last token;
 - peak GPU memory; and the fast path's cold start (a new process, weights on local disk,
   to its first 500-token reply);
 - that the fast path's greedy tokens are transformers' top tokens (teacher-forced).
@@ -33,11 +36,14 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from engine.local import LocalModel  # noqa: E402
-from engine.random_model import SHAPES, build_random_model  # noqa: E402
+from engine.random_model import SHAPES, build_random_model, write_fp8_checkpoint  # noqa: E402
 from agent.model import Message, ModelRequest, Sampling  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
+from bench.limits import Bandwidth, check, limit, use_tiles  # noqa: E402
 
 STEP_TOKENS = int(os.environ.get("BENCH_STEP_TOKENS", 500))
+VARIANTS = {"bf16": None, "4bit": "4bit", "8bit": "8bit", "fp8": None}
+"""What each row loads: the bf16 folder as it is or converted at load, or its FP8 checkpoint copy."""
 SCREENS = [(1280, 800), (1920, 1080)]
 HISTORY = " Earlier: 1. left_click (337, 146)"
 CUDA = torch.cuda.is_available()
@@ -93,9 +99,10 @@ def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, 
         timed(model, plain, request(size, 7, 1, HISTORY), phases=True)
         print("  TTFT phases:", {k: f"{v * 1000:.1f} ms" for k, v in model.last_stats.seconds.items()}, flush=True)
     step, _ = timed(model, plain, request(size, 4, STEP_TOKENS, HISTORY))
+    stats = model.last_stats
     retry, _ = timed(model, plain, request(size, 4, 1, HISTORY))
     return {"prompt": prompt, "ttft_ms": ttft * 1000, "retry_ttft_ms": retry * 1000,
-            "tok_s": (STEP_TOKENS - 1) / (step - ttft), "step_s": step,
+            "tok_s": stats.decode_steps / stats.seconds["decode"], "step_s": step,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")}
 
 
@@ -149,7 +156,10 @@ def cold_start(folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/qwen3-vl-4b-random"))
-    parser.add_argument("--variants", nargs="*", default=["bf16", "4bit"])
+    parser.add_argument("--tiles", help="the quantised kernels' tiles, from bench/quant_kernels.py --write")
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--generate", nargs="*", default=["bf16"], help="variants also measured with generate")
+    parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--shape", choices=list(SHAPES), default="4b", help="tiny: a quick check of this script")
     parser.add_argument("--cold-start", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -160,23 +170,33 @@ def main() -> None:
     if not (args.folder / "config.json").exists():
         build_random_model(args.folder, SHAPES[args.shape], mode="thinking", dtype="bfloat16" if CUDA else "float32",
                            device="cuda" if CUDA else "cpu")
+    use_tiles(args.tiles)
+    bandwidth = Bandwidth.measure()
+    print(f"measured: {bandwidth}", flush=True)
+    fp8_folder = args.folder.with_name(args.folder.name + "-fp8")
+    if "fp8" in args.variants and not (fp8_folder / "config.json").exists():
+        write_fp8_checkpoint(args.folder, fp8_folder)
     rows, notes = [], []
     for variant in args.variants:
-        model = LocalModel(str(args.folder), quantize="4bit" if variant == "4bit" else None)
+        model = LocalModel(str(fp8_folder if variant == "fp8" else args.folder), quantize=VARIANTS[variant])
         model.stop_ids = model.fast.stop_ids = [never(model)]
         notes.append(f"agreement ({variant}): {agreement(model)}")
         if variant == "bf16":
             notes.append(f"image preprocessing: {preprocessing(model)}")
         for size in SCREENS:
             model.max_pixels = budget(size)
-            for path in ("generate", "fast"):
+            for path in ("generate", "fast") if variant in args.generate else ("fast",):
                 result = measure(model, path == "generate", size)
+                most = limit(model.model, bandwidth, result["prompt"] + STEP_TOKENS // 2)
+                result["speed"] = check(f"{variant} {size} {path}", result["tok_s"], most)
                 rows.append((variant, f"{size[0]}x{size[1]}", path, result))
-                print(variant, size, path, {k: round(v, 2) for k, v in result.items()}, flush=True)
+                print(variant, size, path, result, flush=True)
         del model
         gc.collect()
         if CUDA:
             torch.cuda.empty_cache()
+    if args.no_cold_start:
+        return report(rows, notes, bandwidth)
     with tempfile.TemporaryDirectory() as empty:  # first with no compiled kernels on disk, as on a new machine
         for kernels, environment in (("none", {"TRITON_CACHE_DIR": empty}), ("cached", {})):
             started = time.time()
@@ -189,11 +209,18 @@ def main() -> None:
                              f"loading {times['loaded'] - started:.1f} s")
             except (ValueError, IndexError, KeyError):
                 notes.append(f"cold start failed: {out.stderr[-500:]}")
-    print("\n| weights | screen | path | prompt tok | TTFT | TTFT same screen | decode | 500-token step | peak GPU |")
+    report(rows, notes, bandwidth)
+
+
+def report(rows: list, notes: list[str], bandwidth: Bandwidth) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip() or "unknown (no git here)"
+    print(f"\ncode {commit}; {bandwidth}; batch 1 (batched decode: not implemented)")
+    print("| weights | screen | path | prompt tok | TTFT | TTFT same screen | decode (limit) | 500-token step | peak GPU |")
     print("|---|---|---|---|---|---|---|---|---|")
     for variant, screen, path, r in rows:
         print(f"| {variant} | {screen} | {path} | {r['prompt']} | {r['ttft_ms']:.0f} ms | {r['retry_ttft_ms']:.0f} ms | "
-              f"{r['tok_s']:.0f} tok/s | {r['step_s']:.2f} s | {r['peak_gib']:.2f} GiB |")
+              f"{r['speed']} | {r['step_s']:.2f} s | {r['peak_gib']:.2f} GiB |")
     print()
     for note in notes:
         print(f"- {note}")
