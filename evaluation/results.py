@@ -3,7 +3,7 @@
 ``results.jsonl`` holds one JSON object per task: ``task``, ``domain``, ``instruction``,
 ``score`` (0..1; null when the task could not run here), ``status`` (how the run ended: the
 agent's ``success``, ``failure``, ``budget``, ... or the harness's ``unsupported``,
-``invalid``, ``setup_failed``, ``timeout``, ``error``), ``reason``, and for tasks that ran:
+``invalid``, ``missing_file``, ``setup_failed``, ``timeout``, ``error``), ``reason``, and for tasks that ran:
 ``steps``, ``seconds`` (setup to score), ``agent_seconds``, ``model_seconds``, ``invalid`` and
 ``blocked`` actions, ``prompt_tokens``, ``completion_tokens``, ``first_text_seconds`` (mean
 time to a reply's first text), ``peak_memory_mb`` (``peak_gpu_memory_mb`` on a GPU) and
