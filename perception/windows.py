@@ -16,7 +16,7 @@ from loguru import logger
 
 @dataclass(frozen=True)
 class WindowInfo:
-    """The active window as the desktop reports it (box in desktop coordinates)."""
+    """A window as the desktop reports it (box in desktop coordinates)."""
 
     title: str
     app: str
@@ -24,6 +24,8 @@ class WindowInfo:
     top: int
     width: int
     height: int
+    wm_class: str = ""  # the class part of X's WM_CLASS: "XTerm", "Yad", "Tk" (the instance part varies: "tk #2")
+    handle: int = 0  # the window system's id: the same window while it lives, whatever its title becomes
 
     @property
     def box(self) -> tuple[int, int, int, int]:
@@ -51,7 +53,18 @@ def active_window() -> WindowInfo | None:
 
 def _info(window: object, app: str) -> WindowInfo:
     box = window.box  # type: ignore[attr-defined]
-    return WindowInfo(window.title or "", app, box.left, box.top, box.width, box.height)  # type: ignore[attr-defined]
+    return WindowInfo(window.title or "", app, box.left, box.top, box.width, box.height,  # type: ignore[attr-defined]
+                      _wm_class(window), window.getHandle())  # type: ignore[attr-defined]
+
+
+def _wm_class(window: object) -> str:
+    if sys.platform != "linux":
+        return ""
+    try:  # pywinctl keeps the python-xlib window but has no call for its class
+        found = window._xWin.get_wm_class()  # type: ignore[attr-defined]
+    except Exception:  # the window closed meanwhile
+        return ""
+    return found[1] if found else ""
 
 
 def _app_name(window: object) -> str:
@@ -65,16 +78,15 @@ def _app_name(window: object) -> str:
         return ""
 
 
-def windows_titled(title: str) -> list[WindowInfo]:
-    """The windows whose title is exactly ``title``, with their boxes."""
+def open_windows() -> list[WindowInfo]:
+    """Every window the window manager shows, bottom to top, with its class and application."""
     try:
         import pywinctl
 
-        found = pywinctl.getWindowsWithTitle(title)
+        return [_info(w, _app_name(w)) for w in pywinctl.getAllWindows()]
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("windows unknown: {}", error)
         return []
-    return [_info(w, "") for w in found]
 
 
 def find_window(pattern: str, activate: bool = False) -> WindowInfo | None:

@@ -21,9 +21,10 @@ from agent.task import Status
 from desktop.virtual import app_path
 from perception.locate import locate
 from perception.screen import Screen
+from perception.windows import WindowInfo, open_windows
 from safety.policy import Proposal, Verdict
 from tasks.recordings.recording import RecordedStep, Recording, Window
-from tasks.recordings.replay import ReplayError, replay, replay_rows, windows_titled
+from tasks.recordings.replay import ReplayError, replay, replay_rows
 
 FAST = Pacing(settle_timeout=1.0, resume_after=0.5, max_pause=10)
 # places in the form's window (its client area, as pywinctl reports it)
@@ -35,41 +36,49 @@ def settings(tmp_path: Path, **overrides) -> Settings:
     return Settings(**{"confirm": "deny", "runs_dir": tmp_path / "runs", "settle_timeout": 1.0, **overrides})
 
 
+def windows_titled(title: str) -> list[WindowInfo]:
+    return [w for w in open_windows() if w.title == title]
+
+
 def form_box() -> Window:
     (found,) = windows_titled("Contact")
-    return Window(title=found.title, left=found.left, top=found.top, width=found.width, height=found.height)
+    return Window.of(found)
 
 
 class Recorder:
     """Records as a person would: the screen before each step and the patch around the pointer,
-    then does the step with xdotool, so the next step's screenshot shows what it did."""
+    then does the step with xdotool, so the next step's screenshot shows what it did; a click
+    keeps its patch as it left it, as the recorder does."""
 
     def __init__(self, desktop, root: Path, name: str = "contact", gap: float = 0.4) -> None:
         self.desktop, self.screen, self.gap = desktop, Screen(), gap
         self.recording = Recording.create(root, name, (1280, 800))
 
-    def _append(self, **fields) -> RecordedStep:
+    def _append(self, act, **fields) -> RecordedStep:
         self.screen.wait_until_still()
         shot = self.screen.capture().capture
         step = RecordedStep(index=len(self.recording.steps) + 1, at=len(self.recording.steps) * self.gap,
                             window=form_box(), **fields)
-        target = shot.crop(step.target_box) if step.target_box else None
-        self.recording.append(step, screen=shot, target=target)
+        act()
+        after = None
+        if step.target_box:
+            self.screen.wait_until_still()
+            after = self.screen.capture().capture.crop(step.target_box)
+        self.recording.append(step, screen=shot, target=shot.crop(step.target_box) if step.target_box else None,
+                              after=after)
         return step
 
     def click(self, place: tuple[int, int], patch: tuple[int, int] = PATCH) -> RecordedStep:
         window = form_box()
         x, y = window.left + place[0], window.top + place[1]
         box = (x - patch[0] // 2, y - patch[1] // 2, x + patch[0] - patch[0] // 2, y + patch[1] - patch[1] // 2)
-        step = self._append(kind="click", point=(x, y), target_box=box)
-        self.desktop.xdotool("mousemove", str(x), str(y), "click", "1")
-        return step
+        return self._append(lambda: self.desktop.xdotool("mousemove", str(x), str(y), "click", "1"),
+                            kind="click", point=(x, y), target_box=box)
 
     def type(self, text: str | None = None, parameter: str | None = None, typed: str | None = None) -> RecordedStep:
         """Record ``text`` (or a parameter) while typing ``typed`` (what the person typed before editing)."""
-        step = self._append(kind="type", text=text, parameter=parameter)
-        self.desktop.xdotool("type", "--delay", "20", typed or text or "x")
-        return step
+        return self._append(lambda: self.desktop.xdotool("type", "--delay", "20", typed or text or "x"),
+                            kind="type", text=text, parameter=parameter)
 
     def done(self, form) -> Recording:
         """Clear the form the recording filled, so a replay starts from the same screen."""
@@ -160,8 +169,10 @@ def test_target_gone_stops_cleanly_without_clicking(contact_form, desktop, tmp_p
             cover.wait()
 
     assert result.status is Status.FAILURE and result.steps == 0
-    assert "target of step 1" in result.reason
-    assert ("not on the screen" if how == "closed" else 'not in its window "Contact" (covered') in result.reason
+    assert ('the window "Contact" (Tk) of step 1 (click at' if how == "closed"
+            else 'target of step 1 (click at') in result.reason
+    assert ("is not open: stopped without acting" if how == "closed"
+            else 'not in its window "Contact"') in result.reason
     assert pointer.startswith("x:1100 y:700")  # the pointer never moved: nothing was clicked
     (record,) = steps_of(result.folder)
     assert record["outcome"] == "blocked" and record["target"] is None
@@ -213,9 +224,9 @@ def test_an_unsure_target_is_clicked_only_when_a_person_approves(contact_form, d
     recorder = Recorder(desktop, tmp_path / "recordings")
     recorder.click(SAVE)
     recording = recorder.done(contact_form)
-    target = recording.folder / recording.steps[0].target
     # recorded on a blurrier screen (a scaled remote desktop): the button scores ~0.86, Clear ~0.6
-    Image.open(target).filter(ImageFilter.GaussianBlur(1)).save(target)
+    for patch in (recording.steps[0].target, recording.steps[0].after):
+        Image.open(recording.folder / patch).filter(ImageFilter.GaussianBlur(1)).save(recording.folder / patch)
     saved = len(contact_form.state()["submissions"])
     asked: list[str] = []
 
@@ -285,7 +296,7 @@ def test_dry_run_goes_on_past_a_missing_target_and_says_so(contact_form, desktop
                     window_wait=0.2)
 
     assert result.status is Status.FAILURE and result.steps == 5
-    assert result.reason.startswith("dry run of 5 steps; it would have stopped: the target of step 1")
+    assert result.reason.startswith('dry run of 5 steps; it would have stopped: the window "Contact"')
     assert [r["outcome"] for r in steps_of(result.folder)] == ["blocked", "dry_run", "blocked", "dry_run", "blocked"]
 
 
@@ -358,10 +369,10 @@ def test_a_target_that_changed_looks_is_found_by_the_model_and_clicked_only_on_a
     recorder = Recorder(desktop, tmp_path / "recordings")
     recorder.click(SAVE)
     recording = recorder.done(contact_form)
-    target = recording.folder / recording.steps[0].target
-    # the app was restyled since: nothing on the screen looks like the recorded picture any more
+    # the app was restyled since: nothing on the screen looks like the recorded pictures any more
     noise = np.random.default_rng(7).integers(0, 256, (PATCH[1] // 6, PATCH[0] // 6, 3), dtype=np.uint8)
-    Image.fromarray(noise).resize(PATCH, Image.Resampling.NEAREST).save(target)
+    for patch in (recording.steps[0].target, recording.steps[0].after):
+        Image.fromarray(noise).resize(PATCH, Image.Resampling.NEAREST).save(recording.folder / patch)
     box = form_box()
     save = (box.left + SAVE[0], box.top + SAVE[1])
     grid = [round(v) for v in CoordinateTransform.of_monitor(Monitor(0, 0, 0, 1280, 800)).desktop_to_grid(save)]
@@ -421,3 +432,46 @@ def test_replay_after_the_window_was_moved_and_resized(contact_form, desktop, tm
     assert result.status is Status.SUCCESS, result.reason
     saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
     assert (saved[-1]["name"], saved[-1]["email"]) == ("Ada Lovelace", "ada@example.org")
+
+
+def test_a_window_of_another_app_where_the_recorded_one_was_is_never_acted_in(contact_form, desktop, tmp_path):
+    recording = fill_and_save(desktop, contact_form, tmp_path)
+    contact_form.close()
+    other = desktop.launch(["xterm", "-title", "", "-geometry", "80x30+40+40"], quiet=True)
+    try:
+        desktop.wait_for_window("xterm", by_class=True)
+        Screen().wait_until_still()
+        desktop.xdotool("mousemove", "1100", "700")
+        result = replay(settings(tmp_path, confirm="ask"), recording, {"email": "e@x.org"}, speed=20, pacing=FAST,
+                        window_wait=0.5, ask=lambda proposal, verdict: pytest.fail("nothing to ask about"))
+        pointer = desktop.xdotool("getmouselocation")
+    finally:
+        other.terminate()
+        other.wait()
+
+    assert result.status is Status.FAILURE and result.steps == 0, result.reason
+    assert result.reason.startswith('the window "Contact" (Tk) of step 1 (click at')
+    assert 'is not open: stopped without acting (windows open now: "" (XTerm, xterm))' in result.reason
+    assert pointer.startswith("x:1100 y:700")
+
+
+@pytest.mark.parametrize("approve", [True, False])
+def test_a_window_of_the_recorded_app_under_another_title_is_acted_in_once_a_person_approves(
+        contact_form, desktop, tmp_path, approve):
+    recording = fill_and_save(desktop, contact_form, tmp_path)
+    desktop.xdotool("set_window", "--name", "Contact - copy", contact_form.window)
+    contact_form.title = "Contact - copy"
+    asked: list[str] = []
+
+    result = replay(settings(tmp_path, confirm="ask"), recording, {"email": "e@x.org"}, speed=20, pacing=FAST,
+                    window_wait=0.5, ask=lambda proposal, verdict: asked.append(verdict.reason) or approve)
+
+    assert len(asked) == 1 and '"Contact - copy" (Tk) is of the same kind' in asked[0], asked
+    if approve:
+        assert result.status is Status.SUCCESS, result.reason
+        saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
+        assert (saved[-1]["name"], saved[-1]["email"]) == ("Ada Lovelace", "e@x.org")
+    else:
+        assert result.status is Status.BLOCKED and result.steps == 0, result.reason
+        time.sleep(0.3)
+        assert contact_form.state()["fields"]["name"] == ""

@@ -6,13 +6,15 @@ A recording is a folder that a person can read and edit::
       recording.json        name, when, the screen it was made on, the parameters it takes
       steps.jsonl           one step per line, written (and synced) as it is recorded
       step-NNN.png          the screen just before the step
-      step-NNN-target.png   the patch around the pointer: what the step acted on
+      step-NNN-target.png   the patch around the pointer: what the step acted on, before the press
+      step-NNN-after.png    a click's patch as the click left it (a focused field, a ticked box)
 
 Steps are semantic, not raw events: a click (single, double, right, middle) on a target, a
 typed text (keystrokes merged, backspaces applied), a hotkey, a scroll, a drag. Text typed into
 a password-looking or marked-secret window is not stored: the step names a parameter instead,
 and the replay asks for its value (``--param NAME=VALUE``). Points are desktop pixels; the
-target patch is what a replay looks for when the window has moved.
+target patch is what a replay looks for when the window has moved, and the window's title, class
+and application say where it may look.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from typing import Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from perception.windows import WindowInfo
+
 StepKind = Literal["click", "double_click", "right_click", "middle_click", "type", "hotkey", "scroll", "drag"]
-POINTER_KINDS = frozenset({"click", "double_click", "right_click", "middle_click", "scroll", "drag"})
+CLICK_KINDS = frozenset({"click", "double_click", "right_click", "middle_click"})
+POINTER_KINDS = CLICK_KINDS | {"scroll", "drag"}
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
 
@@ -39,14 +44,22 @@ class RecordingError(BadInput):
 
 
 class Window(BaseModel):
+    """The window a step was done in: a replay acts only in the window of that title, class and app."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str
     app: str = ""
+    wm_class: str = ""
     left: int
     top: int
     width: int
     height: int
+
+    @classmethod
+    def of(cls, info: WindowInfo) -> Window:
+        return cls(title=info.title, app=info.app, wm_class=info.wm_class, left=info.left, top=info.top,
+                   width=info.width, height=info.height)
 
 
 class RecordedStep(BaseModel):
@@ -67,6 +80,7 @@ class RecordedStep(BaseModel):
     screenshot: str | None = Field(None, description="The screen just before the step (file in the folder).")
     target: str | None = Field(None, description="The patch around the pointer (file in the folder).")
     target_box: tuple[int, int, int, int] | None = Field(None, description="That patch's desktop box: l, t, r, b.")
+    after: str | None = Field(None, description="A click's patch as the click left it (file in the folder).")
 
     def describe(self) -> str:
         where = f" at {self.point}" if self.point else ""
@@ -128,7 +142,8 @@ class Recording:
             raise RecordingError(f"{info_file} is not a valid recording description: {_first(error)}") from None
         return cls(folder, info, list(_read_steps(folder / "steps.jsonl")))
 
-    def append(self, step: RecordedStep, screen: Image.Image | None = None, target: Image.Image | None = None) -> None:
+    def append(self, step: RecordedStep, screen: Image.Image | None = None, target: Image.Image | None = None,
+               after: Image.Image | None = None) -> None:
         """Add a step: its images first, then its line, synced, so that a crash loses no finished step."""
         if screen is not None:
             step.screenshot = f"step-{step.index:03d}.png"
@@ -136,6 +151,9 @@ class Recording:
         if target is not None:
             step.target = f"step-{step.index:03d}-target.png"
             target.save(self.folder / step.target)
+        if after is not None:
+            step.after = f"step-{step.index:03d}-after.png"
+            after.save(self.folder / step.after)
         if step.parameter and step.parameter not in self.info.parameters:
             self.info.parameters.append(step.parameter)
             self.save_info()

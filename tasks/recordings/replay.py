@@ -7,27 +7,21 @@ to a normal run folder, with the kill switch listening. What a replay adds is fi
 target again (:mod:`perception.locate`), as windows move between recording and replay, and
 knowing when not to act:
 
-* **Where.** Before each step the screen settles and the step's window (by title) is waited
-  for. The replay never raises or focuses a window itself: one that is covered or out of focus
-  means the desktop is not as recorded (a dialog, a notification), and acting on a guess is what
-  a replay must not do. A click focuses its window, as it did for the person; keys and text go
-  only to the recorded window, so when another one has the focus the replay stops.
-* **How sure.** A pointer step's patch is looked for at the recorded place in its window, then
-  in the window (a point recorded inside its window is not looked for elsewhere), then on the
-  screen. A place scoring ``ACT`` or more with no other within ``MARGIN`` is acted on. A weaker
-  one (down to ``ASK``), or one with a look-alike, is put to a person through the gate's
-  confirmation (``--confirm ask``; with ``allow`` or ``deny`` the replay stops: approving the
-  policy's questions is not approving a guess). Below ``ASK`` the picture is no help (an update
-  restyled the app): the text the step pointed at, read in its recorded patch, is looked for
-  instead (:func:`perception.locate.locate_text`); read exactly so, once, it is acted on, read
-  loosely it is put to a person. Then the model is asked, if there is one. Otherwise the target
-  is gone: the replay stops, and the run folder shows the screen. Measured on the contact form:
-  the true place scores 0.96-1.0 (moved, tinted, scaled 0.8-1.25), a blurred recording 0.86;
-  look-alikes that are not it (Clear for Save, one label for another) 0.55-0.65. A text field
-  that has the focus now scores ~0.7 (its focus ring) while its unfocused neighbours score 1.0;
-  but at its recorded place it looks as it did just after the recorded click, and a target
-  already in that state (a focused field, a ticked box) is not done again: redoing it could undo
-  it.
+* **Where.** Before each pointer step the screen settles and the step's window is waited for:
+  the window of the recorded title, class and application, or one a person approves
+  (:mod:`tasks.recordings.windows`). Its target is looked for only inside that window, and
+  clicked only where that window is on top; with the window gone the replay stops and names the
+  windows open instead, whatever they show. The replay never raises or focuses a window itself:
+  one that is covered or out of focus means the desktop is not as recorded (a dialog, a
+  notification), and acting on a guess is what a replay must not do. A click focuses its window,
+  as it did for the person; keys and text go only to the recorded window (or the one approved),
+  so when another one has the focus the replay stops.
+* **How sure.** The target is found by its picture from just before the recorded press, its text
+  or the model (:mod:`tasks.recordings.target`); a weak or ambiguous find is put to a person
+  through the gate's confirmation (``--confirm ask``; with ``allow`` or ``deny`` the replay stops:
+  approving the policy's questions is not approving a guess), and so is acting in a window other
+  than the recorded one. A click whose target already looks as the click left it (a focused
+  field, a ticked box) is not done again: redoing it could undo it.
 * **Did it work.** A step that changed the screen when recorded (its screenshot and the next
   step's differ) must change it again within the settle time, or the replay stops: the app did
   not react as it did then (it hangs, a click missed), and later steps would act on the wrong
@@ -44,7 +38,6 @@ from __future__ import annotations
 from errors import BadInput
 import re
 import time
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,24 +47,21 @@ from PIL import Image
 
 from actions.schema import Action, InvalidAction, parse_action
 from agent.hands import Hands, Pacing, StepObserver
-from agent.model import Message, ModelBackend, ModelRequest, Sampling
-from agent.prompt import find_patch
-from agent.reply import ReplyError, split_thought
+from agent.model import ModelBackend
 from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import RunSummary
 from errors import Stopped, SystemFailure
-from perception.geometry import CoordinateTransform, Monitor
-from perception.locate import SCALES, FeaturelessPatch, locate, locate_text, match_at
-from perception.windows import WindowInfo, active_window, windows_titled
+from perception.geometry import Monitor
+from perception.windows import WindowInfo, active_window, open_windows
 from safety.gate import Asker
 from safety.secrets import Redactor
-from tasks.commands.ask import find_point
-from tasks.recordings.recording import POINTER_KINDS, RecordedStep, Recording, Window
-from tasks.rows import RowsError, read_rows
+from tasks.recordings.recording import POINTER_KINDS, RecordedStep, Recording
+from tasks.recordings.target import TargetFinder, TargetMissing
 from tasks.recordings.to_task import step_actions
+from tasks.recordings.windows import WindowChooser, WindowGone, Where, described, on_top_at
+from tasks.rows import RowsError, read_rows
 
-ACT, ASK, MARGIN = 0.9, 0.7, 0.1
 MAX_GAP = 3.0  # seconds: a person's long pause while recording is not replayed
 WINDOW_WAIT = 5.0  # seconds a step waits for its window (an app still starting)
 CHANGED = 0.0005  # fraction of pixels: less (a blinking cursor) is no change, as in wait_until_still
@@ -84,6 +74,18 @@ class ReplayError(BadInput):
 
 class _Refused(Exception):
     """The current step cannot be done: the replay ends with ``args`` (status, reason); a dry run goes on."""
+
+
+@dataclass(frozen=True)
+class _Intent:
+    """How a step is redone now: its actions (none when its target already looks as the step left
+    it), in which window, and why a person must approve them first (None: no need)."""
+
+    actions: Plan
+    unsure: str | None = None
+    settled: bool = False
+    window: WindowInfo | None = None
+    approved: bool = False  # the window is not the recorded one: the person's yes makes it stand for it
 
 
 def replay(settings: Settings, recording: Recording, params: dict[str, str], speed: float = 1.0,
@@ -107,8 +109,8 @@ def replay(settings: Settings, recording: Recording, params: dict[str, str], spe
     summary = RunSummary(kind="replay", recording=recording.name)
     with Hands.open(settings, f"replay {recording.name}", meta, summary, redactor, ask, pacing, observers) as hands:
         logger.info("replaying {} ({} steps) in {}", recording.name, len(steps), hands.folder)
-        replayer = _Replayer(recording, texts, hands, speed, window_wait, model,
-                             replace(settings.sampling(), temperature=0.0))
+        finder = TargetFinder(recording, model, replace(settings.sampling(), temperature=0.0))
+        replayer = _Replayer(recording, texts, hands, speed, window_wait, finder)
         status, reason = replayer.run(steps)
         summary.end(status, reason)
         summary.steps = replayer.done
@@ -181,8 +183,8 @@ class _Replayer:
     hands: Hands
     speed: float
     window_wait: float
-    model: ModelBackend | None = None  # asked where a target is when its picture no longer matches
-    sampling: Sampling = field(default_factory=Sampling)
+    finder: TargetFinder
+    chooser: WindowChooser = field(default_factory=WindowChooser)
     done: int = 0
     missed: list[str] = field(default_factory=list)  # dry run: the steps it could not have done
 
@@ -215,14 +217,16 @@ class _Replayer:
         self.hands.kill.check()
         self.hands.kill.wait_for_person(self.hands.pacing.resume_after, self.hands.pacing.max_pause)  # their input pauses it
         self.hands.screen.wait_until_still(self.hands.pacing.settle_timeout)
-        windows = self.await_window(recorded)
+        open_now = self.await_window(recorded)
         step = self.hands.look(f"recorded step {recorded.index}: {recorded.describe()}")
         try:
-            plan, unsure, settled = self.plan(recorded, step, windows)
-            self.check(step, plan, unsure)
-            if not self.act(step, plan):
+            intent = self.plan(recorded, step, open_now)
+            self.check(step, intent.actions, intent.unsure)
+            if not self.act(step, intent.actions):
                 return False
-            self.verify(recorded, step, expect_change=not settled)
+            if intent.actions and intent.window is not None and not self.hands.dry_run:
+                self.chooser.acted(intent.window, recorded.window if intent.approved else None)
+            self.verify(recorded, step, expect_change=not intent.settled)
         except _Refused as refused:
             reason = refused.args[1]
             step.outcome = step.outcome or Outcome.BLOCKED
@@ -237,139 +241,56 @@ class _Replayer:
         return True
 
     def await_window(self, recorded: RecordedStep) -> list[WindowInfo]:
-        if recorded.window is None:
-            return []
+        """The windows open once the pointer step's own window is (an app still starting), or after
+        ``window_wait``; bottom to top."""
         deadline = time.monotonic() + self.window_wait
-        while not (found := windows_titled(recorded.window.title)) and time.monotonic() < deadline:
+        while True:
+            open_now = open_windows()
+            if recorded.kind not in POINTER_KINDS or recorded.window is None or time.monotonic() >= deadline \
+                    or self.chooser.found(recorded.window, open_now):
+                return open_now
             self.hands.kill.sleep(0.1)
-        if not found:
-            logger.warning("step {}: no window titled {!r}", recorded.index, recorded.window.title)
-        return found
 
-    def plan(self, recorded: RecordedStep, step: Step, windows: list[WindowInfo]) -> tuple[Plan, str | None, bool]:
-        """The actions that redo the step now, why a person must approve them (None: no need), and
-        whether its target already looks as it did after the step (then nothing is done)."""
-        monitor = step.screenshot.monitor
-        if recorded.kind not in POINTER_KINDS:
-            self.require_focus(recorded)
-            return self.actions(recorded, monitor, None), None, False
-        recorded_place = self.actions(recorded, monitor, recorded.point)  # drawn if the target is not found
-        step.action = recorded_place[-1][0] if recorded_place else None
-        point, unsure, settled = self.find(recorded, step, windows)
-        plan = self.actions(recorded, monitor, point)
-        if settled:  # e.g. a checkbox already ticked: doing it again would undo it
+    def plan(self, recorded: RecordedStep, step: Step, open_now: list[WindowInfo]) -> _Intent:
+        """The actions that redo the step now, in which window, and why a person must approve them."""
+        monitor, name = step.screenshot.monitor, f"step {recorded.index} ({recorded.describe()})"
+        try:
+            if recorded.kind not in POINTER_KINDS:
+                where = self.require_focus(recorded, name)
+                return _Intent(self.actions(recorded, monitor, None), where.question, window=_only(where.windows),
+                               approved=where.question is not None)
+            recorded_place = self.actions(recorded, monitor, recorded.point)  # drawn if the target is not found
+            step.action = recorded_place[-1][0] if recorded_place else None
+            where = self.chooser.pointer(name, recorded.window, open_now)
+            found = self.finder.find(recorded, step, where)
+        except (WindowGone, TargetMissing) as error:
+            raise _Refused(Status.FAILURE, str(error)) from None
+        plan = self.actions(recorded, monitor, found.point)
+        if found.settled:  # e.g. a checkbox already ticked: doing it again would undo it
             step.action, step.target = plan[-1] if plan else (None, None)
             step.detail = "its target already looks as it did after this step when recorded: not done again"
-            return [], None, True
-        return plan, unsure, False
+            return _Intent([], settled=True)
+        top = on_top_at(found.point, open_now)
+        if found.window is not None and top is not None and top.handle != found.window.handle:
+            raise _Refused(Status.FAILURE, f"the target of {name} is at {found.point}, but the window {described(top)} "
+                           "is on top there: stopped without acting")
+        questions = [q for q in (where.question, found.doubt) if q]
+        return _Intent(plan, "; ".join(questions) or None, window=found.window, approved=where.question is not None)
 
-    def find(self, recorded: RecordedStep, step: Step,
-             windows: list[WindowInfo]) -> tuple[tuple[int, int], str | None, bool]:
-        patch, box, point = self.recording.image(recorded.target), recorded.target_box, recorded.point
-        assert patch is not None and box is not None and point is not None  # checked by _prepare
-        expected = near = mine = None
-        scales = SCALES
-        then = recorded.window
-        if then is not None and len(windows) == 1 and _inside(point, then):
-            # the point was in its window: carry it along with the window, and look nowhere else
-            mine = windows[0]
-            expected = (mine.left + point[0] - then.left, mine.top + point[1] - then.top)
-            near = (mine.left - patch.width, mine.top - patch.height,
-                    mine.left + mine.width + patch.width, mine.top + mine.height + patch.height)
-            if (mine.width, mine.height) == (then.width, then.height):
-                scales = (1.0,)  # a window of the recorded size shows its app at the recorded scale
-        shot, m = step.screenshot, step.screenshot.monitor
-        picture = shot.capture if shot.capture.size == (m.width, m.height) else shot.capture.resize((m.width, m.height))
-        started = time.monotonic()
-        try:
-            matches = locate(picture, patch, (point[0] - box[0], point[1] - box[1]), origin=(m.left, m.top),
-                             expected=expected, near=near, enough=ACT, scales=scales, anywhere=mine is None)
-        except FeaturelessPatch as error:
-            if mine is None or expected is None:
-                raise _Refused(Status.FAILURE, f"step {recorded.index}: {error}") from None
-            # a plain area of its window (a click that only focuses a terminal, say): the same spot of it
-            step.thought += f"; a plain area of its window \"{mine.title}\": the same spot of the window now"
-            return expected, None, False
-        step.timings["locate"] = time.monotonic() - started
-        matches = [match for match in matches if mine is None or _inside(match.point, mine)]
-        best, rival = (matches + [None, None])[:2]
-        doubts = []
-        if best is not None and best.score < ACT:
-            doubts.append(f"its target looks only {best.score:.0%} like the recorded one")
-        if best is not None and rival is not None and rival.score > best.score - MARGIN:
-            doubts.append(f"two places look like its target: {best.point} ({best.score:.2f}) and {rival.point} "
-                          f"({rival.score:.2f})")
-        after = self.after_picture(recorded)
-        if expected is not None and after is not None and (best is None or doubts):
-            # not found for sure, but where it was it may look as the step left it: a text field that
-            # has the focus already (its focus ring makes it unlike the recording), a box already ticked
-            with suppress(FeaturelessPatch):
-                done = match_at(picture, after.crop(box), (point[0] - box[0], point[1] - box[1]), expected,
-                                origin=(m.left, m.top))
-                if done.score >= ACT:
-                    step.thought += f"; at {done.point} it looks as it did after this step ({done.score:.2f})"
-                    return done.point, None, True
-        if best is None or best.score < ASK:
-            anchored = self.anchor(recorded, patch, picture, m, mine)
-            if anchored is not None:
-                found, text, sure = anchored
-                step.thought += f"; the picture no longer matches, but its text {text!r} is read at {found}"
-                return found, None if sure else (f"step {recorded.index} of the replay of {self.recording.name!r}: "
-                                                 f"the target no longer looks as recorded; its text {text!r} is "
-                                                 f"read at {found}, but not for sure"), False
-        if (best is None or best.score < ASK) and self.model is not None:
-            found = self.ground(recorded, patch, picture, m)
-            if found is not None and (mine is None or _inside(found, mine)):
-                step.thought += f"; the picture no longer matches, and the model places the target at {found}"
-                return found, (f"step {recorded.index} of the replay of {self.recording.name!r}: the target no "
-                               f"longer looks as recorded; the model places it at {found}"), False
-        if best is None or best.score < ASK:
-            where = f'in its window "{mine.title}" (covered, or showing something else)' if mine else "on the screen"
-            seen = f"; the best place looks {best.score:.0%} like it" if best else ""
-            raise _Refused(Status.FAILURE, f"the target of step {recorded.index} ({recorded.describe()}) is not "
-                           f"{where}{seen}: stopped without acting")
-        step.thought += (f"; found at {best.point} ({best.where}) scoring {best.score:.2f} at scale {best.scale:g}"
-                         + (f", next best {rival.score:.2f} at {rival.point}" if rival else ""))
-        unsure = f"step {recorded.index} of the replay of {self.recording.name!r}: {'; '.join(doubts)}"
-        return best.point, unsure if doubts else None, False
-
-    def anchor(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image, monitor: Monitor,
-               window: WindowInfo | None) -> tuple[tuple[int, int], str, bool] | None:
-        """Where the text the step pointed at is now, in its window or on the screen (desktop pixels)."""
-        assert recorded.point is not None and recorded.target_box is not None
-        box = recorded.target_box
-        area = None if window is None else (window.left - monitor.left, window.top - monitor.top,
-                                            window.left - monitor.left + window.width,
-                                            window.top - monitor.top + window.height)
-        found = locate_text(picture, patch, (recorded.point[0] - box[0], recorded.point[1] - box[1]), area)
-        if found is None:
-            return None
-        return (monitor.left + found.point[0], monitor.top + found.point[1]), found.text, found.sure
-
-    def ground(self, recorded: RecordedStep, patch: Image.Image, picture: Image.Image,
-               monitor: Monitor) -> tuple[int, int] | None:
-        """Where the model sees the recorded patch on the screen now (desktop pixels), if anywhere."""
-        assert self.model is not None
-        request = ModelRequest((Message("user", (patch, picture, find_patch(recorded.describe()))),),
-                               sampling=self.sampling)
-        reply = self.model.complete(request)
-        try:
-            point = find_point(split_thought(reply.text)[1], cut_off=reply.finish_reason == "length")
-        except ReplyError as error:
-            logger.info("the model did not find the target of step {}: {}", recorded.index, error)
-            return None
-        return CoordinateTransform.of_monitor(monitor).to_desktop(point)
-
-    def require_focus(self, recorded: RecordedStep) -> None:
-        """Keys go to the focused window: it must be the recorded one (a dry run has not clicked into it)."""
-        if recorded.window is None or self.hands.dry_run:
-            return
-        wanted, deadline = recorded.window, time.monotonic() + self.window_wait
-        while not _same_window(active := active_window(), wanted):
-            if time.monotonic() > deadline:
-                where = f'"{active.title}"' if active else "no window"
-                raise _Refused(Status.FAILURE, f"step {recorded.index} ({recorded.describe()}) would go to {where}, "
-                               f'not to "{wanted.title}" as recorded; the replay does not move the focus itself')
+    def require_focus(self, recorded: RecordedStep, name: str) -> Where:
+        """Keys go to the focused window: the recorded one, or one a person approves (a dry run has not
+        clicked into it, so it does not ask). Waits ``window_wait`` for the focus to get there."""
+        if self.hands.dry_run:
+            return Where(())
+        deadline = time.monotonic() + self.window_wait
+        while True:
+            try:
+                where = self.chooser.keys(name, recorded.window, active_window())
+                if where.question is None or time.monotonic() > deadline:
+                    return where
+            except WindowGone:
+                if time.monotonic() > deadline:
+                    raise
             self.hands.kill.sleep(0.1)
 
     def actions(self, recorded: RecordedStep, monitor: Monitor, start: tuple[int, int] | None) -> Plan:
@@ -414,7 +335,7 @@ class _Replayer:
             step.detail = step.detail or "nothing to do"
         return True
 
-    def after_picture(self, recorded: RecordedStep) -> Image.Image | None:
+    def next_screen(self, recorded: RecordedStep) -> Image.Image | None:
         """The screen just after the step when recorded: the next step's screenshot."""
         later = [s for s in self.recording.steps if s.index > recorded.index]
         return self.recording.image(later[0].screenshot) if later else None
@@ -423,7 +344,7 @@ class _Replayer:
         """Wait for the step's effect; stop if it changed the screen when recorded and does not now."""
         if step.outcome is not Outcome.DONE:
             return
-        before, after = self.recording.image(recorded.screenshot), self.after_picture(recorded)
+        before, after = self.recording.image(recorded.screenshot), self.next_screen(recorded)
         if expect_change and before is not None and after is not None and _changed(np.asarray(before),
                                                                                    np.asarray(after)):
             shot = step.screenshot
@@ -445,10 +366,5 @@ def _changed(before: np.ndarray, after: np.ndarray) -> bool:
     return np.count_nonzero(np.any(before != after, axis=-1)) / before[..., 0].size > CHANGED
 
 
-def _inside(point: tuple[int, int], window: Window | WindowInfo) -> bool:
-    return window.left <= point[0] < window.left + window.width and window.top <= point[1] < window.top + window.height
-
-
-def _same_window(active: WindowInfo | None, recorded: Window) -> bool:
-    """The recorded window, by its title (or, for a title that changed, its application)."""
-    return active is not None and (active.title == recorded.title or bool(recorded.app and active.app == recorded.app))
+def _only(windows: tuple[WindowInfo, ...]) -> WindowInfo | None:
+    return windows[0] if len(windows) == 1 else None
