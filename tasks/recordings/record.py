@@ -1,11 +1,14 @@
 """Recording a demonstration: a person's mouse and keyboard, merged into semantic steps.
 
 :class:`Recorder` listens with pynput and stamps each event with the X server's time and the
-active window; a press also with the screen and the patch around the pointer, grabbed in the
-listener callback (before a person's release; XTest's instant press+release may already show its
-effect). One writer thread puts both listeners' events back in time order, feeds the merger and
-appends each step once final (synced); the stop hotkey and Ctrl+C flush what is pending.
-The events become steps in :mod:`tasks.recordings.event_merge` (pure, where every merge rule is tested).
+active window; a press also with the screen and the patch around the pointer as they were just
+*before* the press, from the frames :class:`~tasks.recordings.frames.ScreenHistory` grabs all
+along (by the time the listener hears of a press, the app may have drawn its focus ring). The X
+server's clock is tied to ours by the smallest lag seen between an event and its callback.
+One writer thread puts both listeners' events back in time order, feeds the merger and appends
+each step once final (synced), a click with its patch as the click left it (the last frame
+before what came next); the stop hotkey and Ctrl+C flush what is pending. The events become
+steps in :mod:`tasks.recordings.event_merge` (pure, where every merge rule is tested).
 
 Secrets: presses in a secret window keep only the target patch a replay needs, not the whole
 screen (the text typed there is a parameter, see :mod:`tasks.recordings.event_merge`).
@@ -31,12 +34,15 @@ from typing import Literal
 
 from loguru import logger
 
-from perception.geometry import CoordinateTransform, Monitor
+from PIL import Image
+
+from perception.geometry import Box, CoordinateTransform, Monitor, ScreenLayout
 from perception.screen import Screen
 from perception.windows import active_window
 from safety.killswitch import DEFAULT_HOTKEY, unblock_x11_listener
 from tasks.recordings.event_merge import MODIFIERS, MergeRules, Merged, RawEvent, StepMerger, near, hotkey_keys, key_label
-from tasks.recordings.recording import POINTER_KINDS, Recording, Window
+from tasks.recordings.frames import ScreenHistory
+from tasks.recordings.recording import CLICK_KINDS, POINTER_KINDS, Recording, Window
 
 REORDER_S = 0.25
 """How long an event waits before merging: the other listener's thread may still deliver an earlier one."""
@@ -86,7 +92,10 @@ class Recorder:
         self._error: Exception | None = None
         self._interrupted = False
         self._started = time.monotonic()
-        self._server_zero: float | None = None  # the X server's clock (ms) at the start
+        self._server_zero: float | None = None  # the X server's clock (ms) at the start, as first seen
+        self._server_lead: float | None = None  # the X server's clock (ms) less ours since the start, at best
+        self._layout: ScreenLayout | None = None
+        self._history: ScreenHistory | None = None
         self._scroll_run: tuple[tuple[int, int], float] | None = None  # first point, last notch
 
     def start(self) -> None:
@@ -95,11 +104,19 @@ class Recorder:
 
             self._combo = keyboard.HotKey(keyboard.HotKey.parse(self.stop_hotkey), self._hotkey_pressed)
             self._keyboard = _stamped(keyboard.Listener)(on_press=self._key_down, on_release=self._key_up)
-            self._mouse = _stamped(mouse.Listener)(on_click=self._clicked, on_scroll=self._scrolled)
+            self._mouse = _stamped(mouse.Listener)(on_click=self._clicked, on_scroll=self._scrolled,
+                                                   on_move=self._moved)
             self._listeners = [self._keyboard, self._mouse]
         except Exception as error:
             raise RecorderError(f"cannot listen to the mouse and keyboard here: {error}") from error
         self._started = time.monotonic()
+        try:
+            self._layout = self.screen.layout()
+        except Exception as error:  # steps go without pictures, as when one capture fails
+            logger.warning("no screenshots in this recording: {}", error)
+        else:
+            self._history = ScreenHistory(self.screen, self._layout.monitors)
+            self._history.start()
         self._writer = threading.Thread(target=self._write_steps, name="recorder-writer", daemon=True)
         self._writer.start()
         for listener in self._listeners:
@@ -123,6 +140,9 @@ class Recorder:
             self._writer.join()
             self._writer = None
             logger.info("recorded {} steps in {}", len(self.recording.steps), self.recording.folder)
+        if self._history is not None:
+            self._history.stop()
+            self._history = None
         self.stop_requested.set()
         error, self._error = self._error, None
         if error is not None:
@@ -163,20 +183,26 @@ class Recorder:
                     pass
                 settled = math.inf if stopping else self._now() - REORDER_S  # events up to here are all in
                 while waiting and waiting[0][0] <= settled:
-                    self._append(merger.feed(heapq.heappop(waiting)[2]))
+                    event = heapq.heappop(waiting)[2]
+                    self._append(merger.feed(event), event.at)
                 if not stopping:
-                    self._append(merger.tick(settled))  # a click or a scroll may be final by now
-            self._append(merger.flush(self._interrupted))
+                    self._append(merger.tick(settled), settled)  # a click or a scroll may be final by now
+            self._append(merger.flush(self._interrupted), self._now())
         except Exception as error:  # disk full, folder deleted: stop, and let stop() say so
             logger.error("recording stopped: a step could not be written: {}", error)
             self._error = error
             self.stop_reason = self.stop_reason or "writing the recording failed"
             self.stop_requested.set()
 
-    def _append(self, merged: list[Merged]) -> None:
+    def _append(self, merged: list[Merged], until: float) -> None:
+        """Write finished steps; ``until`` is when the event came that made them final (seconds since the
+        start): a click's after-picture is the screen just before it."""
         for step, source in merged:
             pointer = step.kind in POINTER_KINDS
-            self.recording.append(step, source.screen if pointer else None, source.target if pointer else None)
+            after = None
+            if step.kind in CLICK_KINDS and step.point and step.target_box and source.target is not None:
+                after = self._patch(self._picture(step.point, self._moment(until)), step.target_box)
+            self.recording.append(step, source.screen if pointer else None, source.target if pointer else None, after)
             logger.info("step {}: {}", step.index, step.describe())
 
     # listener callbacks (pynput's threads)
@@ -191,7 +217,7 @@ class Recorder:
                 self._events.put(RawEvent("up", at, point, button=button.name))
                 return
             window = _window()
-            pictures = self._look(point, window)
+            pictures = self._look(point, window, self._moment(at))
             self._events.put(RawEvent("down", at, point, button=button.name, window=window, **pictures))
 
     @_guarded
@@ -201,9 +227,14 @@ class Recorder:
             window, pictures = None, {}
             if run is None or not near(run[0], point, self.rules.drag_px) or at - run[1] > self.rules.scroll_gap_s:
                 window = _window()  # only a scroll's first notch needs pictures (as the merger starts runs)
-                pictures, run = self._look(point, window), (point, at)
+                pictures, run = self._look(point, window, self._moment(at)), (point, at)
             self._scroll_run = (run[0], at)
             self._events.put(RawEvent("scroll", at, point, scroll=(int(dx), int(dy)), window=window, **pictures))
+
+    @_guarded
+    def _moved(self, *_: object) -> None:
+        """Pointer motion makes no step, but its times tie the X server's clock to ours before a press."""
+        self._observe(self._mouse.server_ms)
 
     @_guarded
     def _key_down(self, key: object, *_: object) -> None:
@@ -240,27 +271,58 @@ class Recorder:
         return max(0.0, time.monotonic() - self._started)
 
     def _stamp(self, listener: object) -> float:
-        """When the event happened, in seconds since the start: by the X server's clock where known."""
+        """When the event happened, in seconds since the start: by the X server's clock where known.
+        The offset is the first one seen, so that the order of the two listeners' events is the server's."""
         server = getattr(listener, "server_ms", None)
         if server is None:
             return self._now()
-        if self._server_zero is None:  # the first event sets the offset between the two clocks
+        if self._server_zero is None:
             self._server_zero = server - self._now() * 1000
+        self._observe(server)
         return max(0.0, (server - self._server_zero) / 1000)
 
-    def _look(self, point: tuple[int, int], window: Window | None) -> dict[str, object]:
-        """The screen and the patch around ``point``, now; no full screen for a secret window."""
-        try:
-            layout = self.screen.layout()
-            monitor = layout.monitor_at(*point) or layout.primary
-            shot = self.screen.grab(monitor)
-        except Exception as error:  # a capture failure costs this step its pictures, not the recording
-            logger.warning("no screenshot for this step: {}", error)
+    def _observe(self, server: int | None) -> None:
+        """An event's callback runs some time after the event: the smallest lag seen ties the clocks best."""
+        if server is not None:
+            lead = server - self._now() * 1000
+            self._server_lead = lead if self._server_lead is None else max(self._server_lead, lead)
+
+    def _moment(self, at: float) -> float:
+        """``time.monotonic()`` when the event stamped ``at`` happened (at the latest)."""
+        if self._server_zero is None or self._server_lead is None:
+            return self._started + at
+        return self._started + at + (self._server_zero - self._server_lead) / 1000
+
+    def _picture(self, point: tuple[int, int], moment: float) -> tuple[Image.Image, Monitor] | None:
+        """The monitor at ``point`` as it was just before ``moment``; grabbed now when the history
+        does not know (a capture failure costs the step its pictures, not the recording)."""
+        if self._layout is None or self._history is None:
+            return None
+        monitor = self._layout.monitor_at(*point) or self._layout.primary
+        shot = self._history.before(moment, monitor)
+        if shot is None:
+            logger.debug("no frame from before the event: the screen as it is now instead")
+            try:
+                shot = self.screen.grab(monitor)
+            except Exception as error:
+                logger.warning("no screenshot for this step: {}", error)
+                return None
+        return shot, monitor
+
+    def _patch(self, picture: tuple[Image.Image, Monitor] | None, box: Box) -> Image.Image | None:
+        if picture is None:
+            return None
+        shot, monitor = picture
+        return shot.crop(CoordinateTransform(monitor, shot.size, shot.size).desktop_box_to_capture(box))  # HiDPI
+
+    def _look(self, point: tuple[int, int], window: Window | None, moment: float) -> dict[str, object]:
+        """The screen and the patch around ``point`` just before ``moment``; no full screen for a secret window."""
+        picture = self._picture(point, moment)
+        if picture is None:
             return {}
-        box = crop_box(point, self.crop, monitor)
-        inside = CoordinateTransform(monitor, shot.size, shot.size).desktop_box_to_capture(box)  # HiDPI included
-        return {"screen": None if self.rules.secret_window(window) else shot,
-                "target": shot.crop(inside), "target_box": box}
+        box = crop_box(point, self.crop, picture[1])
+        return {"screen": None if self.rules.secret_window(window) else picture[0],
+                "target": self._patch(picture, box), "target_box": box}
 
 
 def _stamped(listener_class: type) -> type:
@@ -283,4 +345,4 @@ def _stamped(listener_class: type) -> type:
 
 def _window() -> Window | None:
     info = active_window()
-    return Window(**info.to_dict()) if info else None
+    return Window.of(info) if info else None
