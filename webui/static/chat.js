@@ -110,7 +110,8 @@ function userView(message) {
   const view = el("li", { class: `message user${message.rejected ? " rejected" : ""}` }, el("div", { class: "who" }, "you"));
   for (const part of message.parts) view.append(part.type === "text" ? el("div", { class: "text" }, part.text) : media(part));
   if (message.rejected) {
-    view.append(el("p", { class: "refusal" }, `Not answered: ${message.rejected}. This message is not sent again.`));
+    view.append(el("p", { class: "refusal", role: "alert" },
+      `Not answered: ${message.rejected}. This message is not sent again.`));
   }
   return view;
 }
@@ -176,9 +177,8 @@ class ReplyView {
 function renderMessages() {
   const items = current ? current.messages.map((m) => (m.role === "user" ? userView(m) : new ReplyView(m).root)) : [];
   if (current?.error) {
-    const retry = !current.messages[current.messages.length - 1]?.rejected;
     items.push(el("li", { class: "notice", role: "alert" }, el("span", {}, current.error),
-      retry && el("button", { type: "button", class: "secondary", onclick: () => regenerate(current) }, "Try again")));
+      el("button", { type: "button", class: "secondary", onclick: () => regenerate(current) }, "Try again")));
   }
   $("messages").replaceChildren(...items);
   $("messages").scrollTop = $("messages").scrollHeight;
@@ -294,8 +294,8 @@ async function generate(conversation) {
     else {
       if (!reply.answer && !reply.thought) conversation.messages.pop(); // no empty reply: the error is the notice
       const asked = conversation.messages.findLast((m) => m.role === "user");
-      if (error.status === 400 || error.status === 413 || error.status === 422) asked.rejected = error.message;
-      conversation.error = error.message;
+      if ([400, 413, 422].includes(error.status)) asked.rejected = error.message; // told beside the message
+      else conversation.error = error.message;
     }
   } finally {
     clearInterval(ticking);
@@ -305,7 +305,7 @@ async function generate(conversation) {
     generation = null;
     setBusy(false);
     await save(conversation);
-    if (conversation === current && (conversation.error || !views.get(reply)?.root.isConnected)) renderMessages();
+    if (conversation === current && (conversation.error || !conversation.messages.includes(reply))) renderMessages();
     else views.get(reply)?.update(); // drawn anew, it would forget the reasoning opened or closed
   }
 }
