@@ -241,13 +241,14 @@ class _Replayer:
         return True
 
     def await_window(self, recorded: RecordedStep) -> list[WindowInfo]:
-        """The windows open once the pointer step's own window is (an app still starting), or after
-        ``window_wait``; bottom to top."""
+        """For a pointer step, the windows open once its own window is (an app still starting), or after
+        ``window_wait``; bottom to top. Keys go where the focus is, so key steps need none."""
+        if recorded.kind not in POINTER_KINDS:
+            return []
         deadline = time.monotonic() + self.window_wait
         while True:
             open_now = open_windows()
-            if recorded.kind not in POINTER_KINDS or recorded.window is None or time.monotonic() >= deadline \
-                    or self.chooser.found(recorded.window, open_now):
+            if recorded.window is None or time.monotonic() >= deadline or self.chooser.found(recorded.window, open_now):
                 return open_now
             self.hands.kill.sleep(0.1)
 
