@@ -89,7 +89,7 @@ def open_form(desktop, kind: str, state: Path) -> GtkForm | TkForm:
 
 def places_of(form) -> list[tuple[int, int]]:
     """Where the form's controls are, once its window is listed and its accessibility tree published
-    (which a busy machine took more than 10 s to do, once)."""
+    (a busy machine may take its time)."""
     deadline = time.monotonic() + 30
     while True:
         try:
