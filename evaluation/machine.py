@@ -80,7 +80,8 @@ class Machine:
     (the evaluation's worker): pyautogui and friends bind to the display when imported.
     """
 
-    def __init__(self, task_folder: Path, scratch: Path, home: Path | None = None, files: FileCache | None = None) -> None:
+    def __init__(self, task_folder: Path, scratch: Path, home: Path | None = None,
+                 files: FileCache | None = None) -> None:
         self.task_folder = task_folder
         self.scratch = scratch
         self.home = home or scratch / "home"

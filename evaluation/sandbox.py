@@ -13,7 +13,8 @@ window manager, setup commands, apps, the agent's input and the getters) runs in
 - the user is ``user`` (uid 1000, as in OSWorld's image) in a user namespace of its own, with
   its own process tree (when the worker dies, everything it started dies) and host name;
 - writable: the task's output folder (run folder, result); readable again where ``/tmp`` or
-  ``/home`` hid them: the task's folder, the download cache, this project and its Python.
+  ``/home`` hid them: this project and its Python, and what the caller names (the task's
+  folder, the download cache, the models).
 
 ``sudo`` inside is :data:`evaluation.machine.SUDO`: the same user on the same read-only
 system, so ``sudo apt-get install`` fails harmlessly instead of installing for real.

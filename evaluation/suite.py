@@ -135,13 +135,19 @@ def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_time
     out = folder / "tasks" / task.domain / task.id
     out.mkdir(parents=True, exist_ok=True)
     timeout = task_timeout or task.timeout
+    values = _settings_for_worker(settings, out.resolve())
     request = {"task": str(path.resolve()), "domain": task.domain, "out": str(out.resolve()), "solver": solver,
-               "settings": _settings_for_worker(settings, out.resolve()), "home": sandbox.VM_HOME,
+               "settings": values, "home": sandbox.VM_HOME,
                "files": str(cache.folder.resolve()) if cache is not None else None}
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # the sandbox's home is not the real one: models from the hub are found where they were downloaded
+    models = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "HF_HOME": str(models)}
     scratch = Path(tempfile.mkdtemp(prefix=f"task-{task.id[:8]}-"))
     (scratch / "home").mkdir()
-    readable = [task.folder.resolve(), *([cache.folder.resolve()] if cache is not None else [])]
+    # what the worker reads: the task, the download cache, the models and any file the settings name
+    named = [Path(v) for v in values.values() if isinstance(v, str) and os.path.isabs(v) and os.path.exists(v)]
+    readable = [task.folder.resolve(), *([cache.folder.resolve()] if cache is not None else []), models, *named]
     argv = sandbox.wrap([sys.executable, "-m", "evaluation.worker"], scratch / "home", scratch / "identity",
                         writable=[out.resolve()], readable=readable)
     try:

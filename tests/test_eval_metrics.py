@@ -78,7 +78,8 @@ def pivot_table(row_field: int, rows: int) -> TableDefinition:
     pivot_fields[1] = PivotField(dataField=True, showAll=False)
     pivot = TableDefinition(name="Pivot", cacheId=1, dataCaption="Values", pivotFields=pivot_fields,
                             location=Location(ref="A1:B5", firstHeaderRow=1, firstDataRow=1, firstDataCol=1),
-                            rowFields=[RowColField(x=row_field)], dataFields=[DataField(name="Sum", fld=1, subtotal="sum")])
+                            rowFields=[RowColField(x=row_field)],
+                            dataFields=[DataField(name="Sum", fld=1, subtotal="sum")])
     pivot.cache = cache
     return pivot
 
@@ -96,7 +97,8 @@ def test_charts_compare_by_their_ranges_type_and_title(tmp_path: Path) -> None:
 
 def test_pivot_tables_compare_by_source_and_fields(tmp_path: Path) -> None:
     props = ["col_fields", "filter", "row_fields", "data_fields"]
-    rule = {"rules": [{"type": "pivot_table", "sheet_idx0": "RNSheet2", "sheet_idx1": "ENSheet2", "pivot_props": props}]}
+    rule = {"rules": [{"type": "pivot_table", "sheet_idx0": "RNSheet2", "sheet_idx1": "ENSheet2",
+                       "pivot_props": props}]}
     expected = book(tmp_path / "expected.xlsx", pivot_row_field=0)
     assert compare_table(book(tmp_path / "right.xlsx", pivot_row_field=0), expected, **rule) == 1.0
     assert compare_table(book(tmp_path / "by-cogs.xlsx", pivot_row_field=2), expected, **rule) == 0.0
@@ -132,8 +134,9 @@ def test_zoom_freeze_and_single_cells(tmp_path: Path) -> None:
     workbook.active["E3"] = 191.66668
     workbook.save(tmp_path / "cells.xlsx")
     title = {"type": "check_cell", "sheet_idx": 0, "coordinate": "A1",
-             "props": {"bgcolor": {"method": "eq", "ref": "FF0000FF"}, "font_color": {"method": "eq", "ref": "FFFFFFFF"},
-                       "font_bold": {"method": "eq", "ref": True}, "value": {"method": "eq", "ref": "Demographic Profile"}}}
+             "props": {"bgcolor": {"method": "eq", "ref": "FF0000FF"},
+                       "font_color": {"method": "eq", "ref": "FFFFFFFF"}, "font_bold": {"method": "eq", "ref": True},
+                       "value": {"method": "eq", "ref": "Demographic Profile"}}}
     product = {"type": "check_cell", "sheet_idx": 0, "coordinate": "E3",
                "props": {"value": {"method": "approx:0.001", "ref": 191.6667}}}
     assert compare_table(str(tmp_path / "cells.xlsx"), rules=[title, product]) == 1.0
@@ -161,7 +164,8 @@ def test_hidden_rows_and_data_validation(tmp_path: Path) -> None:
     assert compare_table(workbook([3]), workbook([3]), **rows) == 1.0
     assert compare_table(workbook([]), workbook([3]), **rows) == 0.0
     listed = {"rules": [{"type": "data_validation", "sheet_idx": 0, "dv_props": [{
-        "ranges": {"method": "spreadsheet_range", "ref": ["D2:D29", "D2:D1048576"]}, "type": {"method": "eq", "ref": "list"},
+        "ranges": {"method": "spreadsheet_range", "ref": ["D2:D29", "D2:D1048576"]},
+        "type": {"method": "eq", "ref": "list"},
         "formula1": {"method": "str_set_eq", "ref": ["Pass", "Fail", "Held"]}}]}]}
     assert compare_table(workbook([], "Fail,Pass,Held"), **listed) == 1.0
     assert compare_table(workbook([], "Pass,Fail"), **listed) == 0.0
@@ -178,7 +182,8 @@ def test_pdf_pages_are_counted(tmp_path: Path) -> None:
 
 
 def test_match_rules() -> None:
-    assert matches("Total: 42", {"method": "re.I", "ref": "total"}) and not matches("Sum", {"method": "re", "ref": "tot"})
+    assert matches("Total: 42", {"method": "re.I", "ref": "total"})
+    assert not matches("Sum", {"method": "re", "ref": "tot"})
     assert matches(2, {"method": "range.te", "ref": [0, 2]}) and not matches(0, {"method": "range.te", "ref": [0, 2]})
     assert matches("b,a", {"method": "str_set_eq", "ref": ["a", "b"]})
     assert not matches("b,a", {"method": "str_list_eq", "ref": ["a", "b"]})

@@ -29,14 +29,14 @@ def test_a_task_writes_only_into_its_own_home(tmp_path: Path) -> None:
         f"echo escaped > {real_home}/{probe}", f"echo escaped > ~/../../{real_home}/{probe}",
         f"echo inside > /tmp/{probe}", f"mkdir /home/{probe}",  # as os/5812b315 does: its /home is its own
     ])
-    seen = f"cat /home/user/{probe} /tmp/{probe} /etc/{probe} {real_home}/{probe}; ls -d /home/user/Desktop/dir1/dir2; " \
-           f"ls -d /home/{probe}; whoami; echo $HOME"
+    seen = f"cat /home/user/{probe} /tmp/{probe} /etc/{probe} {real_home}/{probe}; " \
+           f"ls -d /home/user/Desktop/dir1/dir2; ls -d /home/{probe}; whoami; echo $HOME"
     write_task(tmp_path / "suite", {
         "id": "escape", "instruction": "Do nothing",
         "config": [{"type": "execute", "parameters": {"command": tries, "shell": True}}],
         "evaluator": {"func": "exact_match", "result": {"type": "vm_command_line", "command": seen, "shell": True},
-                      "expected": {"type": "rule", "rules": {"expected": f"inside\ninside\n/home/user/Desktop/dir1/dir2\n"
-                                                                         f"/home/{probe}\nuser\n/home/user\n"}}}})
+                      "expected": {"type": "rule", "rules": {"expected": "inside\ninside\n/home/user/Desktop/dir1/dir2"
+                                                                         f"\n/home/{probe}\nuser\n/home/user\n"}}}})
     _, (record,), _ = evaluation(tmp_path / "runs", str(tmp_path / "suite"), "--do-nothing")
     assert record["score"] == 1.0, record  # the home and /tmp took the writes, /etc and the real home did not
     assert [p for p in outside if p.exists()] == []
@@ -49,8 +49,8 @@ def test_the_machine_has_a_terminal_on_ctrl_alt_t_and_keeps_gsettings(tmp_path: 
     write_task(tmp_path / "suite", {
         "id": "terminal", "instruction": "Do nothing",
         "config": [
-            {"type": "execute", "parameters": {"command": bus + "gsettings set org.gnome.shell favorite-apps "
-                                                               "\"['thunderbird.desktop', 'vim.desktop']\"", "shell": True}},
+            {"type": "execute", "parameters": {"shell": True, "command": bus + "gsettings set org.gnome.shell "
+                                               "favorite-apps \"['thunderbird.desktop', 'vim.desktop']\""}},
             {"type": "execute", "parameters": {"command": ["python", "-c", "import pyautogui; pyautogui.hotkey('ctrl', "
                                                                              "'alt', 't')"]}},
             {"type": "activate_window", "parameters": {"window_name": "Terminal"}},
@@ -58,8 +58,8 @@ def test_the_machine_has_a_terminal_on_ctrl_alt_t_and_keeps_gsettings(tmp_path: 
         ],
         "evaluator": {"func": ["check_include_exclude", "check_gnome_favorite_apps"],
                       "result": [{"type": "vm_terminal_output"},
-                                 {"type": "vm_command_line", "command": bus + "gsettings get org.gnome.shell favorite-apps",
-                                  "shell": True}],
+                                 {"type": "vm_command_line", "shell": True,
+                                  "command": bus + "gsettings get org.gnome.shell favorite-apps"}],
                       "expected": [{"type": "rule", "rules": {"include": ["\n42"], "exclude": []}},
                                    {"type": "rule", "rules": {"expected": ["vim.desktop", "thunderbird.desktop"]}}]}})
     _, (record,), _ = evaluation(tmp_path / "runs", str(tmp_path / "suite"), "--do-nothing")
