@@ -20,12 +20,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None) -> int:
-    """Serve until Ctrl+C. Any address but a loopback one needs an access token."""
-    import uvicorn
-
-    from webui.app import create_app
-
+def check_listening(host: str, port: int, token: str | None) -> bool:
+    """Whether ``host`` is a loopback address; :class:`SettingsError` where listening would be
+    unsafe (any address but a loopback one needs an access token) or cannot be done."""
     local = is_loopback(host)
     if not local and not token:
         raise SettingsError(f"--host {host} lets other machines drive this desktop: give an access token too "
@@ -34,6 +31,16 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
         raise SettingsError("the access token is too short to be safe: use at least 16 characters")
     if not 0 < port < 65536:
         raise SettingsError(f"--port {port} is not a port number")
+    return local
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = DEFAULT_PORT, token: str | None = None) -> int:
+    """Serve until Ctrl+C. Any address but a loopback one needs an access token."""
+    import uvicorn
+
+    from webui.app import create_app
+
+    local = check_listening(host, port, token)
     app = create_app(settings, token=token, local_only=local)
     shown = f"[{host}]" if ":" in host else host
     logger.info("web UI and API on http://{}:{} (API documentation at /docs); Ctrl+C stops", shown, port)
