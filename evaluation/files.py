@@ -77,12 +77,12 @@ def task_urls(task: Task) -> list[tuple[str, str]]:
         specs = task.evaluator.get(key)
         for spec in specs if isinstance(specs, list) else [specs]:
             if isinstance(spec, dict) and spec.get("type") == "cloud_file":
-                found += list(zip(*cloud_files(spec)))
+                found += list(zip(*file_pairs(spec)))
     return found
 
 
-def cloud_files(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """A ``cloud_file`` spec's URLs and file names as lists (``multi`` gives lists, else one of each)."""
+def file_pairs(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """A file getter's ``path`` (URLs for ``cloud_file``) and ``dest`` as lists (``multi`` gives lists)."""
     if spec.get("multi", False):
         return list(spec["path"]), list(spec["dest"])
     return [spec["path"]], [spec["dest"]]

@@ -28,7 +28,7 @@ from typing import Any
 
 from loguru import logger
 
-from evaluation.files import MissingFile, cloud_files
+from evaluation.files import MissingFile, file_pairs
 from evaluation.machine import Machine, SetupFailed, Unsupported
 
 Getter = Callable[[Machine, dict[str, Any]], Any]
@@ -68,7 +68,7 @@ def _copies(machine: Machine, spec: dict[str, Any], source_of: Callable[[str], P
     (one alone as itself, None where a file is missing), as OSWorld's file getters return them."""
     gives = set(spec.get("gives", [0]))
     copies: list[str | None] = []
-    for index, (name, dest) in enumerate(zip(*cloud_files(spec))):
+    for index, (name, dest) in enumerate(zip(*file_pairs(spec))):
         source, copy = source_of(name), machine.cache_dir / dest
         if source.is_file():
             shutil.copyfile(source, copy)

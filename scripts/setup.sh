@@ -10,6 +10,7 @@ packages=(
     mousepad libreoffice-calc
     tesseract-ocr tesseract-ocr-eng zenity yad
     dbus-daemon at-spi2-core bubblewrap dconf-gsettings-backend gsettings-desktop-schemas gnome-shell-common
+    pulseaudio pulseaudio-utils
     libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-keysyms1 libxcb-render-util0 libxcb-image0 libxcb-shape0
     libegl1 libgl1 libfontconfig1
     python3 python3-venv python3-dev python3-tk tk gcc
