@@ -60,6 +60,12 @@ TERMINAL = """#!/bin/sh
 cd "$HOME"
 SHELL=/bin/bash exec xterm -title Terminal -xrm 'XTerm*allowTitleOps: false' -e script -q -f "{logs}/$(date +%s%N).log"
 """
+PYTHON = """#!/bin/sh
+# a script, not a link: a link to a virtual environment's python starts the base Python without its packages
+exec {python} "$@"
+"""
+PROGRAMS = {"sudo": SUDO, "gnome-terminal": TERMINAL, "python": PYTHON}
+"""The task's own programs, first on its PATH: where OSWorld's image has other ones than this machine."""
 TERMINAL_KEY = '<keybind key="C-A-t"><action name="Execute"><command>{command}</command></action></keybind>'
 OPENBOX_CONFIG = Path("/etc/xdg/openbox/rc.xml")
 SKELETON = Path(__file__).parent / "skel"
@@ -97,10 +103,8 @@ class Machine:
                        self.bin, self.terminal_logs):
             folder.mkdir(parents=True, exist_ok=True)
         shutil.copytree(SKELETON, self.home, dirs_exist_ok=True)
-        self._program("sudo", SUDO)
-        self._program("gnome-terminal", TERMINAL.format(logs=self.terminal_logs))
-        # a script, not a link: a link to a virtual environment's python starts the base Python without its packages
-        self._program("python", f'#!/bin/sh\nexec {shlex.quote(sys.executable)} "$@"\n')
+        for name, text in PROGRAMS.items():
+            self._program(name, text.format(logs=self.terminal_logs, python=shlex.quote(sys.executable)))
         self._bind_terminal_key()
         os.environ["HOME"] = str(self.home)
         os.environ["PATH"] = self.search_path
@@ -242,6 +246,17 @@ class Machine:
             return self.desktop.wait_for_window(pattern, timeout, by_class)
         except DesktopError:
             raise SetupFailed(f"no window matching {pattern!r} within {timeout:g} s") from None
+
+
+def launched(command: str | list[str]) -> str:
+    """The program a ``launch`` step starts (the first word of a shell command)."""
+    argv = _argv(command, False)
+    return argv[0] if argv else ""
+
+
+def installed(program: str) -> bool:
+    """Whether the task's machine has the program: its own, or one on this system's PATH."""
+    return program in PROGRAMS or shutil.which(program) is not None
 
 
 def _argv(command: str | list[str], shell: Any) -> list[str]:

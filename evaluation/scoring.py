@@ -8,7 +8,8 @@
   else the mean; with ``or`` the first 1 scores 1, else the best.
 
 ``postconfig`` steps run first. :func:`problems` tells beforehand what in a task cannot be
-done here, so an unsupported task is reported without starting anything.
+done here (a step, getter, metric or rule this harness lacks, a program a ``launch`` step
+starts that is not installed), so an unsupported task is reported without starting anything.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from evaluation import getters, metrics, tables
-from evaluation.machine import Machine, Unsupported
+from evaluation.machine import Machine, Unsupported, installed, launched
 from evaluation.task import Task
 
 INFEASIBLE = "infeasible"
@@ -83,6 +84,10 @@ def problems(task: Task) -> list[str]:
     for step in steps:
         if not hasattr(Machine, f"_setup_{step.get('type')}"):
             found.append(f"setup step {step.get('type')!r}")
+        elif step.get("type") == "launch" and "command" in (step.get("parameters") or {}):
+            program = launched(step["parameters"]["command"])
+            if not installed(program):
+                found.append(f"program {program!r} (not installed here)")
     func = task.evaluator.get("func")
     if func == INFEASIBLE:
         return found

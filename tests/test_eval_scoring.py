@@ -122,15 +122,18 @@ def test_what_cannot_run_here_is_named_before_anything_starts(tmp_path: Path) ->
     path.parent.mkdir()
     path.write_text(json.dumps({
         "id": "t", "instruction": "Open three tabs",
-        "config": [{"type": "chrome_open_tabs", "parameters": {"urls_to_open": ["https://example.com"]}}],
+        "config": [{"type": "chrome_open_tabs", "parameters": {"urls_to_open": ["https://example.com"]}},
+                   {"type": "launch", "parameters": {"command": ["google-chrome-nowhere", "--incognito"]}},
+                   {"type": "launch", "parameters": {"command": "python -c 'print(1)'", "shell": True}},  # its own
+                   {"type": "launch", "parameters": {"command": "xterm -title T"}}],
         "evaluator": {"func": ["is_expected_tabs", "compare_table"], "result": [{"type": "open_tabs_info"},
                                                                                  {"type": "vm_file"}],
                       "expected": [rule({}), rule({})], "options": [{}, {"rules": [{"type": "sparkline"}]}]},
     }))
     task = load_task(path)
     assert task.domain == "chrome"
-    assert problems(task) == ["setup step 'chrome_open_tabs'", "metric 'is_expected_tabs'", "getter 'open_tabs_info'",
-                              "compare_table rule 'sparkline'"]
+    assert problems(task) == ["setup step 'chrome_open_tabs'", "program 'google-chrome-nowhere' (not installed here)",
+                              "metric 'is_expected_tabs'", "getter 'open_tabs_info'", "compare_table rule 'sparkline'"]
 
 
 def test_task_files_are_found_by_domain_and_bad_ones_named(tmp_path: Path) -> None:
