@@ -139,9 +139,9 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
 
 
 TILES: dict[tuple[str, int, int, bool], tuple[int, int, int]] = {
-    ("int4", 6144, 2560, False): (4, 128, 4), ("int4", 2560, 4096, False): (2, 128, 4),
-    ("int4", 9728, 2560, True): (4, 64, 2), ("int4", 2560, 9728, False): (2, 128, 4),
-    ("fp8", 6144, 2560, False): (8, 512, 2), ("fp8", 2560, 4096, False): (4, 1024, 4),
+    ("int4", 6144, 2560, False): (4, 128, 4), ("int4", 2560, 4096, False): (4, 256, 8),
+    ("int4", 9728, 2560, True): (4, 64, 2), ("int4", 2560, 9728, False): (4, 256, 8),
+    ("fp8", 6144, 2560, False): (8, 512, 2), ("fp8", 2560, 4096, False): (8, 1024, 4),
     ("fp8", 9728, 2560, True): (8, 512, 4), ("fp8", 2560, 9728, False): (4, 1024, 4),
 }
 """(format, rows, cols, gated): rows per program, words (INT4: eight columns each) or columns (FP8)

@@ -108,7 +108,6 @@ def test_chat_template_from_a_processor_file(tiny_models, tmp_path):
 @pytest.mark.parametrize(
     "options, words",
     [
-        ({"quantize": "4bit"}, "needs a CUDA GPU"),
         ({"cpu_offload": True}, "no CUDA GPU here"),
         ({"attn": "flash_attention_2"}, "flash"),
     ],
