@@ -261,7 +261,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="Qwen3-VL variant: instruct (default, fast) or thinking (reasons before acting)")
     model.add_argument("--model", help="hub id or folder of the weights, or the model name on the server "
                        "(default: Qwen/Qwen3-VL-4B-Instruct or -Thinking)")
-    model.add_argument("--quantize", choices=["4bit", "8bit"], help="load the weights quantised (CUDA GPUs only)")
+    model.add_argument("--quantize", choices=["4bit", "8bit"],
+                       help="convert the weights at load: 8bit to FP8 (Ada or Hopper GPUs), 4bit to INT4")
     model.add_argument("--cpu-offload", action="store_true", default=None,
                        help="keep what does not fit on the GPU in CPU memory")
     model.add_argument("--gpu-memory", type=float, metavar="GIB", help="GPU memory for the weights with --cpu-offload")
