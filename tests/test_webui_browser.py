@@ -335,6 +335,7 @@ def test_the_model_loading_shows_its_progress(browser, tmp_path):
             fifo.write("--- reply ---\nHello.\n")
         page.locator("#model-name.ready").wait_for()
         assert page.locator("#loading").is_hidden()
+        assert page.inner_text("#model-name") == "scripted replies" and str(script) not in page.inner_text("header")
         page.context.close()
 
 

@@ -57,9 +57,10 @@ def memory() -> dict[str, Any]:
                 "used_mb": round(torch.cuda.memory_allocated(device) / MB),
                 "peak_mb": round(torch.cuda.max_memory_allocated(device) / MB),
                 "total_mb": round(torch.cuda.get_device_properties(device).total_memory / MB)}
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
-    return {"kind": "RAM", "device": "no GPU in use", "used_mb": _resident_mb(),
-            "peak_mb": round(peak / (MB if sys.platform == "darwin" else 1024)), "total_mb": None}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (MB if sys.platform == "darwin" else 1024)  # KiB
+    used = _resident_mb()
+    return {"kind": "RAM", "device": "no GPU in use", "used_mb": used,
+            "peak_mb": max(round(peak), used or 0), "total_mb": None}  # the peak is counted a little behind
 
 
 def _resident_mb() -> int | None:

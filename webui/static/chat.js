@@ -3,7 +3,7 @@
 
 import { api, postEvents, RequestFailed } from "./api.js";
 import { Attachments } from "./attachments.js";
-import { $, el, speedLine } from "./dom.js";
+import { $, el, numberOf, speedLine } from "./dom.js";
 import { closeSidebarOnPhone } from "./layout.js";
 import { showMarkdown } from "./markdown.js";
 import * as store from "./store.js";
@@ -96,8 +96,16 @@ async function pictureOf(id) {
   return pictures.get(id);
 }
 
+// A picture that loads late pushes the latest message down: the list stays at its end if it was there.
+function stayAtEnd(event) {
+  const list = $("messages");
+  if (list.scrollHeight - list.scrollTop - list.clientHeight <= event.target.offsetHeight + 40) {
+    list.scrollTop = list.scrollHeight;
+  }
+}
+
 function media(part) {
-  const view = part.type === "image" ? el("img", { alt: `attached picture ${part.name || ""}`.trim() })
+  const view = part.type === "image" ? el("img", { alt: `attached picture ${part.name || ""}`.trim(), onload: stayAtEnd })
     : el("video", { controls: true, "aria-label": `attached video ${part.name || ""}`.trim() });
   pictureOf(part.id).then((url) => {
     if (url) view.src = url;
@@ -163,9 +171,10 @@ class ReplyView {
     const { point, label } = this.reply;
     const marker = el("span", { class: "marker" });
     const image = el("img", { alt: `the picture, with ${label || "the located thing"} marked` });
-    image.onload = () => {
+    image.onload = (event) => {
       marker.style.left = `${(point[0] / image.naturalWidth) * 100}%`;
       marker.style.top = `${(point[1] / image.naturalHeight) * 100}%`;
+      stayAtEnd(event);
     };
     pictureOf(this.reply.image).then((url) => { if (url) image.src = url; });
     this.located.replaceChildren(el("div", { class: "spot" }, image, marker),
@@ -185,11 +194,6 @@ function renderMessages() {
 }
 
 // ---- sending ----
-
-function numberOf(id) {
-  const value = $(id).value;
-  return value === "" ? null : Number(value);
-}
 
 const modeChosen = () => document.querySelector("input[name=mode]:checked")?.value || status?.default_mode || "instruct";
 

@@ -1,4 +1,4 @@
-// Making and finding elements, and the figures shown beside answers, steps and in the header.
+// Making, finding and reading elements, and the figures shown beside answers, steps and in the header.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -13,6 +13,9 @@ export function el(tag, attrs = {}, ...children) {
   node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
   return node;
 }
+
+// A number field's value; null when left empty (the server's default then).
+export const numberOf = (id) => ($(id).value === "" ? null : Number($(id).value));
 
 export function showError(message) {
   $("error").textContent = message;

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { setWaiting, showBanner } from "./attention.js";
-import { $, el, showError, speedLine } from "./dom.js";
+import { $, el, numberOf, showError, speedLine } from "./dom.js";
 import { closeSidebarOnPhone } from "./layout.js";
 
 let shown = null; // the run on screen: {id, events, live}
@@ -146,8 +146,6 @@ async function decide(approve) {
     showError(error.message);
   }
 }
-
-const numberOf = (id) => ($(id).value === "" ? null : Number($(id).value));
 
 export function startRuns() {
   $("run-form").onsubmit = (event) => {
