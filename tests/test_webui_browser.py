@@ -15,6 +15,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -196,11 +197,26 @@ def test_bad_attachments_are_refused_when_attached_and_any_can_be_removed(page, 
     page.focus("button[aria-label='Remove square.png']")
     page.keyboard.press("Enter")
     assert page.locator("#attachments li").count() == 0
-    model.replies.append("Nothing attached.")
+    model.replies += ["Nothing attached.", "It gets brighter."]
     send(page, "Anything?")
     page.locator(".message.assistant .answer", has_text="Nothing attached.").wait_for()
     assert len(model.requests) == asked + 1  # nothing was sent before, and this went without a picture
     assert model.requests[-1].messages[-1].content == ("Anything?",)
+
+    clip = tmp_path / "clip.mp4"  # and a video goes as frames at the rate chosen
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (160, 120))
+    for i in range(20):
+        writer.write(np.full((120, 160, 3), i * 10, np.uint8))
+    writer.release()
+    page.set_input_files("#file-input", str(clip))
+    page.locator("#attachments .name", has_text="clip.mp4").wait_for()
+    page.click(".sampling summary")
+    page.fill("#fps", "2")
+    send(page, "What happens?")
+    page.locator(".message.assistant .answer", has_text="It gets brighter.").wait_for()
+    assert page.locator(".message.user video").count() == 1
+    parts = model.requests[-1].messages[-1].content
+    assert parts[0] == "A video, as 4 frames:" and sum(isinstance(p, Image.Image) for p in parts) == 4
 
 
 def test_a_message_the_server_refuses_is_not_sent_again(page, model, tmp_path):

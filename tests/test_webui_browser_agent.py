@@ -106,7 +106,9 @@ def test_a_waiting_question_cannot_be_missed_and_survives_a_reload(page, model, 
     banner.wait_for(timeout=15_000)
     assert "type 'Hunter2!x9secret'" in banner.inner_text() and banner.get_attribute("role") == "alert"
     assert page.title().startswith("(1) Approval needed") and page.locator("#agent-badge").is_visible()
-    assert [n["title"] for n in page.evaluate("window.notified")] == ["The agent waits for your approval"]
+    (notified,) = page.evaluate("window.notified")  # a desktop notification, without the secret
+    assert notified["title"] == "The agent waits for your approval" and "secret" in notified["body"]
+    assert "Hunter2" not in notified["body"]
     assert accessibility_problems(page) == []
     page.click("#approval-review")
     approval = page.locator("#approval")

@@ -5,7 +5,7 @@
 import { $ } from "./dom.js";
 
 const TITLE = document.title;
-let waiting = null; // {run, number, action}
+let waiting = null; // {run, number, action, reason}
 let notified = null; // the question a notification was shown for
 let review = () => {}; // opens the run that asks
 let watching = () => false; // whether the person is looking at the run's question already
@@ -26,7 +26,8 @@ export function setWaiting(question) {
   const key = question && `${question.run}:${question.number}`;
   if (question && key !== notified && $("notify").checked && window.Notification?.permission === "granted"
       && (document.hidden || !watching(question.run))) {
-    new Notification("The agent waits for your approval", { body: question.action, tag: key });
+    // the reason, not the action: a notification may show on a locked screen, and an action can hold a secret
+    new Notification("The agent waits for your approval", { body: question.reason, tag: key });
   }
   notified = key || notified;
 }

@@ -60,7 +60,7 @@ function showPicture(step) {
 
 function showApproval(approval) {
   $("approval").hidden = !approval;
-  setWaiting(approval && { run: shown.id, number: approval.number, action: approval.action });
+  setWaiting(approval && { run: shown.id, ...approval });
   if (!approval) return;
   $("approval").dataset.number = approval.number;
   $("approval-action").textContent = approval.action;
