@@ -290,11 +290,13 @@ def test_stop_regenerate_enter_and_errors_apart_from_answers(page, model):
     assert [m.role for m in model.requests[-1].messages] == ["user", "assistant", "user"]
 
 
-def test_conversations_are_renamed_and_deleted_and_stay_so(page, model):
+def test_conversations_are_renamed_and_deleted_and_stay_so(page, model, tmp_path):
     model.replies += ["One.", "Two."]
     send(page, "first chat")
     page.locator(".message.assistant").first.wait_for()
     page.click("#new-chat")
+    page.set_input_files("#file-input", str(red_square(tmp_path / "square.png")))
+    page.locator("#attachments li").wait_for()
     send(page, "second chat")
     page.locator(".message.assistant .answer", has_text="Two.").wait_for()
     page.click("button[aria-label='Rename first chat']")
@@ -307,6 +309,9 @@ def test_conversations_are_renamed_and_deleted_and_stay_so(page, model):
     page.locator("#conversations .open", has_text="Renamed by hand").wait_for()
     assert page.locator("#conversations .open").all_inner_texts() == ["Renamed by hand"]
     assert page.locator(".message.assistant .answer").inner_text() == "One."
+    assert page.evaluate("""new Promise((resolve) => indexedDB.open("desktop-agent").onsuccess = (event) =>
+        event.target.result.transaction("attachments").objectStore("attachments").count().onsuccess =
+            (counted) => resolve(counted.target.result))""") == 0  # the deleted chat's picture went with it
 
 
 @pytest.mark.parametrize("width", [390, 360])

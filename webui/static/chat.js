@@ -20,6 +20,7 @@ const inline = new Map(); // attachment id -> data: URL, as sent
 // ---- conversations ----
 
 async function save(conversation) {
+  if (!conversations.includes(conversation)) return; // deleted while its reply came
   conversation.updated = Date.now();
   try { await store.saveConversation(conversation); } catch (error) {
     conversation.error = `This conversation could not be kept in the browser: ${error.message}`;
