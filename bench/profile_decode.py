@@ -1,4 +1,4 @@
-"""Where a decode step's time goes on the GPU (the real 4B shape, random weights, bf16 or nf4).
+"""Where a decode step's time goes on the GPU (the real 4B shape, random weights, bf16, FP8 or INT4).
 
 Prints per token: the captured graph's replay time, the same step run eagerly, the GPU time
 of its kernels (torch profiler) with the costliest kernels and their count, and the floor:
@@ -6,7 +6,7 @@ one read of every weight matrix at the card's copy bandwidth. Also how far the T
 logits are from the same step in torch operations (bf16), and the prefill's Triton norms and
 rotation from theirs.
 
-    python bench/profile_decode.py --folder /tmp/qwen3-vl-4b-random [--quantize 4bit]
+    python bench/profile_decode.py --folder /tmp/qwen3-vl-4b-random [--quantize 4bit|8bit]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from engine.fast import FastGenerator, rms_norm, rope  # noqa: E402
 from engine.local import LocalModel  # noqa: E402
 from engine.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
 from bench.decode import request  # noqa: E402
+from bench.limits import token_bytes  # noqa: E402
 
 TOKENS = 64
 
@@ -36,11 +37,6 @@ def per_token_ms(run, tokens: int = TOKENS) -> float:
     end.record()
     torch.cuda.synchronize()
     return start.elapsed_time(end) / tokens
-
-
-def nbytes(state: object) -> int:
-    """The bytes a 4-bit matrix reads beside its packed values: one absmax per block."""
-    return 0 if state is None else state.absmax.numel() * state.absmax.element_size()
 
 
 def prefill_kernels(fast: FastGenerator, tokens: int = 1080) -> str:
@@ -71,7 +67,7 @@ def prefill_kernels(fast: FastGenerator, tokens: int = 1080) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/qwen3-vl-4b-random"))
-    parser.add_argument("--quantize", choices=["4bit"], help="the 4-bit (nf4) model instead of bf16")
+    parser.add_argument("--quantize", choices=["4bit", "8bit"], help="INT4 or FP8 weights instead of bf16")
     args = parser.parse_args()
     if not (args.folder / "config.json").exists():
         build_random_model(args.folder, QWEN3_VL_4B, mode="thinking", dtype="bfloat16", device="cuda")
@@ -99,8 +95,7 @@ def main() -> None:
         for k, v in saved.items():
             fast.scalars[k].copy_(v)
         # the layers' matrices and lm_head (a token reads one row of the embedding table, which is lm_head's)
-        weights = [w for w in fast.text.layers.parameters() if w.ndim == 2] + [model.model.lm_head.weight]
-        gigabytes = sum(w.numel() * w.element_size() + nbytes(getattr(w, "quant_state", None)) for w in weights) / 1e9
+        gigabytes = sum(token_bytes(model.model)) / 1e9
         copy = torch.empty(int(4e9), dtype=torch.uint8, device="cuda")
         copied = torch.empty_like(copy)
         bandwidth = 2 * copy.numel() / per_token_ms(lambda: copied.copy_(copy), 5) / 1e6  # GB/s
