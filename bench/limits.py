@@ -25,17 +25,18 @@ class Bandwidth:
         """The two bandwidths of this machine's first GPU (None without one)."""
         if not torch.cuda.is_available():
             return None
-        copy = torch.empty(2**31, dtype=torch.uint8, device="cuda")
-        into = torch.empty_like(copy)
-        device = 2 * copy.numel() / _seconds(lambda: into.copy_(copy))
-        del copy, into
-        host_buffer = torch.empty(2**30, dtype=torch.uint8, pin_memory=True)
-        target = torch.empty(2**30, dtype=torch.uint8, device="cuda")
-        host = host_buffer.numel() / _seconds(lambda: target.copy_(host_buffer, non_blocking=True))
+        device = _copy_rate(torch.empty(2**31, dtype=torch.uint8, device="cuda"), "cuda") * 2  # (read + written)
+        host = _copy_rate(torch.empty(2**30, dtype=torch.uint8, pin_memory=True), "cuda")
         return cls(device, host)
 
     def __str__(self) -> str:
         return f"GPU copy {self.device / 1e12:.2f} TB/s, host to GPU {self.host / 1e9:.1f} GB/s (pinned)"
+
+
+def _copy_rate(source: torch.Tensor, device: str) -> float:
+    """Bytes a second copied from ``source`` into a new tensor on ``device``."""
+    target = torch.empty(source.shape, dtype=source.dtype, device=device)
+    return source.numel() / _seconds(lambda: target.copy_(source, non_blocking=True))
 
 
 def _seconds(run, repeats: int = 10) -> float:

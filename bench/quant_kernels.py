@@ -95,7 +95,8 @@ def main() -> None:
                 nbytes = sum(m.nbytes for m in matrices)
             want = reference[0] @ h.double()
             if gated:
-                want = F.silu(want.to(torch.bfloat16).double()) * (reference[1] @ h.double()).to(torch.bfloat16).double()
+                up = (reference[1] @ h.double()).to(torch.bfloat16).double()
+                want = F.silu(want.to(torch.bfloat16).double()) * up
             residual = torch.randn(rows, device="cuda").to(torch.bfloat16)
             if kind in ("out", "down"):
                 want = want + residual.double()
@@ -150,7 +151,8 @@ def main() -> None:
             flops = 2 * 1060 * rows * cols
             print(f"  {rows}x{cols} {fmt}: decoding tiles: error {error:.1e}, {seconds * 1e6:.0f} us "
                   f"({flops / seconds / 1e12:.0f} TFLOP/s); dequantised + cuBLAS: error {error_linear:.1e}, "
-                  f"{through * 1e6:.0f} us; cuBLAS bf16 alone {cublas * 1e6:.0f} us ({flops / cublas / 1e12:.0f} TFLOP/s)")
+                  f"{through * 1e6:.0f} us; cuBLAS bf16 alone {cublas * 1e6:.0f} us "
+                  f"({flops / cublas / 1e12:.0f} TFLOP/s)")
 
 
 def _copy(matrix):
