@@ -115,15 +115,15 @@ def stack(matrices: list[Quantised]) -> Quantised:
 
 
 class QuantisedLinear(torch.nn.Module):
-    """A bias-free linear layer with quantised weights. On a CUDA GPU it runs the Triton kernels
+    """A linear layer with quantised weights. On a CUDA GPU it runs the Triton kernels
     (matrix-vector for one token, a matrix product that decodes tiles as it goes for more);
     elsewhere it dequantises and calls ``F.linear``."""
 
-    def __init__(self, matrix: Quantised, dtype: torch.dtype) -> None:
+    def __init__(self, matrix: Quantised, dtype: torch.dtype, bias: torch.nn.Parameter | None = None) -> None:
         super().__init__()
         self.in_features, self.out_features = matrix.cols, matrix.rows
         self.dtype = dtype
-        self.bias = None
+        self.bias = bias
         self.set_matrix(matrix)
 
     def set_matrix(self, matrix: Quantised) -> None:
@@ -143,7 +143,8 @@ class QuantisedLinear(torch.nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, format={self.matrix.format}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return product(x, self.matrix)
+        out = product(x, self.matrix)
+        return out if self.bias is None else out + self.bias
 
 
 LANGUAGE_LINEARS = ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj",
@@ -176,18 +177,20 @@ def quantise_layers(layers: torch.nn.ModuleList, fmt: Format, device: torch.devi
 def adopt_fp8(model: torch.nn.Module) -> int:
     """transformers' FP8 layers (an FP8 checkpoint loaded on a GPU) as :class:`QuantisedLinear`,
     sharing their tensors: their own forward needs a kernel downloaded from the hub. Returns
-    how many layers were taken over; raises ValueError for a layout other than 128x128 blocks."""
+    how many layers were taken over; raises ValueError for a layout other than whole 128x128
+    blocks."""
     taken = 0
     for name, module in list(model.named_modules()):
         weight, scales = getattr(module, "weight", None), getattr(module, "weight_scale_inv", None)
         if weight is None or scales is None or weight.dtype != torch.float8_e4m3fn:
             continue
-        if tuple(getattr(module, "block_size", None) or ()) != (FP8_BLOCK, FP8_BLOCK) or module.bias is not None:
-            raise ValueError(f"{name}: only FP8 weights in 128x128 blocks without a bias are supported")
         rows, cols = weight.shape
+        blocks = tuple(getattr(module, "block_size", None) or ())
+        if blocks != (FP8_BLOCK, FP8_BLOCK) or not supported("fp8", rows, cols):
+            raise ValueError(f"{name}: only FP8 weights in whole 128x128 blocks are supported")
         matrix = Quantised("fp8", weight.data, scales.data.float().contiguous(), None, rows, cols)
         parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), child, QuantisedLinear(matrix, torch.bfloat16))
+        setattr(model.get_submodule(parent_name), child, QuantisedLinear(matrix, torch.bfloat16, module.bias))
         taken += 1
     return taken
 

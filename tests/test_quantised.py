@@ -164,6 +164,20 @@ def test_fp8_checkpoint_in_qwens_layout_loads_through_from_pretrained(folders):
     assert checkpoint.complete(request()).text == converted.complete(request()).text
 
 
+def test_fp8_layers_of_transformers_are_taken_over_with_their_bias():
+    from transformers.integrations.finegrained_fp8 import FP8Linear
+
+    torch.manual_seed(4)
+    matrix = quant.quantise(torch.randn(256, 128), "fp8")
+    layer = FP8Linear(128, 256, block_size=(128, 128), has_bias=True)
+    layer.weight.data, layer.weight_scale_inv.data = matrix.values, matrix.scales
+    layer.bias.data = torch.randn(256)
+    model = torch.nn.Sequential(layer)
+    assert quant.adopt_fp8(model) == 1 and isinstance(model[0], quant.QuantisedLinear)
+    x = torch.randn(3, 128)
+    assert torch.allclose(model(x), x @ quant.dequantise(matrix).T + layer.bias, atol=1e-5)
+
+
 @pytest.mark.parametrize("source, options, words", [
     ("fp8", {"quantize": "4bit"}, "FP8 weights already"),
     ("bf16", {"quantize": "4bit", "cpu_offload": True}, "do not go together"),
