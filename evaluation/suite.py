@@ -139,17 +139,8 @@ def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_time
     request = {"task": str(path.resolve()), "domain": task.domain, "out": str(out.resolve()), "solver": solver,
                "settings": values, "home": sandbox.VM_HOME,
                "files": str(cache.folder.resolve()) if cache is not None else None}
-    # the sandbox's home is not the real one: models from the hub are found where they were downloaded
-    models = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "HF_HOME": str(models)}
     scratch = Path(tempfile.mkdtemp(prefix=f"task-{task.id[:8]}-"))
-    (scratch / "home").mkdir()
-    # what the worker reads: the task, the download cache, the models and any file the settings name
-    named = [Path(v) for v in values.values() if isinstance(v, str) and os.path.isabs(v) and os.path.exists(v)]
-    readable = [task.folder.resolve(), *([cache.folder.resolve()] if cache is not None else []), models, *named]
-    argv = sandbox.wrap([sys.executable, "-m", "evaluation.worker"], scratch / "home", scratch / "identity",
-                        writable=[out.resolve()], readable=readable)
+    argv, env = _sandboxed_worker(task, out.resolve(), values, cache, scratch)
     try:
         with open(out / "worker.log", "wb") as log:
             worker = workers.start(argv, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -174,6 +165,22 @@ def run_one(path: Path, folder: Path, settings: Settings, solver: str, task_time
     if "run" in record:
         record["run"] = str(Path(record["run"]).relative_to(folder.resolve()))
     return record
+
+
+def _sandboxed_worker(task: Task, out: Path, values: dict[str, Any], cache: FileCache | None,
+                      scratch: Path) -> tuple[list[str], dict[str, str]]:
+    """The worker's command line in the task's sandbox (its home in ``scratch``), and its environment."""
+    # the sandbox's home is not the real one: models from the hub are found where they were downloaded
+    models = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "HF_HOME": str(models)}
+    # what the worker reads: the task, the download cache, the models and any file the settings name
+    named = [Path(v) for v in values.values() if isinstance(v, str) and os.path.isabs(v) and os.path.exists(v)]
+    readable = [task.folder.resolve(), *([cache.folder.resolve()] if cache is not None else []), models, *named]
+    (scratch / "home").mkdir()
+    argv = sandbox.wrap([sys.executable, "-m", "evaluation.worker"], scratch / "home", scratch / "identity",
+                        writable=[out], readable=readable)
+    return argv, env
 
 
 def _refusal(task: Task, cache: FileCache | None) -> dict[str, str] | None:
