@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     mode: Mode = Field("instruct", description="Qwen3-VL variant: instruct (fast) or thinking (reasons first).")
     model: str | None = Field(None, description="Hub id or folder of the weights (transformers), or the served "
                               "model name (openai). Default: Qwen3-VL-4B of the chosen mode.")
-    quantize: Literal["4bit", "8bit"] | None = Field(None, description="Convert the weights at load: 8bit to FP8 (Ada or Hopper GPUs), 4bit to INT4.")
+    quantize: Literal["4bit", "8bit"] | None = Field(
+        None, description="Convert the weights at load: 8bit to FP8 (Ada or Hopper GPUs), 4bit to INT4.")
     cpu_offload: bool = Field(False, description="Put what does not fit on the GPU in CPU memory.")
     gpu_memory: float | None = Field(None, gt=0, description="GiB of GPU memory the weights may use (with cpu_offload).")
     attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
