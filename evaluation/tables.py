@@ -24,7 +24,9 @@ position in the result. The rules, by ``type``:
 - ``data_validation`` {sheet_idx, dv_props}: the sheet has at least as many validations as
   ``dv_props`` lists, and each of them meets one of those patterns ({attribute: rule});
 - ``check_cell`` {sheet_idx, coordinate, props}: each listed property of one cell (``value``
-  as stored in the file, or a style: see :data:`CELL_STYLES`) matches its rule.
+  as stored in the file, or a style: see :data:`CELL_STYLES`) matches its rule;
+- ``style`` {sheet_idx0, sheet_idx1, props}: every cell shows the same listed styles, conditional
+  formats (expressions, evaluated with the ``formulas`` package) included.
 
 A rule is ``{"method": ..., "ref": ...}``: ``eq``/``ne``/``lt``/``le``/``gt``/``ge``,
 ``approx:<tolerance>``, ``re[.FLAG...]`` (a regular expression search), ``range.<a><b>``
@@ -53,6 +55,7 @@ class Books:
     paths: dict[str, str | None]
     frames: dict[str, Any]
     workbooks: dict[str, Any]
+    stored: dict[str, Any]  # the same books with each formula's cached result in place of the formula
 
     @classmethod
     def open(cls, result: str, expected: str | None) -> Books:
@@ -62,7 +65,8 @@ class Books:
         paths = {"R": result, "E": expected}
         frames = {k: pd.ExcelFile(p) if p else None for k, p in paths.items()}
         workbooks = {k: openpyxl.load_workbook(p) if p else None for k, p in paths.items()}
-        return cls(paths, frames, workbooks)
+        stored = {k: openpyxl.load_workbook(p, data_only=True) if p else None for k, p in paths.items()}
+        return cls(paths, frames, workbooks, stored)
 
     def locate(self, index: int | str) -> tuple[str, str | None]:
         """Which book (``R`` or ``E``) and which sheet name an index means; None for no such sheet."""
@@ -88,6 +92,16 @@ class Books:
     def sheet(self, index: int | str) -> Any:
         book, name = self.locate(index)
         return None if name is None else self.workbooks[book][name]
+
+    def value(self, index: int | str, coordinate: str) -> Any:
+        """A cell's value as the file stores it (a formula's cached result; numbers as float), or None."""
+        book, name = self.locate(index)
+        if name is None:
+            return None
+        value = self.stored[book][name][coordinate].value
+        if isinstance(value, bool) or value is None:
+            return value
+        return float(value) if isinstance(value, (int, float)) else str(value)
 
     def printed(self, index: int | str) -> list[str] | None:
         """The sheet's CSV lines from the last non-empty one back (OSWorld compares them in that order)."""
@@ -268,53 +282,97 @@ def _check_cell(books: Books, rule: dict[str, Any]) -> bool:
         return False
     cell = sheet[rule["coordinate"]]
     for prop, expected in rule["props"].items():
-        if prop == "value":
-            book, name = books.locate(rule["sheet_idx"])
-            value = stored_value(books.paths[book], name, rule["coordinate"])
-        elif prop in CELL_STYLES:
-            value = CELL_STYLES[prop](cell)
-        else:
-            raise Unsupported(f"compare_table check_cell: cell property {prop!r} is not supported here")
+        value = books.value(rule["sheet_idx"], rule["coordinate"]) if prop == "value" else cell_style(prop, cell)
         if not matches(value, expected):
             return False
     return True
 
 
-def stored_value(path: str | None, sheet: str | None, coordinate: str) -> Any:
-    """A cell's value as the file stores it (a formula's cached result; numbers as float), or None."""
-    import openpyxl
-
-    if path is None or sheet is None:
-        return None
-    value = openpyxl.load_workbook(path, data_only=True)[sheet][coordinate].value
-    if isinstance(value, bool) or value is None:
-        return value
-    return float(value) if isinstance(value, (int, float)) else str(value)
+def _style(books: Books, rule: dict[str, Any]) -> bool:
+    props = rule.get("props", [])
+    return styles(books, rule["sheet_idx0"], props) == styles(books, rule["sheet_idx1"], props)
 
 
-def _filled(attribute: str) -> Callable[[Any], Any]:
-    def read(cell: Any) -> Any:
-        return getattr(getattr(cell.fill, attribute, None), "rgb", None)
+def styles(books: Books, index: int | str, props: list[str]) -> dict[str, list[Any]]:
+    """Every cell's listed styles, as shown: where a conditional format applies, its style counts.
+
+    As in OSWorld, a conditional format is an ``expression`` rule, evaluated per cell of its ranges
+    with the cell's value first and then the values of the absolute references (``$A$1``,
+    ``$A$1:$B$9``) it names, in order.
+    """
+    import formulas
+
+    sheet = books.sheet(index)
+    if sheet is None:
+        return {}
+    shown = {cell.coordinate: [cell_style(p, cell) for p in props] for column in sheet.iter_cols() for cell in column}
+    for formatting in sheet.conditional_formatting:
+        for conditional in formatting.rules:
+            if conditional.type != "expression":
+                raise Unsupported(f"compare_table style: conditional format {conditional.type!r} is not judged here")
+            condition = formulas.Parser().ast("=" + conditional.formula[0])[1].compile()
+            arguments = [_referenced(books, index, reference) for reference in ABSOLUTE.finditer(conditional.formula[0])]
+            for cells in formatting.cells:
+                for row, column in cells.cells:
+                    cell = sheet.cell(row=row, column=column)
+                    if condition(books.value(index, cell.coordinate), *arguments):
+                        shown[cell.coordinate] = [cell_style(p, cell, conditional.dxf) for p in props]
+    return shown
+
+
+ABSOLUTE = re.compile(r"\$([A-Z]{1,3})\$(\d+)(?::\$([A-Z]{1,3})\$(\d+))?")
+
+
+def _referenced(books: Books, index: int | str, reference: re.Match[str]) -> Any:
+    """The value of an absolute cell reference, or the list of values of an absolute range."""
+    from openpyxl.worksheet.cell_range import CellRange
+    from openpyxl.utils import get_column_letter
+
+    first_column, first_row, last_column, last_row = reference.groups()
+    if last_column is None:
+        return books.value(index, f"{first_column}{first_row}")
+    cells = CellRange(f"{first_column}{first_row}:{last_column}{last_row}").cells
+    return [books.value(index, f"{get_column_letter(column)}{row}") for row, column in cells]
+
+
+def cell_style(prop: str, cell: Any, conditional: Any = None) -> Any:
+    """One style of a cell (see :data:`CELL_STYLES`), or of the conditional format's style shown on it."""
+    if prop not in CELL_STYLES:
+        raise Unsupported(f"compare_table: cell style {prop!r} is not supported here")
+    return CELL_STYLES[prop](cell, conditional if conditional is not None else cell)
+
+
+def _filled(attribute: str) -> Callable[[Any, Any], Any]:
+    def read(cell: Any, source: Any) -> Any:
+        return getattr(getattr(getattr(source, "fill", None), attribute, None), "rgb", None)
     return read
 
 
-def _font(attribute: str) -> Callable[[Any], Any]:
-    def read(cell: Any) -> Any:
-        if cell.value is None:
+def _font(attribute: str) -> Callable[[Any, Any], Any]:
+    def read(cell: Any, source: Any) -> Any:
+        if cell.value is None or getattr(source, "font", None) is None:
             return None
-        value = getattr(cell.font, attribute)
+        value = getattr(source.font, attribute)
         return value.rgb if attribute == "color" and value is not None else value
     return read
 
 
-CELL_STYLES: dict[str, Callable[[Any], Any]] = {
-    "number_format": lambda cell: cell.number_format if cell.value is not None and cell.data_type == "n" else None,
+def _number_format(cell: Any, source: Any) -> Any:
+    if cell.value is None or cell.data_type != "n":
+        return None
+    return source.number_format if source is cell else getattr(source.numFmt, "formatCode", None)
+
+
+CELL_STYLES: dict[str, Callable[[Any, Any], Any]] = {
+    "number_format": _number_format,
     "font_name": _font("name"), "font_family": _font("family"), "font_color": _font("color"),
     "font_bold": _font("bold"), "font_italic": _font("italic"), "font_underline": _font("underline"),
     "font_size": _font("size"), "bgcolor": _filled("bgColor"), "fgcolor": _filled("fgColor"),
-    "fill_type": lambda cell: getattr(cell.fill, "tagname", None),
-    "hyperlink": lambda cell: (cell.hyperlink or "") if cell.value is not None else None,
+    "fill_type": lambda cell, source: getattr(getattr(source, "fill", None), "tagname", None),
+    "hyperlink": lambda cell, source: (cell.hyperlink or "") if cell.value is not None else None,
 }
+"""The styles ``check_cell`` and ``style`` read, each from a cell and where it is shown from (the cell itself,
+or a conditional format's differential style)."""
 
 
 def matches(value: Any, rule: dict[str, Any]) -> bool:
@@ -353,5 +411,5 @@ def matches(value: Any, rule: dict[str, Any]) -> bool:
 RULES: dict[str, Callable[[Books, dict[str, Any]], bool]] = {
     "sheet_name": _sheet_name, "sheet_data": _sheet_data, "sheet_print": _sheet_print, "chart": _chart,
     "pivot_table": _pivot_table, "zoom": _zoom, "freeze": _freeze, "row_props": _row_props,
-    "data_validation": _data_validation, "check_cell": _check_cell,
+    "data_validation": _data_validation, "check_cell": _check_cell, "style": _style,
 }

@@ -11,6 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from openpyxl.chart import BarChart, LineChart, Reference
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.pivot.cache import CacheDefinition, CacheField, CacheSource, SharedItems, WorksheetSource
 from openpyxl.pivot.record import RecordList
 from openpyxl.pivot.table import DataField, FieldItem, Location, PivotField, RowColField, TableDefinition
@@ -143,6 +144,36 @@ def test_zoom_freeze_and_single_cells(tmp_path: Path) -> None:
     assert compare_table(str(tmp_path / "cells.xlsx"), rules=[{**product, "coordinate": "E4"}]) == 0.0
     italic = {**title, "props": {"font_italic": {"method": "eq", "ref": True}}}
     assert compare_table(str(tmp_path / "cells.xlsx"), rules=[italic]) == 0.0
+
+
+def test_styles_count_as_shown_conditional_formats_included(tmp_path: Path) -> None:
+    red = PatternFill(bgColor="FFFF0000")
+
+    def calendar(name: str, weekends_by: str) -> str:
+        """Days of December 2023 (the 2nd is a Saturday) with the weekends' cells red."""
+        book = openpyxl.Workbook()
+        for day in range(1, 11):
+            book.active.append([45260 + day])  # spreadsheet serials of 2023-12-01..10
+        if weekends_by == "format":
+            book.active.conditional_formatting.add("A1:A10", FormulaRule(formula=["WEEKDAY(A1,2)>5"], fill=red))
+        elif weekends_by == "hand":
+            for row in (2, 3, 9, 10):
+                book.active.cell(row=row, column=1).fill = PatternFill("solid", fgColor="FFFF0000", bgColor="FFFF0000")
+        elif weekends_by == "threshold":  # another reading: days after the value in C1
+            book.active["C1"] = 45265
+            book.active.conditional_formatting.add("A1:A10", FormulaRule(formula=["A1>$C$1"], fill=red))
+        book.save(tmp_path / name)
+        return str(tmp_path / name)
+
+    rule = {"rules": [{"type": "style", "sheet_idx0": 0, "sheet_idx1": "EI0", "props": ["bgcolor"]}]}
+    expected = calendar("expected.xlsx", "format")
+    assert compare_table(calendar("by-format.xlsx", "format"), expected, **rule) == 1.0
+    assert compare_table(calendar("by-hand.xlsx", "hand"), expected, **rule) == 1.0  # the same days shown red
+    assert compare_table(calendar("plain.xlsx", "none"), expected, **rule) == 0.0
+    assert compare_table(calendar("later.xlsx", "threshold"), expected, **rule) == 0.0
+    shown = {"rules": [{**rule["rules"][0], "sheet_idx0": "EI0", "sheet_idx1": 0}]}
+    later = calendar("later-too.xlsx", "threshold")
+    assert compare_table(later, later, **shown) == 1.0
 
 
 def test_hidden_rows_and_data_validation(tmp_path: Path) -> None:
