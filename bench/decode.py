@@ -144,13 +144,16 @@ def preprocessing(model: LocalModel) -> str:
 
 
 def cold_start(folder: Path) -> None:
-    """Run in a fresh process: load, then one 500-token step; prints seconds since process start."""
+    """Run in a fresh process: load, then one 500-token step; prints when each phase ended."""
+    imported = time.time()
+    torch.zeros(1, device="cuda" if CUDA else "cpu")
+    context = time.time()
     model = LocalModel(str(folder))
     model.stop_ids = model.fast.stop_ids = [never(model)]
     loaded = time.time()
     with torch.inference_mode():
         model._complete_fast(request((1280, 800), 6, STEP_TOKENS), None)
-    print(json.dumps({"loaded": loaded, "done": time.time()}))
+    print(json.dumps({"imported": imported, "context": context, "loaded": loaded, "done": time.time()}))
 
 
 def main() -> None:
@@ -160,6 +163,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--generate", nargs="*", default=["bf16"], help="variants also measured with generate")
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument("--only-cold-start", action="store_true", help="no step measurements, the cold start only")
     parser.add_argument("--commit", help="the code's commit, where the folder is no git checkout of it")
     parser.add_argument("--shape", choices=list(SHAPES), default="4b", help="tiny: a quick check of this script")
     parser.add_argument("--cold-start", action="store_true", help=argparse.SUPPRESS)
@@ -178,7 +182,7 @@ def main() -> None:
     if "fp8" in args.variants and not (fp8_folder / "config.json").exists():
         write_fp8_checkpoint(args.folder, fp8_folder)
     rows, notes = [], []
-    for variant in args.variants:
+    for variant in [] if args.only_cold_start else args.variants:
         model = LocalModel(str(fp8_folder if variant == "fp8" else args.folder), quantize=VARIANTS[variant])
         model.stop_ids = model.fast.stop_ids = [never(model)]
         notes.append(f"agreement ({variant}): {agreement(model)}")
@@ -207,7 +211,11 @@ def main() -> None:
                 times = json.loads(out.stdout.strip().splitlines()[-1])
                 notes.append(f"cold start (bf16, 1280x800, new process to the end of a {STEP_TOKENS}-token step, "
                              f"compiled kernels on disk: {kernels}): {times['done'] - started:.1f} s, of which "
-                             f"loading {times['loaded'] - started:.1f} s")
+                             f"loading {times['loaded'] - started:.1f} s (the interpreter and imports "
+                             f"{times['imported'] - started:.1f} s, the CUDA context "
+                             f"{times['context'] - times['imported']:.1f} s, LocalModel "
+                             f"{times['loaded'] - times['context']:.1f} s), the first step "
+                             f"{times['done'] - times['loaded']:.1f} s")
             except (ValueError, IndexError, KeyError):
                 notes.append(f"cold start failed: {out.stderr[-500:]}")
     report(rows, notes, bandwidth, args.commit)
