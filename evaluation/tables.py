@@ -310,8 +310,9 @@ def styles(books: Books, index: int | str, props: list[str]) -> dict[str, list[A
         for conditional in formatting.rules:
             if conditional.type != "expression":
                 raise Unsupported(f"compare_table style: conditional format {conditional.type!r} is not judged here")
-            condition = formulas.Parser().ast("=" + conditional.formula[0])[1].compile()
-            arguments = [_referenced(books, index, reference) for reference in ABSOLUTE.finditer(conditional.formula[0])]
+            formula = conditional.formula[0]
+            condition = formulas.Parser().ast("=" + formula)[1].compile()
+            arguments = [_referenced(books, index, reference) for reference in ABSOLUTE.finditer(formula)]
             for cells in formatting.cells:
                 for row, column in cells.cells:
                     cell = sheet.cell(row=row, column=column)
@@ -325,8 +326,8 @@ ABSOLUTE = re.compile(r"\$([A-Z]{1,3})\$(\d+)(?::\$([A-Z]{1,3})\$(\d+))?")
 
 def _referenced(books: Books, index: int | str, reference: re.Match[str]) -> Any:
     """The value of an absolute cell reference, or the list of values of an absolute range."""
-    from openpyxl.worksheet.cell_range import CellRange
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.cell_range import CellRange
 
     first_column, first_row, last_column, last_row = reference.groups()
     if last_column is None:
