@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from loguru import logger
 
 from perception.geometry import Box
+
+T = TypeVar("T")
 
 ACCESSIBLE, COMPONENT = "org.a11y.atspi.Accessible", "org.a11y.atspi.Component"
 MAX_ELEMENTS = 2000  # a window with more is not a form; stop walking
@@ -122,6 +126,24 @@ def focused_text(title: str) -> str | None:
     return found[1] if found else None
 
 
+CHECKED = 4  # AT-SPI state bit
+_TOGGLE_ROLES = ("check box", "radio button", "toggle button", "check menu item", "radio menu item")
+
+
+def checked(title: str, point: tuple[int, int]) -> bool | None:
+    """Whether the check box or radio button at desktop ``point`` in the window titled exactly
+    ``title`` is checked; None when the tree cannot say (no tree, no such control there)."""
+    x, y = point
+
+    def state(bus: _Bus, element: Element, node: tuple[str, str]) -> bool | None:
+        left, top, right, bottom = element.box
+        if element.role in _TOGGLE_ROLES and left <= x < right and top <= y < bottom:
+            return bool(bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << CHECKED))
+        return None
+
+    return _first_in_window(title, state)
+
+
 def focused_element(title: str) -> Element | None:
     """The element that has the keyboard focus in the window titled exactly ``title``, or None
     (no accessibility tree to ask, or nothing focused in it)."""
@@ -132,6 +154,19 @@ def focused_element(title: str) -> Element | None:
 def _focused(title: str, roles: tuple[str, ...] | None, read_text: bool = False) -> tuple[Element, str | None] | None:
     """The focused element (of one of ``roles``; None: of any role) in the window titled exactly
     ``title``, and its text."""
+
+    def focus(bus: _Bus, element: Element, node: tuple[str, str]) -> tuple[Element, str | None] | None:
+        if (roles is None or element.role in roles) and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (1 << FOCUSED):
+            return element, bus.call(node, TEXT, "GetText", "ii", 0, -1)[0] if read_text else None
+        return None
+
+    return _first_in_window(title, focus)
+
+
+def _first_in_window(title: str, pick: Callable[[_Bus, Element, tuple[str, str]], T | None]) -> T | None:
+    """The first answer ``pick`` gives for an element of the window titled exactly ``title``; None
+    when none does or there is no tree. Asked during a run, so it only reads a tree that is already
+    there: it never waits for apps to publish and never switches accessibility on itself."""
     try:
         bus = _Bus(switch_on=False)
     except Exception as error:
@@ -142,9 +177,9 @@ def _focused(title: str, roles: tuple[str, ...] | None, read_text: bool = False)
         if window is None:
             return None
         for element, node in _walk(bus, window, with_nodes=True):
-            if (roles is None or element.role in roles) and bus.call(node, ACCESSIBLE, "GetState")[0][0] & (
-                    1 << FOCUSED):
-                return element, bus.call(node, TEXT, "GetText", "ii", 0, -1)[0] if read_text else None
+            found = pick(bus, element, node)
+            if found is not None:
+                return found
         return None
     except Exception as error:  # an app that quits or hangs while being walked
         logger.debug("accessibility tree unreadable: {}", error)

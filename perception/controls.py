@@ -5,6 +5,12 @@ background around its label: a filled field, or the frame of one. The control of
 nearest such block to its right on the same line, else the nearest below it; a check box's or a
 radio button's indicator is the small square block just left of its text. Toolkits draw forms
 this way (Tk, Qt, GTK), and it needs no model and no accessibility support.
+
+Whether an indicator is ticked is read from its own looks (:class:`TickLooks`), where the
+accessibility tree cannot say: toolkits draw a tick or a dot in every colour (Tk and Qt a dark
+one on white, GTK a white one on blue), so neither dark nor bright pixels mean "ticked"; a mark
+that stands out from the indicator's own fill does, and once a click has shown the indicator's
+unticked look, a mark that stands out from that.
 """
 
 from __future__ import annotations
@@ -23,7 +29,10 @@ Side = Literal["auto", "right", "below"]
 CONTRAST = 24  # grey levels: less is the same background
 MIN_CONTROL = 12  # pixels: smaller blocks are letters, not controls
 INDICATOR = (8, 32)  # pixels: the side of a check box or radio indicator
-TICKED = 0.08  # fraction of dark pixels inside an indicator that means it is ticked
+MARKED = 0.08  # fraction of an indicator's inside that stands out from its fill: a tick or a dot
+MARK_CONTRAST = 96  # grey levels a mark stands out by (Tk's grey "no choice yet" dot stands out by ~55)
+FILLED = 0.5  # fraction of an indicator's inside unlike the window around it: a box filled when ticked
+RING = 3  # pixels of the window kept around an indicator's picture
 
 
 @dataclass(frozen=True)
@@ -86,12 +95,52 @@ class Blocks:
         return min(squares, key=lambda b: distance(point, b), default=None)
 
 
-def ticked(image: Image.Image, indicator: Box) -> bool:
-    """Whether a check box or radio indicator shows a mark inside its frame."""
-    left, top, right, bottom = indicator
-    inset = max(2, (right - left) // 5)
-    inside = np.asarray(image.convert("L").crop((left + inset, top + inset, right - inset, bottom - inset)))
-    return inside.size > 0 and float((inside < 110).mean()) >= TICKED
+@dataclass
+class TickLooks:
+    """One indicator's unticked look, learnt the first time a click is seen to change it.
+
+    Pictures are of the indicator with :data:`RING` pixels of the window around it."""
+
+    unticked: np.ndarray | None = None
+
+    def is_ticked(self, picture: Image.Image) -> bool:
+        """A mark stands out from the unticked look where it is known (a pointer hovering over the
+        box shades it, but by far less than a tick does); before, a mark stands out from the
+        indicator's own fill, or the fill from the window around it (a box filled when ticked)."""
+        inside, around = _parts(picture)
+        if self.unticked is not None and self.unticked.shape == inside.shape:
+            return _standing_out(inside, self.unticked) >= MARKED
+        return _ink(inside, around) >= 1
+
+    def learn(self, before: Image.Image, after: Image.Image) -> None:
+        """A click changed the indicator from ``before`` to ``after``: the one with less ink is its
+        unticked look."""
+        (first, around_first), (second, around_second) = _parts(before), _parts(after)
+        if first.shape == second.shape and _standing_out(first, second) > 0:
+            self.unticked = first if _ink(first, around_first) < _ink(second, around_second) else second
+
+
+def _ink(inside: np.ndarray, around: np.ndarray) -> float:
+    """How ticked an indicator's inside looks: a mark on its fill, or a fill unlike the window
+    around it, in parts of what makes it ticked (1 or more: ticked)."""
+    colours, counts = np.unique(inside.reshape(-1, 3), axis=0, return_counts=True)
+    return max(_standing_out(inside, colours[counts.argmax()]) / MARKED, _standing_out(inside, around) / FILLED)
+
+
+def _standing_out(pixels: np.ndarray, reference: np.ndarray) -> float:
+    """The fraction of ``pixels`` unlike ``reference`` (a picture of the same size, or a colour)."""
+    return float((np.abs(pixels - reference).max(axis=-1) > MARK_CONTRAST).mean())
+
+
+def _parts(picture: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The middle of an indicator, clear of its frame (round for a radio button), and the window's
+    colour around it, as signed RGB."""
+    pixels = np.asarray(picture.convert("RGB")).astype(np.int16)
+    height, width = pixels.shape[:2]
+    inset = RING + max(2, round((width - 2 * RING) * 0.3))
+    ring = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    colours, counts = np.unique(ring, axis=0, return_counts=True)
+    return pixels[inset:height - inset, inset:width - inset], colours[counts.argmax()]
 
 
 def _is_control(box: Box, label: Box) -> bool:

@@ -22,12 +22,16 @@ from difflib import SequenceMatcher
 
 import cv2
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from perception.geometry import Box, center, overlap, span
 
 SCALE = 2  # upscaling before OCR (see the module docstring)
 TIMEOUT = 30.0  # seconds for one OCR pass
+MARGIN = 16  # pixels of the picture's edge colour added around it before OCR
+FRAME_LENGTH = 40  # pixels: a straight line at least this long (half as tall) is a frame, not a letter
+FRAME_THICKNESS = 6  # pixels: thicker than this, it is a filled block (a button), left alone
+FRAME_CONTRAST = 40  # grey levels a frame differs from the background by
 
 
 class OcrUnavailable(SystemFailure):
@@ -74,6 +78,10 @@ def read(image: Image.Image, scale: int = SCALE) -> list[Line]:
     picture = _dark_on_light(image)
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.LANCZOS)
+    # a margin of the picture's own edge colour: Tesseract misses words that touch the edge
+    # (a window cut out just left of its first label)
+    edge = np.concatenate([np.asarray(picture)[[0, -1]].ravel(), np.asarray(picture)[:, [0, -1]].ravel()])
+    picture = ImageOps.expand(picture, border=MARGIN, fill=int(np.median(edge)))
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", compress_level=1)
     try:
@@ -92,7 +100,7 @@ def read(image: Image.Image, scale: int = SCALE) -> list[Line]:
         text = (row.get("text") or "").strip()
         if row.get("level") != "5" or not text or float(row["conf"]) < 0:
             continue
-        left, top = int(row["left"]) // scale, int(row["top"]) // scale
+        left, top = (int(row["left"]) - MARGIN) // scale, (int(row["top"]) - MARGIN) // scale
         box = (left, top, left + -(-int(row["width"]) // scale), top + -(-int(row["height"]) // scale))
         lines.setdefault((row["block_num"], row["par_num"], row["line_num"]), []).append(
             Word(text, box, float(row["conf"])))
@@ -129,7 +137,22 @@ def _dark_on_light(image: Image.Image) -> Image.Image:
     # dark areas wider than a text stroke, with the light text inside them filled in
     dark = cv2.morphologyEx((gray < 100).astype(np.uint8), cv2.MORPH_OPEN, np.ones((7, 7), np.uint8))
     dark = cv2.morphologyEx(dark, cv2.MORPH_CLOSE, np.ones((25, 25), np.uint8))
-    return Image.fromarray(np.where(dark > 0, 255 - gray, gray).astype(np.uint8))
+    return Image.fromarray(_without_frames(np.where(dark > 0, 255 - gray, gray).astype(np.uint8)))
+
+
+def _without_frames(gray: np.ndarray) -> np.ndarray:
+    """The thin straight lines of control frames painted over with the background: a field's
+    frame (GTK's focus ring above all) makes Tesseract drop the label on its line."""
+    ground = int(np.median(gray))
+    ink = (np.abs(gray.astype(np.int16) - ground) > FRAME_CONTRAST).astype(np.uint8)
+    frames = np.zeros_like(ink)
+    for long, thick in (((1, FRAME_LENGTH), (FRAME_THICKNESS, FRAME_LENGTH)),
+                        ((FRAME_LENGTH // 2, 1), (FRAME_LENGTH // 2, FRAME_THICKNESS))):
+        lines = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(long, np.uint8))
+        blocks = cv2.dilate(cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones(thick, np.uint8)), np.ones((3, 3), np.uint8))
+        frames |= lines & (1 - blocks)
+    frames = cv2.dilate(frames, np.ones((3, 3), np.uint8))
+    return np.where(frames > 0, ground, gray).astype(np.uint8)
 
 
 def similarity(a: str, b: str) -> float:

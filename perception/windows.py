@@ -1,17 +1,24 @@
 """What window is in front: its title, application and box, via pywinctl.
 
 Recorded with every step and read by the safety policy (rules for sensitive windows).
-pywinctl connects to the display when imported, so it is imported on first use.
+pywinctl connects to the display when imported, so it is imported on first use; it keeps one
+connection for the process, which two threads asking at once left hanging (the recorder's key
+listener and its frame grabber), so one thread asks at a time.
 """
 
 from __future__ import annotations
 
 import re
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loguru import logger
+
+from perception.geometry import Box
+
+_ONE_AT_A_TIME = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,9 @@ def active_window() -> WindowInfo | None:
     try:
         import pywinctl
 
-        window = pywinctl.getActiveWindow()
-        return None if window is None else _info(window, _app_name(window))
+        with _ONE_AT_A_TIME:
+            window = pywinctl.getActiveWindow()
+            return None if window is None else _info(window, _app_name(window))
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("active window unknown: {}", error)
         return None
@@ -83,7 +91,8 @@ def open_windows() -> list[WindowInfo]:
     try:
         import pywinctl
 
-        return [_info(w, _app_name(w)) for w in pywinctl.getAllWindows()]
+        with _ONE_AT_A_TIME:
+            return [_info(w, _app_name(w)) for w in pywinctl.getAllWindows()]
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("windows unknown: {}", error)
         return []
@@ -95,13 +104,42 @@ def find_window(pattern: str, activate: bool = False) -> WindowInfo | None:
     try:
         import pywinctl
 
-        found = [w for w in pywinctl.getAllWindows() if w.title and re.search(pattern, w.title)]
-        if not found:
-            return None
-        window = found[0]
-        if activate and not window.isActive:
-            window.activate(wait=True)
-        return _info(window, _app_name(window))
+        with _ONE_AT_A_TIME:
+            found = [w for w in pywinctl.getAllWindows() if w.title and re.search(pattern, w.title)]
+            if not found:
+                return None
+            window = found[0]
+            if activate and not window.isActive:
+                window.activate(wait=True)
+            return _info(window, _app_name(window))
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("windows unknown: {}", error)
         return None
+
+
+def popups() -> dict[int, Box]:
+    """The menus and drop-down lists showing now (X windows the window manager does not manage),
+    by window id, with their desktop boxes; empty where there is no X server to ask."""
+    if sys.platform != "linux":
+        return {}
+    try:
+        from Xlib import X
+        from Xlib.display import Display
+
+        display = Display()
+    except Exception as error:
+        logger.debug("popups unknown: {}", error)
+        return {}
+    try:
+        found = {}
+        for child in display.screen().root.query_tree().children:
+            attributes = child.get_attributes()
+            if attributes.override_redirect and attributes.map_state == X.IsViewable:
+                at = child.get_geometry()
+                found[child.id] = (at.x, at.y, at.x + at.width, at.y + at.height)
+        return found
+    except Exception as error:  # a popup that closed while it was asked about
+        logger.debug("popups unknown: {}", error)
+        return {}
+    finally:
+        display.close()

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from PIL import Image
 
 from agent.backends import make_backend
 from agent.hands import Hands, Pacing, Refused, StepObserver
@@ -41,11 +42,12 @@ from agent.task import Outcome, Status, Step
 from agent.trajectory import RowResult, RowStatus, RunSummary
 from errors import Stopped, SystemFailure
 from perception import clipboard
-from perception.controls import ticked
+from perception.accessibility import checked
+from perception.controls import RING, TickLooks
 from perception.geometry import Box, center, grow, shift, span
 from perception.ocr import find, normalize, read, similarity
 from perception.screen import Screenshot
-from perception.windows import WindowInfo, find_window
+from perception.windows import WindowInfo, find_window, popups
 from safety.gate import Asker
 from safety.secrets import Redactor
 from tasks.forms.form import FormError, FormField, FormSpec, load_rows
@@ -60,6 +62,10 @@ from tasks.forms.locate_field import (
 
 TEXT_KINDS = ("text", "multiline", "password", "date")
 _CARET_KEYS = (["end"], ["shift", "home"], ["ctrl", "end"], ["ctrl", "shift", "home"])
+LIST_SCROLL = 150  # pixels (three wheel notches) an open list is scrolled by at a time
+MAX_LIST_SCROLLS = 40  # a list this long one way is not a form's list
+OPTION_CONFIDENCE = 50  # Tesseract's confidence below which a line in a list is a border or an arrow, not an option
+OPTION_INDENT = 24  # pixels right of a list's leftmost option within which the others start
 MENTION = 0.95  # how closely a line must read as after_submit's text ("Save" is not "Saved")
 
 
@@ -140,7 +146,8 @@ class _Filler:
     spec: FormSpec
     hands: Hands
     locator: FieldLocator
-    lists: dict[tuple[str, int, int], dict[str, Box]] = field(default_factory=dict)  # options read, by list
+    lists: dict[tuple[str, int, int], dict[str, Box]] = field(default_factory=dict)  # options last read, by list
+    looks: dict[tuple[str, str], TickLooks] = field(default_factory=dict)  # each tick box's looks, by field and option
     status: Box | None = None  # where after_submit's text was seen, relative to the window
 
     def row(self, number: int, row: dict[str, str]) -> RowResult:
@@ -215,47 +222,71 @@ class _Filler:
         """A check box set to the wanted state, or a radio button chosen: clicked only if not so already."""
         place = self.place(window, form_field, value)
         wanted = form_field.kind == "radio" or value == "yes"
-        if self.is_ticked(place) == wanted:
+        looks = self.looks_of(form_field, value)
+        before = self.indicator(place)
+        if self.is_ticked(window, place, looks, before) == wanted:
             step.detail = "already as wanted"
             return
         self.do(step, {"action": "left_click"}, place.center)
+        if not self.hands.dry_run:
+            looks.learn(before, self.indicator(place))
 
     def choose(self, step: Step, window: WindowInfo, form_field: FormField, value: str) -> None:
-        """Open the list and click the option that reads ``value``."""
+        """Open the list and click the option that reads ``value``, scrolling the list to it."""
         place = self.place(window, form_field, value)
         if value and self.reads(place, value) == value:
             step.detail = "already as wanted"
             return
+        closed = popups()
         self.do(step, {"action": "left_click"}, place.center)
         if self.hands.dry_run:
             return
-        option = self.option(place, form_field, value)
+        seen: list[str] = []
+        option = self.option(step, place, closed, form_field, value, seen)
         if option is None:
             self.do(step, {"action": "key", "keys": ["escape"]})
-            raise RowFailed(f"{form_field.name}: the list has no option {value!r}")
+            offered = f" (it offers {', '.join(repr(o) for o in seen)})" if seen else " (no option could be read)"
+            raise RowFailed(f"{form_field.name}: the list has no option {value!r}{offered}")
         self.do(step, {"action": "left_click"}, option)
 
-    def option(self, place: Place, form_field: FormField, value: str) -> tuple[int, int] | None:
-        """Where the open list shows ``value``. The options read are kept (relative to the control),
-        so a later row only checks that its option is still there; a list that opens elsewhere
-        (GTK puts the chosen option over the control) is read again."""
+    def option(self, step: Step, place: Place, closed: dict[int, Box], form_field: FormField, value: str,
+               seen: list[str]) -> tuple[int, int] | None:
+        """Where the open list shows ``value``, scrolling it down, then up, until the option shows or
+        the list's end is reached; ``seen`` gets the options read. The list is the popup that was not
+        there while it was ``closed``, and each line of its own box is one option (text beside the
+        list is not read with it). Where the options were is kept,
+        relative to the control, so a later row first looks there."""
         key = (form_field.label or "", place.box[2] - place.box[0], place.box[3] - place.box[1])
-        wanted = normalize(value)
-        kept = self.lists.get(key, {}).get(wanted)
+        kept = self.lists.get(key, {}).get(normalize(value))
         if kept is not None:
             box = shift(kept, place.box[0], place.box[1])
-            if wanted in normalize(self.text_in(grow(box, 4, 2))):
+            if similarity(self.text_in(grow(box, 4, 2)), value) >= SURE:
                 return center(box)
-        shot = self.hands.screen.capture()
-        picture = WindowPicture.of(shot, _list_area(place.box, shot))
-        options = {normalize(line.text): shift(picture.to_desktop(line.box), -place.box[0], -place.box[1])
-                   for line in read(picture.image)}
-        self.lists[key] = options
-        scores = {text: similarity(text, value) for text in options}
-        best = max(scores, key=scores.__getitem__, default=None)
-        if best is None or scores[best] < SURE:
-            return None
-        return center(shift(options[best], place.box[0], place.box[1]))
+        opened = [box for window, box in popups().items() if window not in closed]
+        area = max(opened, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) if opened else _list_area(
+            place.box, self.hands.screen.capture())
+        for pixels in (-LIST_SCROLL, LIST_SCROLL):  # down to the end, then up to the top
+            shown: list[tuple[str, Box]] = []
+            for _ in range(MAX_LIST_SCROLLS):
+                before, shown = shown, self.list_options(area)
+                seen += [text for text, _ in shown if text not in seen]
+                scores = [(similarity(text, value), box) for text, box in shown]
+                best = max(scores, default=None, key=lambda score: score[0])
+                if best is not None and best[0] >= SURE:
+                    self.lists[key] = {normalize(text): shift(box, -place.box[0], -place.box[1]) for text, box in shown}
+                    return center(best[1])
+                if [text for text, _ in shown] == [text for text, _ in before]:
+                    break  # scrolling moved nothing: the end of the list
+                self.do(step, {"action": "scroll", "pixels": pixels}, center(area))
+        return None
+
+    def list_options(self, area: Box) -> list[tuple[str, Box]]:
+        """The options an open list shows in ``area``, one a line, with their desktop boxes. Options
+        line up on the list's left; what a scroll bar's arrows and edges read as is left out."""
+        picture = WindowPicture.of(self.hands.screen.capture(), area)
+        lines = [line for line in read(picture.image) if max(w.confidence for w in line.words) >= OPTION_CONFIDENCE]
+        start = min((line.box[0] for line in lines), default=0)
+        return [(line.text, picture.to_desktop(line.box)) for line in lines if line.box[0] <= start + OPTION_INDENT]
 
     # checking
 
@@ -282,9 +313,9 @@ class _Filler:
             return None
         place = self.place(window, form_field, value)
         if form_field.kind == "checkbox":
-            return "yes" if self.is_ticked(place) else "no"
+            return "yes" if self.is_ticked(window, place, self.looks_of(form_field, value)) else "no"
         if form_field.kind == "radio":
-            return value if self.is_ticked(place) else f"not {value}"
+            return value if self.is_ticked(window, place, self.looks_of(form_field, value)) else f"not {value}"
         if form_field.kind == "select":
             return self.reads(place, value)
         step = self.step(f"row {number}: read back {form_field.name!r}")
@@ -300,11 +331,18 @@ class _Filler:
             return self.reads(place, value)
         return copied
 
-    def is_ticked(self, place: Place) -> bool:
+    def is_ticked(self, window: WindowInfo, place: Place, looks: TickLooks, picture: Image.Image | None = None) -> bool:
+        """Whether the box is ticked: as the accessibility tree says, else as its looks say."""
+        state = checked(self.current(window).title, place.center)
+        return state if state is not None else looks.is_ticked(picture or self.indicator(place))
+
+    def looks_of(self, form_field: FormField, value: str) -> TickLooks:
+        return self.looks.setdefault((form_field.name, value if form_field.kind == "radio" else ""), TickLooks())
+
+    def indicator(self, place: Place) -> Image.Image:
+        """The tick box as it looks now, with a little of the window around it."""
         assert place.indicator is not None
-        shot = self.hands.screen.capture()
-        picture = WindowPicture.of(shot, place.indicator)
-        return ticked(picture.image, (0, 0, picture.image.width, picture.image.height))
+        return WindowPicture.of(self.hands.screen.capture(), grow(place.indicator, RING, RING)).image
 
     def reads(self, place: Place, value: str) -> str:
         """``value`` if OCR finds it in the place's box (among other text, e.g. a list's arrow), else what it reads."""
@@ -382,7 +420,7 @@ class _Filler:
 
 
 def _list_area(control: Box, shot: Screenshot) -> Box:
-    """Where an opened list shows its options: around and below the control, on its monitor."""
+    """Where an opened list can show its options: around and below the control, on its monitor."""
     m = shot.monitor
     height = control[3] - control[1]
     return (max(m.left, control[0] - 4 * height), max(m.top, control[1] - 12 * height),

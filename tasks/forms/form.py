@@ -8,6 +8,8 @@ The spec is a small YAML file::
       - {label: "Password", kind: password, value: "{password}"}
       - {label: "Country", kind: select, value: "{country}"}
       - {label: "Plan", kind: radio, value: "{plan}"}          # the option whose text is the value
+      - {label: "Contact by", kind: select, value: "{contact}",
+         options: {email: "E-mail", phone: "Telephone"}}       # data values shown as other text
       - {label: "Birthday", kind: date, value: "{birthday}", format: "%d.%m.%Y"}
       - {label: "Notes", kind: multiline, value: "{notes}"}
       - {label: "Send me the newsletter", kind: checkbox, value: "{subscribe}"}
@@ -58,6 +60,8 @@ class FormField(_Strict):
     value: str = Field("", description="what to fill in, with {column} placeholders; for keys: e.g. 'tab', 'ctrl+s'")
     format: str = Field("%Y-%m-%d", description="date: how the field wants it written (strftime)")
     side: Side = Field("auto", description="where the control is from its label: right, below, or auto")
+    options: dict[str, str] = Field(default_factory=dict, description="radio, select: the option text shown for a "
+                                                                       "data value, where the two differ")
 
     @model_validator(mode="after")
     def _complete(self) -> FormField:
@@ -68,7 +72,9 @@ class FormField(_Strict):
                 raise ValueError(f"keys {self.value!r}: {error}") from None
             if not self.value:
                 raise ValueError("a keys step needs the keys as its value, e.g. value: tab")
-        elif not self.label:
+        if self.options and self.kind not in ("radio", "select"):
+            raise ValueError(f"options: maps data values to a list's or a choice's options, not a {self.kind}'s")
+        if not self.label and self.kind != "keys":
             raise ValueError(f"a {self.kind} field needs the label shown next to it")
         return self
 
@@ -87,6 +93,9 @@ class FormField(_Strict):
                 raise FormError(f"{self.name}: {value!r} is not yes or no (a check box takes yes/no, true/false, "
                                 "1/0, on/off, x or nothing)")
             return "yes" if word in TRUE else "no"
+        if self.options:
+            mapped = {k.casefold(): v for k, v in self.options.items()}
+            return self.options.get(value, mapped.get(value.strip().casefold(), value))
         return value
 
 
