@@ -6,7 +6,8 @@ ring on the press, so a patch grabbed then shows the field as it looks *after* t
 replay on a fresh app does not find it (64-69% alike). :class:`ScreenHistory` keeps the last
 frames, each with the moments it was seen on the screen, so the recorder takes a step's pictures
 from the last frame grabbed before the press, and a click's after-picture from the last frame
-before whatever came next.
+before whatever came next. With each new frame it notes the windows open, top last: a click on
+OK closes its dialog before the listener can ask which window has the focus.
 
 Cost on 1280x800 (2 busy cores): a grab, its conversion and the comparison with the last frame
 take about 2.5 ms of processor time, 5% of one core at one grab every ``EVERY`` seconds while
@@ -18,13 +19,18 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from loguru import logger
 from PIL import Image
 
 from perception.geometry import Monitor
 from perception.screen import Screen
+from perception.windows import WindowInfo, open_windows
+
+T = TypeVar("T")
 
 EVERY = 0.05  # seconds between grabs: a person's press comes later than that after what they react to
 KEEP = 3.0  # seconds of history: the recorder's writer works a little behind the listeners
@@ -49,6 +55,7 @@ class ScreenHistory:
         self.screen, self.monitors, self.every, self.keep = screen, monitors, every, keep
         self._frames: dict[Monitor, deque[Frame]] = {m: deque() for m in monitors}
         self._last: dict[Monitor, bytes] = {}  # the newest frame's pixels, to tell a change
+        self._windows: deque[tuple[float, list[WindowInfo]]] = deque()  # when noted, the windows then
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -75,11 +82,18 @@ class ScreenHistory:
             return None
         return earlier[-1].picture
 
+    def windows_before(self, moment: float) -> list[WindowInfo] | None:
+        """The windows open just before ``moment``, bottom to top; None when not known."""
+        with self._lock:
+            earlier = [windows for seen, windows in self._windows if seen < moment]
+        return earlier[-1] if earlier else None
+
     def _run(self) -> None:
         while not self._stop.wait(self.every):
             self._grab()
 
     def _grab(self) -> None:
+        changed = False
         for monitor in self.monitors:
             try:
                 picture = self.screen.grab(monitor)
@@ -94,5 +108,17 @@ class ScreenHistory:
                     frames[-1].last = now
                 else:
                     frames.append(Frame(picture, now, now))
-                while len(frames) > 1 and frames[1].first < now - self.keep:  # the first is needed no more
-                    frames.popleft()
+                    changed = True
+                _prune(frames, lambda frame: frame.first, now - self.keep)
+        if changed:  # windows do not open, close or move without the screen changing
+            windows = open_windows()
+            now = time.monotonic()
+            with self._lock:
+                self._windows.append((now, windows))
+                _prune(self._windows, lambda noted: noted[0], now - self.keep)
+
+
+def _prune(history: deque[T], since: Callable[[T], float], oldest: float) -> None:
+    """Drop what only moments before ``oldest`` need: all but the newest entry from before then."""
+    while len(history) > 1 and since(history[1]) < oldest:
+        history.popleft()

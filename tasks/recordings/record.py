@@ -43,6 +43,7 @@ from safety.killswitch import DEFAULT_HOTKEY, unblock_x11_listener
 from tasks.recordings.event_merge import MODIFIERS, MergeRules, Merged, RawEvent, StepMerger, near, hotkey_keys, key_label
 from tasks.recordings.frames import ScreenHistory
 from tasks.recordings.recording import CLICK_KINDS, POINTER_KINDS, Recording, Window
+from tasks.recordings.windows import on_top_at
 
 REORDER_S = 0.25
 """How long an event waits before merging: the other listener's thread may still deliver an earlier one."""
@@ -216,7 +217,7 @@ class Recorder:
             if not pressed:
                 self._events.put(RawEvent("up", at, point, button=button.name))
                 return
-            window = _window()
+            window = self._window_at(point, self._moment(at))
             pictures = self._look(point, window, self._moment(at))
             self._events.put(RawEvent("down", at, point, button=button.name, window=window, **pictures))
 
@@ -226,7 +227,8 @@ class Recorder:
             point, at, run = (int(x), int(y)), self._stamp(self._mouse), self._scroll_run
             window, pictures = None, {}
             if run is None or not near(run[0], point, self.rules.drag_px) or at - run[1] > self.rules.scroll_gap_s:
-                window = _window()  # only a scroll's first notch needs pictures (as the merger starts runs)
+                # only a scroll's first notch needs its window and pictures (as the merger starts runs)
+                window = self._window_at(point, self._moment(at))
                 pictures, run = self._look(point, window, self._moment(at)), (point, at)
             self._scroll_run = (run[0], at)
             self._events.put(RawEvent("scroll", at, point, scroll=(int(dx), int(dy)), window=window, **pictures))
@@ -292,6 +294,14 @@ class Recorder:
         if self._server_zero is None or self._server_lead is None:
             return self._started + at
         return self._started + at + (self._server_zero - self._server_lead) / 1000
+
+    def _window_at(self, point: tuple[int, int], moment: float) -> Window | None:
+        """The window a press or scroll at ``point`` went to: the one on top there just before it (a
+        click on OK closes its dialog before the listener can ask); where no window was (a menu
+        hanging out of its window), the one with the focus."""
+        before = self._history.windows_before(moment) if self._history is not None else None
+        found = on_top_at(point, before) if before else None
+        return Window.of(found) if found else _window()
 
     def _picture(self, point: tuple[int, int], moment: float) -> tuple[Image.Image, Monitor] | None:
         """The monitor at ``point`` as it was just before ``moment``; grabbed now when the history
