@@ -16,6 +16,8 @@ from pathlib import Path
 
 from loguru import logger
 
+from perception.geometry import Box
+
 _ONE_AT_A_TIME = threading.Lock()
 
 
@@ -113,3 +115,31 @@ def find_window(pattern: str, activate: bool = False) -> WindowInfo | None:
     except (Exception, SystemExit) as error:  # pywinctl exits when xrandr is missing
         logger.debug("windows unknown: {}", error)
         return None
+
+
+def popups() -> dict[int, Box]:
+    """The menus and drop-down lists showing now (X windows the window manager does not manage),
+    by window id, with their desktop boxes; empty where there is no X server to ask."""
+    if sys.platform != "linux":
+        return {}
+    try:
+        from Xlib import X
+        from Xlib.display import Display
+
+        display = Display()
+    except Exception as error:
+        logger.debug("popups unknown: {}", error)
+        return {}
+    try:
+        found = {}
+        for child in display.screen().root.query_tree().children:
+            attributes = child.get_attributes()
+            if attributes.override_redirect and attributes.map_state == X.IsViewable:
+                at = child.get_geometry()
+                found[child.id] = (at.x, at.y, at.x + at.width, at.y + at.height)
+        return found
+    except Exception as error:  # a popup that closed while it was asked about
+        logger.debug("popups unknown: {}", error)
+        return {}
+    finally:
+        display.close()
