@@ -10,13 +10,12 @@ Run: ``python signup_form.py --state /tmp/signup.json``.
 
 from __future__ import annotations
 
-import argparse
 import tkinter as tk
 from datetime import datetime
 from pathlib import Path
 from tkinter import ttk
 
-from app_state import StateFile
+from app_state import StateFile, publish_tk, run_tk
 
 COUNTRIES = ["Brazil", "France", "Germany", "Japan", "Switzerland", "United Kingdom"]
 PLANS = ["Basic", "Pro", "Team"]
@@ -63,7 +62,7 @@ class SignupForm:
         row += 1
         self.status = tk.Label(frame, text="", fg="#1a7f37")
         self.status.grid(row=row, column=1, sticky="w")
-        root.after(100, self.publish)
+        publish_tk(root, self.state_file, self.state)
 
     def _entry(self, frame: tk.Frame, row: int, label: str, show: str) -> tk.Entry:
         tk.Label(frame, text=label).grid(row=row, column=0, sticky="w", padx=(0, 16), pady=6)
@@ -85,24 +84,11 @@ class SignupForm:
             return
         self.submissions.append(self.values())
         self.status.config(text=f"Saved ({len(self.submissions)})", fg="#1a7f37")
-        self.publish()
+        self.state_file.write(self.state())
 
-    def publish(self) -> None:
-        """Write the form's state when it changed; polled, so typing shows up within 100 ms."""
-        self.state_file.write({"fields": self.values(), "submissions": self.submissions})
-        self.root.after(100, self.publish)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--state", type=Path, help="write the form's state to this JSON file")
-    parser.add_argument("--geometry", default="+60+40", help="where the window goes (X geometry)")
-    args = parser.parse_args()
-    root = tk.Tk()
-    root.geometry(args.geometry)
-    SignupForm(root, args.state)
-    root.mainloop()
+    def state(self) -> dict[str, object]:
+        return {"fields": self.values(), "submissions": self.submissions}
 
 
 if __name__ == "__main__":
-    main()
+    run_tk(SignupForm, __doc__)

@@ -9,12 +9,11 @@ Run: ``python vendor_form.py --state /tmp/vendor.json``.
 
 from __future__ import annotations
 
-import argparse
 import tkinter as tk
 from pathlib import Path
 from tkinter import ttk
 
-from app_state import StateFile
+from app_state import StateFile, publish_tk, run_tk
 
 COUNTRIES = ["Argentina", "Australia", "Austria", "Belgium", "Brazil", "Canada", "Chile", "China", "Denmark",
              "Egypt", "Finland", "France", "Germany", "Greece", "India", "Ireland", "Italy", "Japan", "Kenya",
@@ -54,7 +53,7 @@ class VendorForm:
         ttk.Button(frame, text="Save", command=self.save).grid(row=3, column=1, sticky="w", pady=10)
         self.status = ttk.Label(frame, text="")
         self.status.grid(row=4, column=1, sticky="w")
-        root.after(100, self.publish)
+        publish_tk(root, self.state_file, self.state)
 
     def values(self) -> dict[str, object]:
         return {"company": self.company.get(), "country": self.country.get(), "contact": self.contact.get(),
@@ -63,24 +62,11 @@ class VendorForm:
     def save(self) -> None:
         self.submissions.append(self.values())
         self.status.config(text=f"Saved ({len(self.submissions)})")
-        self.publish()
+        self.state_file.write(self.state())
 
-    def publish(self) -> None:
-        """Write the form's state when it changed; polled, so typing shows up within 100 ms."""
-        self.state_file.write({"fields": self.values(), "submissions": self.submissions})
-        self.root.after(100, self.publish)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--state", type=Path, help="write the form's state to this JSON file")
-    parser.add_argument("--geometry", default="+60+40", help="where the window goes (X geometry)")
-    args = parser.parse_args()
-    root = tk.Tk()
-    root.geometry(args.geometry)
-    VendorForm(root, args.state)
-    root.mainloop()
+    def state(self) -> dict[str, object]:
+        return {"fields": self.values(), "submissions": self.submissions}
 
 
 if __name__ == "__main__":
-    main()
+    run_tk(VendorForm, __doc__)
