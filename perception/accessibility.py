@@ -144,6 +144,35 @@ def checked(title: str, point: tuple[int, int]) -> bool | None:
     return _first_in_window(title, state)
 
 
+_ITEM_ROLES = ("list item", "menu item", "check menu item", "radio menu item")
+
+
+def list_items(title: str) -> list[Element]:
+    """The items of every list and menu of the app whose window is titled exactly ``title``, an
+    open drop-down's options among them (GTK shows them in a window of their own, Qt under the
+    combo box), wherever they are, on the screen or scrolled off it; empty without a tree."""
+    try:
+        bus = _Bus(switch_on=False)
+    except Exception as error:
+        logger.debug("no accessibility tree: {!r}", error)
+        return []
+    registry = ("org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root")
+    try:
+        for app in bus.call(registry, ACCESSIBLE, "GetChildren")[0]:
+            try:
+                windows = [tuple(w) for w in bus.call(tuple(app), ACCESSIBLE, "GetChildren")[0]]
+                if any(bus.name(w) == title for w in windows):
+                    return [e for w in windows for e in _walk(bus, w, into_lists=True) if e.role in _ITEM_ROLES]
+            except Exception as error:  # an app that has quit is still listed for a while: skip it
+                logger.debug("accessibility: skipping an app that does not answer: {}", error)
+        return []
+    except Exception as error:
+        logger.debug("accessibility tree unreadable: {}", error)
+        return []
+    finally:
+        bus.connection.close()
+
+
 def focused_element(title: str) -> Element | None:
     """The element that has the keyboard focus in the window titled exactly ``title``, or None
     (no accessibility tree to ask, or nothing focused in it)."""
@@ -201,8 +230,9 @@ def _window(bus: _Bus, title: str) -> tuple[str, str] | None:
     return None
 
 
-def _walk(bus: _Bus, window: tuple[str, str], with_nodes: bool = False) -> list:
-    """The visible elements under ``window`` (with their bus nodes when ``with_nodes``)."""
+def _walk(bus: _Bus, window: tuple[str, str], with_nodes: bool = False, into_lists: bool = False) -> list:
+    """The visible elements under ``window`` (with their bus nodes when ``with_nodes``); a combo
+    box's items only ``into_lists`` (they are not on the screen until it opens)."""
     found: list = []
     todo = [window]
     while todo and len(found) < MAX_ELEMENTS:
@@ -212,6 +242,6 @@ def _walk(bus: _Bus, window: tuple[str, str], with_nodes: bool = False) -> list:
         if width > 0 and height > 0:
             element = Element(role, bus.name(node), (x, y, x + width, y + height))
             found.append((element, node) if with_nodes else element)
-        if role != "combo box":  # its list items are not on the screen until it opens
+        if role != "combo box" or into_lists:
             todo.extend(tuple(child) for child in bus.call(node, ACCESSIBLE, "GetChildren")[0])
     return found

@@ -45,6 +45,10 @@ def span(boxes: Iterable[Box]) -> Box:
     return (min(left), min(top), max(right), max(bottom))
 
 
+def contains(outer: Box, inner: Box) -> bool:
+    return outer[0] <= inner[0] and outer[1] <= inner[1] and inner[2] <= outer[2] and inner[3] <= outer[3]
+
+
 def overlap(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 

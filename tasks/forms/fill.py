@@ -42,9 +42,9 @@ from agent.task import Outcome, Status, Step
 from agent.trajectory import RowResult, RowStatus, RunSummary
 from errors import Stopped, SystemFailure
 from perception import clipboard
-from perception.accessibility import checked
+from perception.accessibility import checked, list_items
 from perception.controls import RING, TickLooks
-from perception.geometry import Box, center, grow, shift, span
+from perception.geometry import Box, center, contains, grow, shift, span
 from perception.ocr import find, normalize, read, similarity
 from perception.screen import Screenshot
 from perception.windows import WindowInfo, find_window, popups
@@ -242,19 +242,19 @@ class _Filler:
         if self.hands.dry_run:
             return
         seen: list[str] = []
-        option = self.option(step, place, closed, form_field, value, seen)
+        option = self.option(step, self.current(window).title, place, closed, form_field, value, seen)
         if option is None:
             self.do(step, {"action": "key", "keys": ["escape"]})
             offered = f" (it offers {', '.join(repr(o) for o in seen)})" if seen else " (no option could be read)"
             raise RowFailed(f"{form_field.name}: the list has no option {value!r}{offered}")
         self.do(step, {"action": "left_click"}, option)
 
-    def option(self, step: Step, place: Place, closed: dict[int, Box], form_field: FormField, value: str,
-               seen: list[str]) -> tuple[int, int] | None:
+    def option(self, step: Step, title: str, place: Place, closed: dict[int, Box], form_field: FormField,
+               value: str, seen: list[str]) -> tuple[int, int] | None:
         """Where the open list shows ``value``, scrolling it down, then up, until the option shows or
         the list's end is reached; ``seen`` gets the options read. The list is the popup that was not
-        there while it was ``closed``, and each line of its own box is one option (text beside the
-        list is not read with it). Where the options were is kept,
+        there while it was ``closed``; its options are read from the accessibility tree, else by OCR
+        of its own box, a line an option (so text beside the list is not read with it). Where the options were is kept,
         relative to the control, so a later row first looks there."""
         key = (form_field.label or "", place.box[2] - place.box[0], place.box[3] - place.box[1])
         kept = self.lists.get(key, {}).get(normalize(value))
@@ -268,11 +268,13 @@ class _Filler:
         for pixels in (-LIST_SCROLL, LIST_SCROLL):  # down to the end, then up to the top
             shown: list[tuple[str, Box]] = []
             for _ in range(MAX_LIST_SCROLLS):
-                before, shown = shown, self.list_options(area)
+                before, (shown, from_tree) = shown, self.list_options(title, area)
                 seen += [text for text, _ in shown if text not in seen]
                 scores = [(similarity(text, value), box) for text, box in shown]
                 best = max(scores, default=None, key=lambda score: score[0])
-                if best is not None and best[0] >= SURE:
+                # an item the tree places in the list may still be hidden (GTK keeps its scroll arrow over it)
+                if best is not None and best[0] >= SURE and (
+                        not from_tree or similarity(self.text_in(best[1]), value) >= SURE):
                     self.lists[key] = {normalize(text): shift(box, -place.box[0], -place.box[1]) for text, box in shown}
                     return center(best[1])
                 if [text for text, _ in shown] == [text for text, _ in before]:
@@ -280,13 +282,18 @@ class _Filler:
                 self.do(step, {"action": "scroll", "pixels": pixels}, center(area))
         return None
 
-    def list_options(self, area: Box) -> list[tuple[str, Box]]:
-        """The options an open list shows in ``area``, one a line, with their desktop boxes. Options
-        line up on the list's left; what a scroll bar's arrows and edges read as is left out."""
+    def list_options(self, title: str, area: Box) -> tuple[list[tuple[str, Box]], bool]:
+        """The options an open list shows in ``area``, with their desktop boxes, and whether they
+        come from the accessibility tree (the items it places there), else from OCR, a line an
+        option: options line up on the list's left, and what a scroll bar's arrows and edges read
+        as is left out."""
+        items = [(item.name, item.box) for item in list_items(title) if item.name and contains(area, item.box)]
+        if items:
+            return items, True
         picture = WindowPicture.of(self.hands.screen.capture(), area)
         lines = [line for line in read(picture.image) if max(w.confidence for w in line.words) >= OPTION_CONFIDENCE]
         start = min((line.box[0] for line in lines), default=0)
-        return [(line.text, picture.to_desktop(line.box)) for line in lines if line.box[0] <= start + OPTION_INDENT]
+        return [(line.text, picture.to_desktop(line.box)) for line in lines if line.box[0] <= start + OPTION_INDENT], False
 
     # checking
 
