@@ -13,6 +13,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from agent.profiles import profile_names
 from agent.settings import Settings, SettingsError
 
 EXIT_CODES = """exit codes:
@@ -194,6 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="who points: the model (default) or Tesseract OCR matching the instruction's text")
     ground.add_argument("--limit", type=int, help="only the first N targets")
     ground.add_argument("--generate", action="store_true", help="write a set made from the built-in apps into SOURCE")
+    ground.add_argument("--generate-pro", action="store_true", help="write a ScreenSpot-Pro-style set of small "
+                        "marked targets on 2560x1440 screens into SOURCE (what --backend simulated finds)")
     ground.add_argument("--runs-dir", type=Path, help="where the results go (default: runs/)")
     add_model_options(ground)
     add_common_options(ground)
@@ -232,6 +235,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(serve)
     add_common_options(serve)
 
+    mcp = commands.add_parser(
+        "mcp", help="an MCP server: other assistants see and work this desktop through the same safety gate",
+        description="Serve the Model Context Protocol: tools to take screenshots, do single actions, run the agent\n"
+        "on a task, fill forms, replay recordings and read run folders. Every action passes the safety gate;\n"
+        "what needs a person's approval is asked of the client's user (elicitation), or refused.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  run_agent.py mcp --base-url http://localhost:8000/v1\n"
+        "  run_agent.py mcp --transport http --port 7861",
+    )
+    mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio",
+                     help="stdio (default: the client starts this command) or streamable HTTP at /mcp")
+    mcp.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default: 127.0.0.1, this "
+                     "machine only; any other needs --token)")
+    mcp.add_argument("--port", type=int, default=7861, help="HTTP: port (default: 7861)")
+    mcp.add_argument("--token", help="HTTP: access token clients must send (Authorization: Bearer TOKEN)")
+    mcp.add_argument("--confirm", choices=["ask", "allow", "deny"],
+                     help="actions the safety policy wants confirmed: ask the client's user (default), allow or deny")
+    mcp.add_argument("--max-steps", type=int, help="default step budget of run_task (default: 30)")
+    mcp.add_argument("--monitor", help="which monitor to watch: primary (default), active, or a number")
+    mcp.add_argument("--runs-dir", type=Path, help="where run folders go, and are found (default: runs/)")
+    mcp.add_argument("--recordings-dir", type=Path, help="where recordings to replay are (default: recordings/)")
+    add_safety_options(mcp)
+    add_model_options(mcp)
+    add_common_options(mcp)
+
     policy = commands.add_parser(
         "policy", help="test safety rules: what the gate decides for scripted actions",
         description="Put scripted actions through the safety gate and print its decisions, one JSON line per case.",
@@ -254,9 +282,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     model = parser.add_argument_group("model")
-    model.add_argument("--backend", choices=["transformers", "openai", "scripted"],
+    model.add_argument("--backend", choices=["transformers", "openai", "scripted", "simulated"],
                        help="who answers: the model in this process (default), an OpenAI-compatible server "
-                       "(default with --base-url), or a reply file (default with --script)")
+                       "(default with --base-url), a reply file (default with --script), or a simulated grounder "
+                       "whose error grows as targets shrink (for ground-eval --generate-pro sets)")
+    model.add_argument("--profile", choices=profile_names(),
+                       help="how the model is spoken to: qwen3-vl (default: Qwen's cookbook prompt, byte for byte), "
+                       "agent-rules (this project's guidance), gui-owl-1.5 or ui-venus-1.5 (GUI fine-tunes)")
+    model.add_argument("--refine", choices=["none", "zoom"],
+                       help="zoom: ask again on an enlarged crop around each point (run, ask --point, ground-eval)")
+    model.add_argument("--zoom-views", type=int, metavar="N",
+                       help="with --refine zoom: crops to ask, shifted around the point; the median wins (default: 1)")
     model.add_argument("--mode", choices=["instruct", "thinking"],
                        help="Qwen3-VL variant: instruct (default, fast) or thinking (reasons before acting)")
     model.add_argument("--model", help="hub id or folder of the weights, or the model name on the server "
@@ -313,6 +349,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
     from PIL import Image, UnidentifiedImageError
 
     from agent.backends import make_backend
+    from agent.profiles import load_profile
     from agent.reply import ReplyError
     from tasks.commands.ask import ask
 
@@ -322,7 +359,8 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
     except (OSError, UnidentifiedImageError) as error:
         raise SettingsError(f"cannot read the image {path}: {error}") from None
     try:
-        answer = ask(make_backend(settings), image, question, settings.sampling(), point=point)
+        answer = ask(make_backend(settings), image, question, settings.sampling(), point=point,
+                     profile=load_profile(settings.profile), zoom=settings.zoom())
     except ReplyError as error:
         print(f"run_agent.py: {error}", file=sys.stderr)
         return 1
@@ -335,7 +373,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
                 "param", "data", "from_step", "action", "describe", "find_with_model",
                 "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "files", "locator", "limit",
-                "generate", "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error"}
+                "generate", "generate_pro", "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error", "transport"}
 """Command-line arguments that are not settings."""
 
 
@@ -379,6 +417,10 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         except KeyboardInterrupt as stop:
             print(f"run_agent.py: {stop or 'stopped'}", file=sys.stderr)
             return 130
+    elif args.command == "ground-eval" and args.generate_pro:
+        from agent.backends.simulated import write_pro_set
+
+        print(f"{write_pro_set(args.source)} targets written to {args.source}")
     elif args.command == "ground-eval" and args.generate:
         print(f"{make_own_set(args.source)} targets written to {args.source}")
     elif args.command == "ground-eval":
@@ -446,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
             from webui.server import serve
 
             return serve(settings, args.host, args.port, args.token)
+        if args.command == "mcp":
+            from mcp_server.server import serve_mcp
+
+            return serve_mcp(settings, args.transport, args.host, args.port, args.token)
         from agent.progress import ConsoleProgress
         from tasks.commands.run import run_command
 

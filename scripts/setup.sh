@@ -36,7 +36,7 @@ fi
 echo "Installing Python packages"
 # torch is pinned so that nothing drags in another build: on a machine with the CPU wheel in
 # its package index that one is taken (small, no CUDA); elsewhere pip picks the usual build.
-.venv/bin/python -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[model,test,eval]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -c scripts/constraints.txt -e ".[model,test,eval,mcp,ray]"
 # pyautogui drags in python3-xlib 0.15, which overwrites the Xlib package that pynput and
 # pywinctl need; put 0.33 back.
 .venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps python-xlib==0.33
