@@ -232,14 +232,16 @@ class Executor:
             time.sleep(self._type_delay_ms / 1000)
 
 
-MAX_BOUND = 12
+MAX_BOUND = 24
 """Spare keycodes one process holds at most, leaving others for other processes (and xdotool)."""
-REBIND_AFTER = 0.25
+REBIND_AFTER = 1.0
 """Seconds after its last key before a bound keycode is given to another character: an app reads
 a key's character from the keymap as it is when the app gets to the key, not when it was sent
 (Tk lost characters remapped 20 ms after their key)."""
-RELEASE_AFTER = 1.0
-"""Seconds without a key before the bound keycodes are given back, for other processes to use."""
+RELEASE_AFTER = 5.0
+"""Seconds without a key before the bound keycodes are given back, for other processes to use:
+longer than a busy app lags behind its input (on two loaded cores, the demo lost an emoji 1 of 30
+times when they were given back after one second)."""
 
 
 class _BoundKeys:

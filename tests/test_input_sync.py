@@ -68,7 +68,7 @@ def test_more_distinct_characters_than_keycodes_held_all_arrive(contact_form):
     assert contact_form.wait_for(lambda s: s["fields"]["notes"] == text)
 
 
-def test_bound_keycodes_are_given_back_after_a_quiet_second(desktop, contact_form):
+def test_bound_keycodes_are_given_back_after_a_quiet_spell(desktop, contact_form):
     from actions.executor import RELEASE_AFTER, _bound_keys
 
     executor = Executor()
