@@ -1,18 +1,19 @@
-"""Building the model's prompt: tool description, task, compact history, screenshots.
+"""Building the model's prompt: system message, task, compact history, screenshots.
 
-Texts live in ``prompts/`` as data; this module only fills them in. History is compact:
-earlier steps as one line of text each, and only the last ``history_images`` screenshots
-as images (each costs about a thousand tokens).
+Texts live in ``prompts/`` as data, and what to say to which model in a profile
+(:mod:`agent.profiles`); this module only fills them in. History is compact: earlier steps as
+one line of text each, and only the last ``history_images`` screenshots as images (each costs
+about a thousand tokens).
 """
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from importlib.resources import files
 
 from actions.schema import tool_schema
 from agent.model import Message, ModelRequest, Part, Sampling
+from agent.profiles import DEFAULT_PROFILE, Profile, load_profile
 from agent.task import TaskState
 from perception.screen import Screenshot
 from safety.secrets import Redactor
@@ -23,10 +24,9 @@ def _template(name: str) -> str:
     return files("agent").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
-@cache
-def system_prompt() -> str:
-    tool = {"type": "function", "function": tool_schema()}
-    return _template("system.md").format(tools=json.dumps(tool, ensure_ascii=False))
+def system_prompt(profile: str = DEFAULT_PROFILE) -> str:
+    """The system message of ``profile`` (by default Qwen's cookbook's, byte for byte)."""
+    return load_profile(profile).system
 
 
 def thought_cutoff() -> str:
@@ -34,9 +34,9 @@ def thought_cutoff() -> str:
     return _template("thought_cutoff.md")
 
 
-def point_question(question: str) -> str:
+def point_question(question: str, profile: str = DEFAULT_PROFILE) -> str:
     """A grounding question: where is ``question`` in the image, as a point on the grid."""
-    return _template("ask_point.md").format(question=question).strip()
+    return load_profile(profile).question(question)
 
 
 def describe_recording(steps: str) -> str:
@@ -50,27 +50,24 @@ def find_patch(step: str) -> str:
 
 
 class PromptBuilder:
-    def __init__(self, sampling: Sampling, history_images: int = 1) -> None:
+    def __init__(self, sampling: Sampling, history_images: int = 1, profile: Profile | None = None) -> None:
         self.sampling = sampling
         self.history_images = max(1, history_images)
+        self.profile = profile or load_profile()
 
     def request(self, task: TaskState, screenshot: Screenshot) -> ModelRequest:
         redact = Redactor(secret for s in task.steps for secret in s.secrets)  # a secret, wherever it recurs
-        lines = [f"{s.index}. {redact(s.summary())}" for s in task.steps]
-        history = "Earlier steps:\n" + "\n".join(lines) + "\n\n" if lines else ""
-        feedback = f"Note: {redact(task.feedback)}\n\n" if task.feedback else ""
+        lines = [self.profile.history_entry(s.index, redact(s.summary()), redact(s.thought)) for s in task.steps]
         window = f' (active window: "{screenshot.window.title}")' if screenshot.window and screenshot.window.title else ""
         content: list[Part] = []
         keep = self.history_images - 1
         earlier = [s.screenshot for s in task.steps if s.screenshot is not None][-keep:] if keep else []
         for number, old in enumerate(earlier, start=1):
             content += [f"Earlier screen {number}:", old.image]
-        text = _template("step.md").format(
-            instruction=task.instruction, history=history, feedback=feedback, window=window
-        )
-        content += [screenshot.image, text.strip()]
+        text = self.profile.step_text(task.instruction, lines, redact(task.feedback or ""), window)
+        content += [screenshot.image, text] if self.profile.image_first else [text, screenshot.image]
         return ModelRequest(
-            messages=(Message("system", (system_prompt(),)), Message("user", tuple(content))),
+            messages=(Message("system", (self.profile.system,)), Message("user", tuple(content))),
             tools=({"type": "function", "function": tool_schema()},),
             sampling=self.sampling,
         )

@@ -17,11 +17,14 @@ between, brackets optional; anything else in it is reported like any other bad n
 Rejected, as a :class:`ReplyError` whose message tells the model what to do instead (the
 loop feeds it back and bounds the retries): more than one call, or call markup left outside
 the one call, since a second action would silently be dropped, and the system prompt asks
-for exactly one action per reply; any reply the token limit cut off (told apart: cut while
-still thinking, or after the thought), even one with a whole call in it, since the rest is
-unknown: the ``</think>`` seen may not be the last, and the call may be part of the reasoning;
-and anything that is not a valid ``computer_use`` call. Structured ``tool_calls`` are taken
-even from a cut-off reply: the server only reports calls it read whole, apart from the reasoning.
+for exactly one action per reply; a reply the token limit truly cut off (told apart: cut while
+still thinking, or after the thought, before its call was whole); and anything that is not a
+valid ``computer_use`` call. A reply that ends with a whole call is acted on whatever its
+``finish_reason`` says: a model often stops right at the limit after ``</tool_call>``. Structured
+``tool_calls`` are taken even from a cut-off reply: the server only reports calls it read whole.
+
+Profiles whose models answer in their own syntax are read by their own module
+(:mod:`agent.venus` for UI-Venus); a profile's ``aliases`` rename a model's own action names to ours.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from actions.schema import Action, InvalidAction, parse_action
 from agent.model import ModelReply
+from agent.profiles import Profile, load_profile
 
 TOOL_NAME = "computer_use"
 _EXAMPLE = '<tool_call>{"name": "computer_use", "arguments": {"action": ...}}</tool_call>'
@@ -65,21 +69,26 @@ def split_thought(text: str) -> tuple[str, str]:
     return "", text.strip()
 
 
-def parse_reply(reply: ModelReply) -> Decision:
+def parse_reply(reply: ModelReply, profile: Profile | None = None) -> Decision:
     """The thought and the one action of ``reply``, or a :class:`ReplyError` saying what to fix."""
+    profile = profile or load_profile()
     thought, answer = split_thought(reply.text)
     if reply.tool_calls:
         if len(reply.tool_calls) > 1:
             raise ReplyError(_MANY.format(len(reply.tool_calls)))
-        return Decision(thought or answer, _action(reply.tool_calls[0]))
-    if reply.finish_reason == "length":  # what the rest would have said is unknown: act on none of it
+        return Decision(thought or answer, _action(reply.tool_calls[0], profile.aliases))
+    if profile.reply == "venus":
+        from agent.venus import venus_action
+
+        return Decision(*venus_action(reply.text, cut_off=reply.finish_reason == "length"))
+    if reply.finish_reason == "length" and not answer.endswith("</tool_call>"):  # the rest is unknown: act on none
         if "</think>" not in reply.text:
             raise ReplyError("the reply was cut off by the token limit while still thinking, before it named an "
                              f"action: think more briefly, close the thought with </think> and call {TOOL_NAME}")
         raise ReplyError("the reply was cut off by the token limit after the thought, before it ended: "
                          "after </think>, write only one short <tool_call> block and stop")
     body, before = _find_call(answer)
-    return Decision(thought or before, _action(_load_json(body, "the tool call")))
+    return Decision(thought or before, _action(_load_json(body, "the tool call"), profile.aliases))
 
 
 def _find_call(answer: str) -> tuple[str, str]:
@@ -102,7 +111,7 @@ def _find_call(answer: str) -> tuple[str, str]:
     return match.group(match.lastindex or 0), before
 
 
-def _action(call: Any) -> Action:
+def _action(call: Any, aliases: dict[str, str]) -> Action:
     if isinstance(call, dict) and isinstance(call.get("function"), dict):
         call = call["function"]
     if not isinstance(call, dict):
@@ -112,6 +121,8 @@ def _action(call: Any) -> Action:
         raise ReplyError(f"unknown tool {name!r:.40}: call the {TOOL_NAME} tool, as {_EXAMPLE}")
     if isinstance(arguments, str):
         arguments = _load_json(arguments, "the tool-call arguments")
+    if isinstance(arguments, dict) and arguments.get("action") in aliases:
+        arguments = {**arguments, "action": aliases[arguments["action"]]}
     if isinstance(arguments, dict) and isinstance(arguments.get("coordinate"), str):
         # "[337, 146]" or "337, 146": its parts are then judged like any quoted numbers
         arguments = {**arguments, "coordinate": arguments["coordinate"].strip().strip("[]()").split(",")}

@@ -232,6 +232,13 @@ def test_complete_call_in_a_cut_off_reply_is_not_taken():
             parse_reply(ModelReply(text, finish_reason="length"))
 
 
+@pytest.mark.parametrize("text", [f"Clicking.\n</think>\n\n<tool_call>\n{CLICK}\n</tool_call>",
+                                  f"<tool_call>\n{CLICK}\n</tool_call>\n"])  # thinking, instruct
+def test_a_whole_call_that_ends_at_the_token_limit_is_acted_on(text):
+    # The model stopped right after </tool_call>, where the limit fell: nothing of the reply is missing.
+    assert parse_reply(ModelReply(text, finish_reason="length")).action.action == "left_click"
+
+
 def test_structured_call_of_a_cut_off_reply_is_taken():
     reply = ModelReply("Clicking the", finish_reason="length",
                        tool_calls=({"name": "computer_use", "arguments": {"action": "wait", "time": 1}},))

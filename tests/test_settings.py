@@ -12,6 +12,7 @@ from PIL import Image
 from actions.schema import tool_schema
 from agent.backends.scripted import ScriptedBackend
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling
+from agent.profiles import load_profile
 from agent.prompt import PromptBuilder, system_prompt
 from agent.settings import Settings, SettingsError, load_settings
 from agent.task import Budget, Outcome, Step, TaskState
@@ -284,8 +285,8 @@ def test_bundled_demo_script_parses():
 # ---- the prompt ----------------------------------------------------------------------------
 
 
-def test_system_prompt_holds_the_tool():
-    prompt = system_prompt()
+def test_the_project_profile_describes_the_tool_from_the_action_types():
+    prompt = system_prompt("agent-rules")  # our own tool description, from the action types
     assert "<tools>" in prompt and "</tools>" in prompt
     tool = json.dumps({"type": "function", "function": tool_schema()}, ensure_ascii=False)
     assert tool in prompt
@@ -303,9 +304,12 @@ def shot(color: str, window: WindowInfo | None = None) -> Screenshot:
     return Screenshot(capture=image, image=image, monitor=MONITOR, window=window)
 
 
+RULES = load_profile("agent-rules")  # the project's own guidance: window titles, "Earlier steps"
+
+
 def test_request_first_step():
     sampling = Sampling(temperature=0.1)
-    builder = PromptBuilder(sampling)
+    builder = PromptBuilder(sampling, profile=RULES)
     task = TaskState("Fill in {the} form", Budget())
     window = WindowInfo(title="Contact", app="python3", left=0, top=0, width=10, height=10)
     screenshot = shot("white", window)
@@ -313,7 +317,7 @@ def test_request_first_step():
     assert req.sampling is sampling
     assert req.tools == ({"type": "function", "function": tool_schema()},)
     system, user = req.messages
-    assert system.role == "system" and system.text == system_prompt()
+    assert system.role == "system" and system.text == system_prompt("agent-rules")
     assert user.role == "user"
     images = [p for p in user.content if isinstance(p, Image.Image)]
     assert len(images) == 1 and images[0] is screenshot.image
@@ -325,7 +329,7 @@ def test_request_first_step():
 
 
 def test_request_summarises_earlier_steps_and_feedback():
-    builder = PromptBuilder(Sampling())
+    builder = PromptBuilder(Sampling(), profile=RULES)
     task = TaskState("Fill in the form", Budget())
     first = shot("red")
     task.record(Step(index=1, screenshot=first, action=parse_action({"action": "left_click", "coordinate": [337, 146]}),
