@@ -174,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "task's x_timeout, else 300)")
     evaluation.add_argument("--shard", metavar="K/N", help="run every N-th task from the K-th on (one shard per "
                           "machine; see docs/EVALUATION.md)")
+    evaluation.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the tasks on a Ray cluster "
+                            "(default address: the one this machine is in), one per 'desktop' resource a node "
+                            "advertises; see docs/EVALUATION.md")
     evaluation.add_argument("--max-steps", type=int, help="step budget per task (default: 30)")
     evaluation.add_argument("--runs-dir", type=Path, help="where the evaluation folder goes (default: runs/)")
     evaluation.add_argument("--files", type=Path, metavar="DIR", help="the download cache: a URL's file is "
@@ -373,7 +376,7 @@ def ask_about_image(settings: Settings, path: Path, question: str, point: bool) 
 NOT_SETTINGS = {"command", "instruction", "config", "image", "question", "point", "name", "secret_window", "speed",
                 "param", "data", "from_step", "action", "describe", "find_with_model",
                 "source", "only", "parallel", "reference", "do_nothing", "task_timeout", "files", "locator", "limit",
-                "generate", "generate_pro", "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error", "transport"}
+                "generate", "generate_pro", "runs", "output", "shard", "host", "port", "token", "spec", "stop_on_error", "transport", "ray"}
 """Command-line arguments that are not settings."""
 
 
@@ -413,7 +416,7 @@ def evaluate(settings: Settings, args: argparse.Namespace) -> int:
         only = [name.strip() for name in (args.only or "").split(",") if name.strip()]
         try:
             suite.run_suite(settings, args.source, only, args.parallel, solver, args.task_timeout, shard(args.shard),
-                            args.files)
+                            args.files, args.ray)
         except KeyboardInterrupt as stop:
             print(f"run_agent.py: {stop or 'stopped'}", file=sys.stderr)
             return 130

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from typing import Any
 from loguru import logger
 
 from agent.settings import Settings
-from evaluation import report, results, sandbox
+from evaluation import cluster, report, results, sandbox
 from evaluation.files import FileCache, MissingFile, task_urls
 from evaluation.scoring import problems
 from evaluation.task import Task, TaskError, find_tasks, load_task
@@ -43,10 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parallel: int = 1,
               solver: str = "model", task_timeout: float | None = None, shard: tuple[int, int] | None = None,
-              files: Path | None = None) -> Path:
+              files: Path | None = None, ray: str | None = None) -> Path:
     """Run the tasks of ``source`` (``only`` and ``shard`` as for :func:`find_tasks`); the evaluation folder.
 
     ``files`` is the download cache's folder (``eval --files``); without it, tasks that download are not run.
+    ``ray``: run them on that Ray cluster (``""``: the one this machine belongs to; :mod:`evaluation.cluster`).
     """
     paths = find_tasks(source, only, shard)
     sandbox.check()
@@ -54,19 +55,17 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
     folder = results.new_folder(settings.runs_dir, "eval")
     meta = {"source": str(source), "solver": solver, "parallel": parallel, "tasks": len(paths),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "shard": "/".join(map(str, shard)) if shard else None,
-            "files": str(files) if files is not None else None,
+            "files": str(files) if files is not None else None, "ray": ray,
             **({"backend": settings.backend_choice, "model": settings.model_id, "mode": settings.mode}
                if solver == "model" else {"backend": "scripted"})}
     (folder / "eval.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     logger.info("{} tasks from {}, {} at a time; results in {}", len(paths), source, parallel, folder)
-    workers = Workers()
+    placed = (cluster.records(ray, paths, settings, solver, task_timeout, files, folder) if ray is not None
+              else _here(paths, folder, settings, solver, task_timeout, cache, parallel))
     stopped = False
-    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool, \
-            open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
-        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout, workers, cache) for path in paths]
+    with open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
         try:
-            for done, future in enumerate(as_completed(futures), 1):
-                record = future.result()
+            for done, record in enumerate(placed, 1):
                 lines.write(json.dumps(record, ensure_ascii=False) + "\n")
                 lines.flush()
                 logger.info("[{}/{}] {}/{}: score {} ({}{})", done, len(paths), record["domain"], record["task"],
@@ -75,8 +74,7 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
                             f": {record.get('reason', '')}")
         except KeyboardInterrupt:  # stop the running tasks now, rather than wait for them
             stopped = True
-            pool.shutdown(cancel_futures=True, wait=False)
-            workers.stop()
+            placed.close()
     records = results.load(folder)
     print(results.summary_table(records))
     report.write(folder)
@@ -84,6 +82,21 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
     if stopped:
         raise KeyboardInterrupt(f"stopped after {len(records)} of {len(paths)} tasks")
     return folder
+
+
+def _here(paths: list[Path], folder: Path, settings: Settings, solver: str, task_timeout: float | None,
+          cache: FileCache | None, parallel: int) -> Iterator[dict[str, Any]]:
+    """The tasks' records as they end, ``parallel`` tasks at a time on this machine."""
+    workers = Workers()
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        futures = [pool.submit(run_one, path, folder, settings, solver, task_timeout, workers, cache) for path in paths]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:  # Ctrl+C, or the reader gone: the running tasks' sessions are killed
+            pool.shutdown(cancel_futures=True, wait=False)
+            workers.stop()
+            raise
 
 
 class Workers:
