@@ -12,21 +12,26 @@ the run with status ``error``. Every finished step has been recorded either way.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from loguru import logger
+from PIL import Image
 
+from actions.schema import Action
 from agent.hands import Hands
 from agent.model import ModelBackend, TextSink
 from agent.prompt import PromptBuilder
 from agent.reply import ReplyError, parse_reply
 from agent.task import Outcome, Status, Step, TaskState
+from agent.zoom import Zoom
 from errors import Stopped, SystemFailure
 from perception.geometry import CoordinateTransform, OffScreen
 
 
 class Agent:
-    def __init__(self, model: ModelBackend, hands: Hands, prompt: PromptBuilder, on_text: TextSink | None = None) -> None:
-        self.model, self.hands, self.prompt, self.on_text = model, hands, prompt, on_text
+    def __init__(self, model: ModelBackend, hands: Hands, prompt: PromptBuilder, on_text: TextSink | None = None,
+                 zoom: Zoom | None = None) -> None:
+        self.model, self.hands, self.prompt, self.on_text, self.zoom = model, hands, prompt, on_text, zoom
         self._transform: CoordinateTransform | None = None
 
     def run(self, task: TaskState) -> TaskState:
@@ -70,12 +75,23 @@ class Agent:
         step.reply = self.model.complete(self.prompt.request(task, step.screenshot), self.on_text)
         step.timings["model"] = time.monotonic() - started
         try:
-            decision = parse_reply(step.reply)
-            step.thought, step.action = decision.thought, decision.action
+            decision = parse_reply(step.reply, self.prompt.profile)
+            step.thought, step.action = decision.thought, self.refined(task, step, decision.action)
             if decision.action.point is not None:
                 step.target = step.screenshot.transform.to_desktop(decision.action.point)
         except (ReplyError, OffScreen) as error:
             step.outcome, step.detail = Outcome.INVALID, str(error)
+
+    def refined(self, task: TaskState, step: Step, action: Action) -> Action:
+        """With zoom-in refinement, the action's point after a second look at crops of the screen."""
+        if self.zoom is None or action.point is None:
+            return action
+
+        def decide(crop: Image.Image) -> Action:
+            request = self.prompt.request(task, replace(step.screenshot, image=crop))
+            return parse_reply(self.model.complete(request), self.prompt.profile).action
+
+        return self.zoom.refine_action(action, step.screenshot.image, decide)
 
     def check(self, step: Step) -> None:
         assert step.action is not None

@@ -12,10 +12,12 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from agent.model import Mode, Sampling
+from agent.profiles import DEFAULT_PROFILE, UnknownProfile, load_profile
+from agent.zoom import Zoom
 from safety.killswitch import DEFAULT_HOTKEY
 
 DEFAULT_MODELS = {"instruct": "Qwen/Qwen3-VL-4B-Instruct", "thinking": "Qwen/Qwen3-VL-4B-Thinking"}
@@ -28,9 +30,9 @@ class SettingsError(BadInput):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENT_", extra="forbid", toml_file="agent.toml")
 
-    backend: Literal["transformers", "openai", "scripted"] | None = Field(
+    backend: Literal["transformers", "openai", "scripted", "simulated"] | None = Field(
         None, description="Which model answers. Default: scripted with a script, openai with a base URL, "
-        "else transformers (the model in this process).")
+        "else transformers (the model in this process); simulated: a stand-in grounder for measuring ground-eval.")
     script: Path | None = Field(None, description="Reply file for the scripted backend.")
     mode: Mode = Field("instruct", description="Qwen3-VL variant: instruct (fast) or thinking (reasons first).")
     model: str | None = Field(None, description="Hub id or folder of the weights (transformers), or the served "
@@ -42,6 +44,10 @@ class Settings(BaseSettings):
     attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
     decoder: Literal["fast", "plain"] = Field("fast", description="fast: static KV cache, CUDA graphs, prefix and "
                                               "vision reuse; plain: transformers' generate (for comparison).")
+    profile: str = Field(DEFAULT_PROFILE, description="How the model is spoken to: its prompt, tool description, "
+                         "history and reply format (agent/prompts/profiles).")
+    refine: Literal["none", "zoom"] = Field("none", description="zoom: a second look at a crop around each point.")
+    zoom_views: int = Field(1, ge=1, le=5, description="Crops asked with --refine zoom; above 1 the median point wins.")
     max_new_tokens: int | None = Field(None, ge=16, description="Longest reply, in tokens (default per mode).")
     thinking_budget: int | None = Field(None, ge=0, description="Longest thought before the model must act "
                                         "(thinking mode; default 1024 tokens).")
@@ -82,7 +88,7 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     @property
-    def backend_choice(self) -> Literal["transformers", "openai", "scripted"]:
+    def backend_choice(self) -> Literal["transformers", "openai", "scripted", "simulated"]:
         if self.backend is not None:
             return self.backend
         if self.script is not None:
@@ -93,13 +99,27 @@ class Settings(BaseSettings):
     def model_id(self) -> str:
         return self.model or DEFAULT_MODELS[self.mode]
 
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        try:
+            load_profile(name)
+        except UnknownProfile as error:
+            raise ValueError(str(error)) from None
+        return name
+
     def sampling(self) -> Sampling:
-        """The mode's model-card sampling, with the settings given here instead."""
+        """The model card's sampling for the mode (a profile's published temperature first), then the settings here."""
+        temperature = self.temperature if self.temperature is not None else load_profile(self.profile).temperature
         return Sampling.for_mode(
-            self.mode, temperature=self.temperature, top_p=self.top_p, top_k=self.top_k,
+            self.mode, temperature=temperature, top_p=self.top_p, top_k=self.top_k,
             presence_penalty=self.presence_penalty, max_new_tokens=self.max_new_tokens,
             thinking_budget=self.thinking_budget,
         )
+
+    def zoom(self) -> Zoom | None:
+        """The zoom-in refinement asked for, if any."""
+        return Zoom(views=self.zoom_views) if self.refine == "zoom" else None
 
     @property
     def monitor_choice(self) -> int | str:

@@ -11,8 +11,10 @@ folder by the record's file name.
   is text or icon, with ``platform``, ``application`` and ``group``.
 
 A point inside the box, edges included, is a hit; no point (unparseable answer) is a miss.
-Locators: ``model`` asks the backend (``tasks.commands.ask``); ``ocr`` reads the screen with Tesseract
-(:mod:`perception.ocr`) and points at the best match of the instruction's text.
+Locators: ``model`` asks the backend (``tasks.commands.ask``) in the settings' prompt profile;
+``ocr`` reads the screen with Tesseract (:mod:`perception.ocr`) and points at the best match of the
+instruction's text. With ``--refine zoom`` each target's first point and its refined point are both
+kept, and the table shows the two hit rates side by side.
 """
 
 from __future__ import annotations
@@ -34,7 +36,18 @@ from evaluation.results import new_folder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}
 Box = tuple[float, float, float, float]  # x1, y1, x2, y2 in pixels of the image
-Locator = Callable[[Image.Image, str], "tuple[float, float] | None"]
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Guess:
+    """Where a locator points; ``first`` is its point before a refinement, where one was made."""
+
+    point: Point | None
+    first: Point | None = None
+
+
+Locator = Callable[[Image.Image, str], Guess]
 
 
 class GroundingError(BadInput):
@@ -52,7 +65,7 @@ class Target:
     platform: str
     group: str
 
-    def hit(self, point: tuple[float, float] | None) -> bool:
+    def hit(self, point: Point | None) -> bool:
         if point is None:
             return False
         x1, y1, x2, y2 = self.box
@@ -107,16 +120,19 @@ def _image_index(folder: Path) -> dict[str, Path]:
 def model_locator(settings: Settings) -> Locator:
     from agent.backends import make_backend
     from agent.reply import ReplyError
+    from agent.profiles import load_profile
     from tasks.commands.ask import ask
 
-    backend, sampling = make_backend(settings), settings.sampling()
+    backend, sampling, zoom = make_backend(settings), settings.sampling(), settings.zoom()
+    profile = load_profile(settings.profile)
 
-    def locate(image: Image.Image, instruction: str) -> tuple[float, float] | None:
+    def locate(image: Image.Image, instruction: str) -> Guess:
         try:
-            return ask(backend, image, instruction, sampling, point=True).point
+            answer = ask(backend, image, instruction, sampling, point=True, profile=profile, zoom=zoom)
         except ReplyError as error:
             logger.debug("no point: {}", error)
-            return None
+            return Guess(None)
+        return Guess(answer.point, answer.first_point)
 
     return locate
 
@@ -129,12 +145,12 @@ def ocr_locator() -> Locator:
 
     readings: dict[str, list] = {}  # one OCR pass per image, however many targets it has
 
-    def locate(image: Image.Image, instruction: str) -> tuple[float, float] | None:
+    def locate(image: Image.Image, instruction: str) -> Guess:
         key = hashlib.sha1(image.tobytes()).hexdigest()
         if key not in readings:
             readings[key] = ocr.read(image)
         found = ocr.find(readings[key], instruction)
-        return found[0].center if found else None
+        return Guess(found[0].center if found else None)
 
     return locate
 
@@ -149,15 +165,20 @@ def run_grounding(settings: Settings, folder: Path, locator: str = "model", limi
         for number, target in enumerate(targets, 1):
             started = time.monotonic()
             with Image.open(target.image) as picture:
-                point = locate(picture.convert("RGB"), target.instruction)
+                guess = locate(picture.convert("RGB"), target.instruction)
             record = {"image": str(target.image.relative_to(folder)), "instruction": target.instruction,
                       "box": list(target.box), "kind": target.kind, "platform": target.platform,
-                      "group": target.group, "point": list(point) if point else None, "hit": target.hit(point),
-                      "seconds": round(time.monotonic() - started, 3)}
+                      "group": target.group, "point": list(guess.point) if guess.point else None,
+                      "hit": target.hit(guess.point), "seconds": round(time.monotonic() - started, 3)}
+            if guess.first is not None:
+                record |= {"first_point": list(guess.first), "first_hit": target.hit(guess.first)}
             records.append(record)
             lines.write(json.dumps(record, ensure_ascii=False) + "\n")
             logger.debug("[{}/{}] {}: {}", number, len(targets), target.instruction, "hit" if record["hit"] else "miss")
-    summary = {"source": str(folder), "locator": locator, "targets": len(records), **accuracy(records)}
+    summary = {"source": str(folder), "locator": locator, "profile": settings.profile, "refine": settings.refine,
+               "targets": len(records), **accuracy(records)}
+    if settings.refine != "none" and locator == "model":
+        summary["one_look"] = accuracy([{**r, "hit": r.get("first_hit", r["hit"])} for r in records])
     (out / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     print(accuracy_table(summary))
     print(f"Results: {out / 'ground.jsonl'}")
@@ -175,8 +196,13 @@ def accuracy(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def accuracy_table(summary: dict[str, Any]) -> str:
-    lines = [f"{'overall':<28} {summary['overall']['accuracy']:>7.1%}  (n={summary['overall']['n']})"]
+    """Hit rates per row; with a refinement, the one-look rate beside the refined one."""
+    before = summary.get("one_look")
+    rows = [("overall", summary["overall"], before and before["overall"])]
     for key in ("kind", "platform", "group"):
-        for value, figures in summary[key].items():
-            lines.append(f"{key + ' ' + value:<28} {figures['accuracy']:>7.1%}  (n={figures['n']})")
+        rows += [(f"{key} {value}", figures, before and before[key][value]) for value, figures in summary[key].items()]
+    lines = [f"{'':<28} {'one look':>9} {summary['refine']:>9}"] if before else []
+    for label, figures, first in rows:
+        first_rate = f"{first['accuracy']:>9.1%} " if first else ""
+        lines.append(f"{label:<28} {first_rate}{figures['accuracy']:>8.1%}  (n={figures['n']})")
     return "\n".join(lines)

@@ -261,7 +261,8 @@ def test_the_agent_fills_the_form_through_the_server(contact_form, serve, tmp_pa
         "!reasoning\n" + type_text("Ada Lovelace"),
         "!reasoning\n!tool_calls\n" + click(EMAIL),
         type_text("ada@analytical-engine.org"),
-        click(SAVE), done(),
+        "!length\n" + click(SAVE),  # a whole call that ended right at the token limit is acted on
+        done(),
     )
     settings = load_settings(runs_dir=tmp_path / "runs", confirm="deny")
     result = run_command(settings, "Fill the form", model=backend(server), pacing=FAST)
@@ -270,4 +271,7 @@ def test_the_agent_fills_the_form_through_the_server(contact_form, serve, tmp_pa
     saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
     assert saved == [{"name": "Ada Lovelace", "email": "ada@analytical-engine.org", "city": "", "notes": "",
                       "newsletter": False}]
-    assert json.loads((result.folder / "run.json").read_text())["backend"] == "openai"
+    run = json.loads((result.folder / "run.json").read_text())
+    assert run["backend"] == "openai" and run["settings"]["profile"] == "qwen3-vl"  # the run names its profile
+    cookbook = (Path(__file__).parent / "prompt_fixtures" / "qwen3vl_cookbook_system.txt").read_text(encoding="utf-8")
+    assert all(body["messages"][0] == {"role": "system", "content": cookbook} for body in server.requests())

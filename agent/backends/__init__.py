@@ -18,6 +18,10 @@ def make_backend(settings: Settings) -> ModelBackend:
         if settings.script is None:
             raise ModelUnavailable("the scripted backend needs a reply file: --script FILE")
         return ScriptedBackend.from_file(settings.script)
+    if backend == "simulated":
+        from agent.backends.simulated import SimulatedGrounder
+
+        return SimulatedGrounder()
     if backend == "openai":
         from agent.backends.server import OpenAIBackend
 

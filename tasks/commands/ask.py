@@ -2,8 +2,9 @@
 
 Visual question answering, or grounding with ``point=True``: the model names a point on
 its 0-1000 grid (as ``point_2d``, a ``bbox_2d`` whose centre is taken, a computer_use
-coordinate, or a bare ``[x, y]``), returned in pixels of the image. The web UI asks the
-same way.
+coordinate, or a bare ``[x, y]``), returned in pixels of the image. The question and the order
+of image and text are the profile's (:mod:`agent.profiles`). With a :class:`agent.zoom.Zoom`,
+the point is refined by a second look at a crop around it. The web UI asks the same way.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from dataclasses import dataclass
 from PIL import Image
 
 from actions.schema import GRID
-from agent.model import Message, ModelBackend, ModelRequest, Sampling, TextSink
-from agent.prompt import point_question
+from agent.model import Message, ModelBackend, ModelRequest, Part, Sampling, TextSink
+from agent.profiles import Profile, load_profile
 from agent.reply import ReplyError, split_thought
+from agent.zoom import Zoom
 from perception.geometry import grid_to_pixel
 
 _NUMBER = r"\s*(-?\d+(?:\.\d+)?)\s*"
@@ -29,17 +31,36 @@ class Answer:
     text: str
     thought: str = ""
     point: tuple[int, int] | None = None  # pixels of the image, when a point was asked for
+    first_point: tuple[int, int] | None = None  # the point before a zoomed second look, if one was taken
 
 
 def ask(model: ModelBackend, image: Image.Image, question: str, sampling: Sampling, point: bool = False,
-        on_text: TextSink | None = None) -> Answer:
+        on_text: TextSink | None = None, profile: Profile | None = None, zoom: Zoom | None = None) -> Answer:
     """The model's answer about ``image``; with ``point``, also where the thing is, in pixels."""
-    prompt = point_question(question) if point else question
-    reply = model.complete(ModelRequest((Message("user", (image, prompt)),), sampling=sampling), on_text)
-    thought, text = split_thought(reply.text)
+    profile = profile or load_profile()
     if not point:
+        thought, text, _ = _answer(model, (image, question), sampling, on_text)
         return Answer(text, thought)
-    return Answer(text, thought, grid_to_pixel(find_point(text, cut_off=reply.finish_reason == "length"), image.size))
+
+    def locate(view: Image.Image) -> tuple[tuple[float, float], str, str]:
+        prompt = profile.question(question)
+        thought, text, cut_off = _answer(model, (view, prompt) if profile.point_image_first else (prompt, view),
+                                         sampling, on_text)
+        return find_point(text, cut_off=cut_off), text, thought
+
+    grid, text, thought = locate(image)
+    first = grid_to_pixel(grid, image.size)
+    if zoom is None:
+        return Answer(text, thought, first)
+    return Answer(text, thought, zoom.refine(image, first, lambda crop: locate(crop)[0]), first)
+
+
+def _answer(model: ModelBackend, content: tuple[Part, ...], sampling: Sampling,
+            on_text: TextSink | None) -> tuple[str, str, bool]:
+    """(thought, answer, whether the token limit cut it off) of one user turn."""
+    reply = model.complete(ModelRequest((Message("user", content),), sampling=sampling), on_text)
+    thought, text = split_thought(reply.text)
+    return thought, text, reply.finish_reason == "length"
 
 
 def find_point(text: str, cut_off: bool = False) -> tuple[float, float]:

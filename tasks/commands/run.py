@@ -12,6 +12,7 @@ from agent.backends import make_backend
 from agent.hands import Hands, Pacing, StepObserver
 from agent.loop import Agent
 from agent.model import ModelBackend
+from agent.profiles import load_profile
 from agent.prompt import PromptBuilder
 from agent.settings import Settings
 from agent.task import Budget, Status, TaskState
@@ -38,7 +39,8 @@ def run_command(
     task = TaskState(instruction, Budget(max_steps=settings.max_steps, max_errors=settings.max_errors))
     with Hands.open(settings, instruction, meta, summary, ask=ask, pacing=pacing, observers=observers) as hands:
         logger.info("recording this run in {}", hands.folder)
-        Agent(model, hands, PromptBuilder(settings.sampling(), settings.history_images)).run(task)
+        prompt = PromptBuilder(settings.sampling(), settings.history_images, load_profile(settings.profile))
+        Agent(model, hands, prompt, zoom=settings.zoom()).run(task)
         assert task.status is not None  # every way out of the loop sets one
         summary.end(task.status, task.reason)
         summary.answer = task.answer
