@@ -135,7 +135,15 @@ def test_over_http_with_a_token_a_question_is_an_elicitation_or_a_refusal(contac
                                                                             "coordinate": NAME}}))
                 typed = payload(await client.call_tool("act", {"action": {"action": "type", "text": "Grace"}}))
                 assert clicked["verdict"]["asked"] and typed["verdict"]["asked"] and typed["outcome"] == "done"
-            contact_form.wait_for(lambda s: s["fields"]["name"] == "Grace")
+                contact_form.wait_for(lambda s: s["fields"]["name"] == "Grace")
+
+                rows = tmp_path / "people.csv"
+                rows.write_text("name,email,city,notes,newsletter\nAlan Turing,alan@example.org,Wilmslow,,yes\n")
+                filled = payload(await client.call_tool("fill_form", {"spec": str(ROOT / "tasks/forms/contact.yaml"),
+                                                                      "data": str(rows), "locator": "ocr"}))
+                assert [row["status"] for row in filled["rows"]] == ["submitted"], filled
+            (saved,) = contact_form.state()["submissions"]
+            assert (saved["name"], saved["city"]) == ("Alan Turing", "Wilmslow")
 
         anyio.run(session)
     finally:
