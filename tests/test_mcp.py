@@ -149,3 +149,9 @@ def test_over_http_with_a_token_a_question_is_an_elicitation_or_a_refusal(contac
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_listening_beyond_this_machine_needs_a_token(tmp_path: Path) -> None:
+    refused = subprocess.run([sys.executable, *server_args(tmp_path, "--transport", "http", "--host", "0.0.0.0")],
+                             cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert refused.returncode == 64 and "--token" in refused.stderr
