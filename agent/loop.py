@@ -77,8 +77,8 @@ class Agent:
         try:
             decision = parse_reply(step.reply, self.prompt.profile)
             step.thought, step.action = decision.thought, self.refined(task, step, decision.action)
-            if decision.action.point is not None:
-                step.target = step.screenshot.transform.to_desktop(decision.action.point)
+            if step.action.point is not None:
+                step.target = step.screenshot.transform.to_desktop(step.action.point)
         except (ReplyError, OffScreen) as error:
             step.outcome, step.detail = Outcome.INVALID, str(error)
 

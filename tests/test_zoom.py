@@ -90,3 +90,31 @@ def test_ground_eval_reports_one_look_and_zoom_side_by_side(tmp_path: Path, caps
     assert summary["refine"] == "zoom" and summary["profile"] == "qwen3-vl"
     assert summary["overall"]["accuracy"] > summary["one_look"]["overall"]["accuracy"]
     assert "one look" in capsys.readouterr().out
+
+
+def test_a_run_with_zoom_clicks_where_the_second_look_points(contact_form, tmp_path: Path):
+    from agent.task import Status
+    from perception.geometry import grid_to_pixel
+    from tasks.commands.run import run_command
+    from tests.replies import EMAIL, NAME, SAVE, click, done, type_text, script
+    from tests.test_agent_on_desktop import FAST
+
+    size, zoom = (1280, 800), Zoom()
+
+    def second_look(first: list[int], target: list[int]) -> str:
+        """The reply on the crop around ``first``: ``target``, on the crop's own grid."""
+        left, top, right, bottom = zoom.crops(size, grid_to_pixel(first, size))[0]
+        x, y = grid_to_pixel(target, size)
+        return click([round((x + 0.5 - left) / (right - left) * 1000), round((y + 0.5 - top) / (bottom - top) * 1000)])
+
+    near_name = [NAME[0] + 40, NAME[1] + 25]  # the first look misses the name field
+    replies = script(tmp_path / "zoom.replies", click(near_name), second_look(near_name, NAME),
+                     type_text("Ada Lovelace"), click(EMAIL), second_look(EMAIL, EMAIL),
+                     type_text("ada@analytical-engine.org"), click(SAVE), second_look(SAVE, SAVE), done())
+    settings = Settings(script=replies, refine="zoom", runs_dir=tmp_path / "runs", confirm="deny")
+    result = run_command(settings, "Fill the form", pacing=FAST)
+    assert result.status is Status.SUCCESS, result.reason
+    saved = contact_form.wait_for(lambda s: s["submissions"])["submissions"]
+    assert saved[0]["name"] == "Ada Lovelace" and saved[0]["email"] == "ada@analytical-engine.org"
+    run = json.loads((result.folder / "run.json").read_text())
+    assert run["settings"]["refine"] == "zoom" and run["settings"]["profile"] == "qwen3-vl"
