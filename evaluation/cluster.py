@@ -44,7 +44,8 @@ def records(address: str, paths: list[Path], settings: Settings, solver: str, ta
     try:
         ray.init(address=address or "auto", logging_level="WARNING", log_to_driver=False)
     except ConnectionError as error:
-        raise SettingsError(f"no Ray cluster {f"at {address}" if address else "on this machine"}: {error}") from None
+        where = f"at {address}" if address else "on this machine"
+        raise SettingsError(f"no Ray cluster {where}: {error}") from None
     pending: dict[Any, Path] = {}
     try:
         desktops = ray.cluster_resources().get(RESOURCE, 0)

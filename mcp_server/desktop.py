@@ -113,7 +113,7 @@ class Desktop:
                     arguments = {**arguments, "coordinate": list(transform.desktop_to_grid(arguments["coordinate"]))}
             action = parse_action(arguments)
             target = transform.to_desktop(action.point) if action.point is not None else None
-        except (InvalidAction, OffScreen) as error:
+        except (InvalidAction, OffScreen, TypeError, ValueError) as error:  # the last two: a point that is no pair
             step.outcome, step.detail = Outcome.INVALID, str(error)
         else:
             hands.act(step, action, target)
