@@ -121,7 +121,7 @@ def _action(call: Any, aliases: dict[str, str]) -> Action:
         raise ReplyError(f"unknown tool {name!r:.40}: call the {TOOL_NAME} tool, as {_EXAMPLE}")
     if isinstance(arguments, str):
         arguments = _load_json(arguments, "the tool-call arguments")
-    if isinstance(arguments, dict) and arguments.get("action") in aliases:
+    if isinstance(arguments, dict) and isinstance(arguments.get("action"), str) and arguments["action"] in aliases:
         arguments = {**arguments, "action": aliases[arguments["action"]]}
     if isinstance(arguments, dict) and isinstance(arguments.get("coordinate"), str):
         # "[337, 146]" or "337, 146": its parts are then judged like any quoted numbers

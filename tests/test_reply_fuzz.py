@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -247,8 +247,14 @@ def mutated(draw: st.DrawFn) -> Case:
 @fuzz(1500)
 @given(mutated())
 def test_broken_replies_give_the_same_action_or_a_reply_error(case: Case):
-    decision = outcome(case.reply())
-    if decision is not None:
+    reply = case.reply()
+    decision = outcome(reply)
+    if decision is None:
+        return
+    if reply.finish_reason == "length" and reply.text.rstrip().endswith("</tool_call>"):
+        # cut right after a whole call: read as that reply complete, whatever the call is
+        assert decision == outcome(replace(reply, finish_reason="stop")), case.text
+    else:
         assert decision.action == case.meant, case.text
 
 
