@@ -37,7 +37,9 @@ def fill(template: str, **values: Any) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], template)
 
 
-def _text(name: str) -> str:
+@cache
+def prompt_text(name: str) -> str:
+    """A text of ``prompts/``, as written there."""
     return files("agent").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
@@ -83,16 +85,16 @@ def profile_names() -> list[str]:
 def load_profile(name: str = DEFAULT_PROFILE) -> Profile:
     if name not in profile_names():
         raise UnknownProfile(f"no prompt profile {name!r}; there are {', '.join(profile_names())}")
-    data = tomllib.loads(_text(f"profiles/{name}.toml"))
-    system = _text(data["system"])
+    data = tomllib.loads(prompt_text(f"profiles/{name}.toml"))
+    system = prompt_text(data["system"])
     if "tools" in data:
-        function = tool_schema() if data["tools"] == "schema" else json.loads(_text(data["tools"]))
+        function = tool_schema() if data["tools"] == "schema" else json.loads(prompt_text(data["tools"]))
         system = fill(system, tools=json.dumps({"type": "function", "function": function}, ensure_ascii=False))
     return Profile(
         name=name, description=data["description"], sources=tuple(data["sources"]), system=system,
-        step=_text(data["step"]), history_line=data["history_line"], history=data["history"],
+        step=prompt_text(data["step"]), history_line=data["history_line"], history=data["history"],
         no_history=data["no_history"], feedback=data["feedback"], image_first=data["image_first"],
         point_image_first=data.get("point_image_first", data["image_first"]), reply=data["reply"],
-        point_question=_text(data["point_question"]),
+        point_question=prompt_text(data["point_question"]),
         temperature=data.get("temperature"), aliases=data.get("aliases", {}),
     )

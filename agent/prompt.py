@@ -8,20 +8,13 @@ about a thousand tokens).
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.resources import files
 
 from actions.schema import tool_schema
 from agent.model import Message, ModelRequest, Part, Sampling
-from agent.profiles import DEFAULT_PROFILE, Profile, load_profile
+from agent.profiles import DEFAULT_PROFILE, Profile, fill, load_profile, prompt_text
 from agent.task import TaskState
 from perception.screen import Screenshot
 from safety.secrets import Redactor
-
-
-@cache
-def _template(name: str) -> str:
-    return files("agent").joinpath("prompts", name).read_text(encoding="utf-8")
 
 
 def system_prompt(profile: str = DEFAULT_PROFILE) -> str:
@@ -31,7 +24,7 @@ def system_prompt(profile: str = DEFAULT_PROFILE) -> str:
 
 def thought_cutoff() -> str:
     """What a backend appends to a thought that ran out of budget, closing it so the model acts."""
-    return _template("thought_cutoff.md")
+    return prompt_text("thought_cutoff.md")
 
 
 def point_question(question: str, profile: str = DEFAULT_PROFILE) -> str:
@@ -41,12 +34,12 @@ def point_question(question: str, profile: str = DEFAULT_PROFILE) -> str:
 
 def describe_recording(steps: str) -> str:
     """Ask for a one-sentence task description of recorded ``steps`` (one per line)."""
-    return _template("describe_recording.md").format(steps=steps).strip()
+    return fill(prompt_text("describe_recording.md"), steps=steps).strip()
 
 
 def find_patch(step: str) -> str:
     """Ask where a recorded patch (the first image) is on the screen now (the second image)."""
-    return _template("find_patch.md").format(step=step).strip()
+    return fill(prompt_text("find_patch.md"), step=step).strip()
 
 
 class PromptBuilder:
