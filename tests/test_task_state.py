@@ -324,7 +324,7 @@ def test_step_to_record_is_json_ready():
     assert record_["step"] == 3
     assert record_["monitor"] == "monitor 1 primary 320x200+0+0"
     assert record_["window"] == {"title": "Contact", "app": "python3", "left": 10, "top": 20, "width": 300,
-                                 "height": 200}
+                                 "height": 200, "wm_class": "", "handle": 0}
     assert record_["model"]["prompt_tokens"] == 900 and record_["model"]["finish_reason"] == "stop"
     assert record_["action"] == {"action": "left_click", "coordinate": [500.0, 500.0]}
     assert record_["target"] == [160, 100]

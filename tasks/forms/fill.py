@@ -62,6 +62,7 @@ from tasks.forms.locate_field import (
 
 TEXT_KINDS = ("text", "multiline", "password", "date")
 _CARET_KEYS = (["end"], ["shift", "home"], ["ctrl", "end"], ["ctrl", "shift", "home"])
+POPUP_WAIT = 2.0  # seconds a list may take to show after its control was clicked
 LIST_SCROLL = 150  # pixels (three wheel notches) an open list is scrolled by at a time
 MAX_LIST_SCROLLS = 40  # a list this long one way is not a form's list
 OPTION_CONFIDENCE = 50  # Tesseract's confidence below which a line in a list is a border or an arrow, not an option
@@ -262,9 +263,7 @@ class _Filler:
             box = shift(kept, place.box[0], place.box[1])
             if similarity(self.text_in(grow(box, 4, 2)), value) >= SURE:
                 return center(box)
-        opened = [box for window, box in popups().items() if window not in closed]
-        area = max(opened, key=lambda b: (b[2] - b[0]) * (b[3] - b[1])) if opened else _list_area(
-            place.box, self.hands.screen.capture())
+        area = self.opened_list(place, closed)
         for pixels in (-LIST_SCROLL, LIST_SCROLL):  # down to the end, then up to the top
             shown: list[tuple[str, Box]] = []
             for _ in range(MAX_LIST_SCROLLS):
@@ -281,6 +280,17 @@ class _Filler:
                     break  # scrolling moved nothing: the end of the list
                 self.do(step, {"action": "scroll", "pixels": pixels}, center(area))
         return None
+
+    def opened_list(self, place: Place, closed: dict[int, Box]) -> Box:
+        """The box of the popup that the click opened (a busy app maps it a while after the click),
+        or, where none shows, the area around the control that a list can cover."""
+        deadline = time.monotonic() + POPUP_WAIT
+        while not (opened := [box for window, box in popups().items() if window not in closed]):
+            if time.monotonic() > deadline:
+                return _list_area(place.box, self.hands.screen.capture())
+            self.hands.kill.sleep(0.05)
+        self.hands.screen.wait_until_still(self.hands.pacing.settle_timeout)  # its options drawn
+        return max(opened, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
 
     def list_options(self, title: str, area: Box) -> tuple[list[tuple[str, Box]], bool]:
         """The options an open list shows in ``area``, with their desktop boxes, and whether they
