@@ -224,16 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  run_agent.py serve --mode thinking\n"
         "  run_agent.py serve --host 0.0.0.0 --token \"$(openssl rand -hex 16)\"",
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine "
-                       "only; any other needs --token)")
-    serve.add_argument("--port", type=int, default=7860, help="port (default: 7860)")
-    serve.add_argument("--token", help="access token clients must send (Authorization: Bearer TOKEN)")
-    serve.add_argument("--confirm", choices=["ask", "allow", "deny"],
-                       help="actions the safety policy wants confirmed: ask on the page (default), allow or deny")
-    serve.add_argument("--max-steps", type=int, help="default step budget of a run (default: 30)")
-    serve.add_argument("--monitor", help="which monitor runs watch: primary (default), active, or a number")
-    serve.add_argument("--runs-dir", type=Path, help="where run folders go, and are found (default: runs/)")
-    serve.add_argument("--recordings-dir", type=Path, help="where recordings to replay are (default: recordings/)")
+    add_server_options(serve, port=7860, asker="ask on the page", over="")
     add_safety_options(serve)
     add_model_options(serve)
     add_common_options(serve)
@@ -249,16 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mcp.add_argument("--transport", choices=["stdio", "http"], default="stdio",
                      help="stdio (default: the client starts this command) or streamable HTTP at /mcp")
-    mcp.add_argument("--host", default="127.0.0.1", help="HTTP: address to listen on (default: 127.0.0.1, this "
-                     "machine only; any other needs --token)")
-    mcp.add_argument("--port", type=int, default=7861, help="HTTP: port (default: 7861)")
-    mcp.add_argument("--token", help="HTTP: access token clients must send (Authorization: Bearer TOKEN)")
-    mcp.add_argument("--confirm", choices=["ask", "allow", "deny"],
-                     help="actions the safety policy wants confirmed: ask the client's user (default), allow or deny")
-    mcp.add_argument("--max-steps", type=int, help="default step budget of run_task (default: 30)")
-    mcp.add_argument("--monitor", help="which monitor to watch: primary (default), active, or a number")
-    mcp.add_argument("--runs-dir", type=Path, help="where run folders go, and are found (default: runs/)")
-    mcp.add_argument("--recordings-dir", type=Path, help="where recordings to replay are (default: recordings/)")
+    add_server_options(mcp, port=7861, asker="ask the client's user", over="HTTP: ")
     add_safety_options(mcp)
     add_model_options(mcp)
     add_common_options(mcp)
@@ -320,6 +302,21 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--timeout", type=float, dest="request_timeout", metavar="SECONDS",
                        help="how long to wait for the server (default: 120)")
     model.add_argument("--script", type=Path, help="reply file for the scripted backend")
+
+
+def add_server_options(parser: argparse.ArgumentParser, port: int, asker: str, over: str) -> None:
+    """What every server of this desktop takes: where it listens, its token, who is asked, and its
+    defaults for the runs it starts (``over``: the transport the listening options are for)."""
+    parser.add_argument("--host", default="127.0.0.1", help=f"{over}address to listen on (default: 127.0.0.1, this "
+                        "machine only; any other needs --token)")
+    parser.add_argument("--port", type=int, default=port, help=f"{over}port (default: {port})")
+    parser.add_argument("--token", help=f"{over}access token clients must send (Authorization: Bearer TOKEN)")
+    parser.add_argument("--confirm", choices=["ask", "allow", "deny"],
+                        help=f"actions the safety policy wants confirmed: {asker} (default), allow or deny")
+    parser.add_argument("--max-steps", type=int, help="default step budget of a run (default: 30)")
+    parser.add_argument("--monitor", help="which monitor runs watch: primary (default), active, or a number")
+    parser.add_argument("--runs-dir", type=Path, help="where run folders go, and are found (default: runs/)")
+    parser.add_argument("--recordings-dir", type=Path, help="where recordings to replay are (default: recordings/)")
 
 
 def add_safety_options(parser: argparse.ArgumentParser) -> None:
