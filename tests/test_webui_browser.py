@@ -89,7 +89,7 @@ def test_chat_with_an_image_in_both_modes_markdown_figures_and_locate(page, mode
     ]
     model.first, model.pace = 0.2, 0.03  # a model's pace, for figures like a model's in the screenshot
     assert page.inner_text("#model-name") == "scripted replies" and page.inner_text("#model-quantization") == "none"
-    assert re.search(r"\d+ MiB in use · \d+ MiB peak", page.inner_text("#model-memory"))
+    assert re.search(r"[\d.]+ [MG]iB in use · [\d.]+ [MG]iB peak", page.inner_text("#model-memory"))
     assert page.get_attribute("#top-p", "placeholder") == "0.8"  # the values in force, not "model card"
 
     page.set_input_files("#file-input", str(red_square(tmp_path / "square.png")))
