@@ -21,12 +21,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from agent.settings import Settings
+from tests.webui_server import browser, model, page, server, unpaced  # noqa: F401 - the shared fixtures
 from tests.webui_server import (
     CHROMIUM,
-    PacedScript,
     RunningServer,
     accessibility_problems,
-    chromium,
     no_sideways_scroll,
     open_page,
     shot,
@@ -34,38 +33,6 @@ from tests.webui_server import (
 from webui.app import create_app
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh installs it)")
-
-
-@pytest.fixture(scope="module")
-def model() -> PacedScript:
-    return PacedScript()
-
-
-@pytest.fixture(autouse=True)
-def unpaced(model):
-    yield
-    model.first = model.pace = 0.0
-
-
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    with RunningServer(create_app(Settings(runs_dir=runs, recordings_dir=runs / "none"), model=model)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(request, browser, server):
-    page = open_page(browser, server.url, getattr(request, "param", "desktop"))
-    page.locator("#model-name.ready").wait_for()
-    yield page
-    page.context.close()
 
 
 def red_square(path: Path) -> Path:

@@ -11,19 +11,15 @@ import json
 
 import pytest
 
-from agent.settings import Settings
 from tests.replies import NAME, click, done, reply, type_text
+from tests.webui_server import browser, model, page, server, unpaced  # noqa: F401 - the shared fixtures
 from tests.webui_server import (
     CHROMIUM,
-    PacedScript,
-    RunningServer,
     accessibility_problems,
-    chromium,
     no_sideways_scroll,
     open_page,
     shot,
 )
-from webui.app import create_app
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (scripts/setup.sh installs it)")
 
@@ -32,38 +28,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 CONTROLS = """[...document.querySelectorAll('button, input, select, textarea, summary, a[href], [tabindex="0"]')]
     .filter(e => !e.disabled && e.checkVisibility() && !(e.type === 'radio' && !e.checked)
                  && !(e.role === 'tab' && e.tabIndex < 0))"""
-
-
-@pytest.fixture(scope="module")
-def model() -> PacedScript:
-    return PacedScript()
-
-
-@pytest.fixture(autouse=True)
-def unpaced(model):
-    yield
-    model.first = model.pace = 0.0
-
-
-@pytest.fixture(scope="module")
-def server(model, tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
-    with RunningServer(create_app(Settings(runs_dir=runs, recordings_dir=runs / "none"), model=model)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
-
-
-@pytest.fixture
-def page(request, browser, server):
-    page = open_page(browser, server.url, getattr(request, "param", "desktop"))
-    page.locator("#model-name.ready").wait_for()
-    yield page
-    page.context.close()
 
 
 def open_agent(page) -> None:

@@ -18,11 +18,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 import uvicorn
 from fastapi import FastAPI
 from PIL import Image
 
 from agent.backends.scripted import ScriptedBackend
+from agent.settings import Settings
+from webui.app import create_app
 from agent.model import ModelReply, ModelRequest, TextSink
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -132,3 +135,36 @@ def shot(page: Any, name: str) -> None:
         page.screenshot(path=SCREENSHOTS / f"{name}.png")
     else:
         assert page.screenshot()  # (the page still renders)
+
+
+# The fixtures both browser test modules use; each module that imports them gets its own server.
+@pytest.fixture(scope="module")
+def model() -> PacedScript:
+    return PacedScript()
+
+
+@pytest.fixture(autouse=True)
+def unpaced(model):
+    yield
+    model.first = model.pace = 0.0
+
+
+@pytest.fixture(scope="module")
+def server(model, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    with RunningServer(create_app(Settings(runs_dir=runs, recordings_dir=runs / "none"), model=model)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(request, browser, server):
+    page = open_page(browser, server.url, getattr(request, "param", "desktop"))
+    page.locator("#model-name.ready").wait_for()
+    yield page
+    page.context.close()
