@@ -74,7 +74,7 @@ def test_bound_keycodes_are_given_back_after_a_quiet_spell(desktop, contact_form
     executor = Executor()
     executor.execute(parse_action({"action": "left_click", "coordinate": NAME}), at(NAME))
     executor.execute(parse_action({"action": "type", "text": "Ørsted"}), None)
-    (code,) = _bound_keys()._bound.values()
+    code = _bound_keys()._bound["Ø"]  # an earlier test's characters may still be bound too
     assert desktop_keymap(desktop)[code].startswith("Oslash")
     time.sleep(RELEASE_AFTER + 0.3)
     assert desktop_keymap(desktop)[code] == "" and not _bound_keys()._bound
