@@ -22,9 +22,9 @@ from statistics import median
 from loguru import logger
 from PIL import Image
 
-from actions.schema import GRID, Action
+from actions.schema import Action
 from errors import ModelMistake
-from perception.geometry import Box, CoordinateTransform, Monitor, OffScreen, grid_to_pixel
+from perception.geometry import Box, CoordinateTransform, Monitor, OffScreen, grid_to_pixel, image_to_grid
 
 GridLocator = Callable[[Image.Image], "tuple[float, float]"]
 """Asks the model where the target is in an image; a point on its 0-1000 grid, or a ModelMistake."""
@@ -68,7 +68,7 @@ class Zoom:
             return again.point
 
         x, y = self.refine(image, grid_to_pixel(action.point, image.size), locate)
-        grid = (min(GRID, (x + 0.5) / image.width * GRID), min(GRID, (y + 0.5) / image.height * GRID))
+        grid = image_to_grid((x + 0.5, y + 0.5), image.size)
         return action.model_copy(update={"coordinate": grid})
 
     def refine(self, image: Image.Image, point: tuple[float, float], locate: GridLocator) -> tuple[int, int]:

@@ -121,6 +121,11 @@ def grid_to_pixel(point: tuple[float, float], size: tuple[int, int]) -> tuple[in
     return (min(size[0] - 1, int(point[0] / GRID * size[0])), min(size[1] - 1, int(point[1] / GRID * size[1])))
 
 
+def image_to_grid(point: tuple[float, float], size: tuple[int, int]) -> tuple[float, float]:
+    """Where a point of a ``size`` image lies on the 0-1000 grid (a pixel's centre is its index + 0.5)."""
+    return (min(GRID, max(0.0, point[0] / size[0] * GRID)), min(GRID, max(0.0, point[1] / size[1] * GRID)))
+
+
 @dataclass(frozen=True)
 class CoordinateTransform:
     """Maps a point on the model's grid to the desktop point the input API must use.

@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image, ImageChops, ImageDraw
 
 from agent.model import ModelReply, ModelRequest, TextSink
+from perception.geometry import image_to_grid
 
 MARKER = (255, 0, 255)
 """The target's colour: nothing else on the generated screens has it."""
@@ -55,7 +56,7 @@ class SimulatedGrounder:
         else:
             spread = BASE_ERROR + SMALLNESS_ERROR / max(1, min(box[2] - box[0], box[3] - box[1]))
             x, y = (box[0] + box[2]) / 2 + rng.gauss(0, spread), (box[1] + box[3]) / 2 + rng.gauss(0, spread)
-        grid = [min(1000, max(0, round(x / view.width * 1000))), min(1000, max(0, round(y / view.height * 1000)))]
+        grid = [round(v) for v in image_to_grid((x, y), view.size)]
         text = json.dumps({"point_2d": grid, "label": "target"})
         if on_text is not None:
             on_text(text)
