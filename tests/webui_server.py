@@ -145,8 +145,10 @@ def model() -> PacedScript:
 
 @pytest.fixture(autouse=True)
 def unpaced(model):
+    """Each test starts with an unpaced model and no replies left over from a test before it."""
     yield
     model.first = model.pace = 0.0
+    del model.replies[len(model.requests):]  # (the script answers request n with reply n)
 
 
 @pytest.fixture(scope="module")
