@@ -23,7 +23,6 @@ reached the application, ahead of any key sent after it.
 
 from __future__ import annotations
 
-from errors import Stopped, SystemFailure
 import atexit
 import functools
 import os
@@ -38,6 +37,7 @@ from loguru import logger
 
 from actions.keys import key_combo
 from actions.schema import Action
+from errors import Stopped, SystemFailure
 
 NON_ASCII_DELAY_MS = 40
 """Between characters typed through pynput's controller, which remaps a keycode for each."""

@@ -11,10 +11,11 @@ Importing this module needs pydantic only: no screen, no input devices, no torch
 
 from __future__ import annotations
 
-from errors import ModelMistake
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from errors import ModelMistake
 
 GRID = 1000
 """Qwen3-VL's coordinate grid: 0..1000 across the width and the height of the image."""

@@ -29,7 +29,6 @@ Profiles whose models answer in their own syntax are read by their own module
 
 from __future__ import annotations
 
-from errors import ModelMistake
 import json
 import re
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from typing import Any
 from actions.schema import Action, InvalidAction, parse_action
 from agent.model import ModelReply
 from agent.profiles import Profile, load_profile
+from errors import ModelMistake
 
 TOOL_NAME = "computer_use"
 _EXAMPLE = '<tool_call>{"name": "computer_use", "arguments": {"action": ...}}</tool_call>'

@@ -7,7 +7,6 @@ then the defaults below. Modules never read the environment themselves.
 
 from __future__ import annotations
 
-from errors import BadInput
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from agent.model import Mode, Sampling
 from agent.profiles import DEFAULT_PROFILE, UnknownProfile, load_profile
 from agent.zoom import Zoom
+from errors import BadInput
 from safety.killswitch import DEFAULT_HOTKEY
 
 DEFAULT_MODELS = {"instruct": "Qwen/Qwen3-VL-4B-Instruct", "thinking": "Qwen/Qwen3-VL-4B-Thinking"}

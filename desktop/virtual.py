@@ -7,7 +7,6 @@ desktop must enter it before importing them.
 
 from __future__ import annotations
 
-from errors import SystemFailure
 import os
 import shutil
 import subprocess
@@ -15,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+
+from errors import SystemFailure
 
 REQUIRED = ("Xvfb", "openbox", "xdotool")
 

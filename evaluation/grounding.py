@@ -19,7 +19,6 @@ kept, and the table shows the two hit rates side by side.
 
 from __future__ import annotations
 
-from errors import BadInput
 import hashlib
 import json
 import time
@@ -32,6 +31,7 @@ from loguru import logger
 from PIL import Image
 
 from agent.settings import Settings
+from errors import BadInput
 from evaluation.results import new_folder
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp"}

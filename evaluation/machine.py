@@ -24,7 +24,6 @@ activate_window, close_window, upload_file, download (from the download cache,
 
 from __future__ import annotations
 
-from errors import SystemFailure
 import os
 import re
 import shlex
@@ -37,6 +36,7 @@ from types import TracebackType
 from typing import Any
 
 from desktop.virtual import DesktopError, VirtualDesktop
+from errors import SystemFailure
 from evaluation.files import FileCache, MissingFile
 from evaluation.sandbox import VM_HOME, VM_UID
 

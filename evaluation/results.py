@@ -12,12 +12,13 @@ time to a reply's first text), ``peak_memory_mb`` (``peak_gpu_memory_mb`` on a G
 
 from __future__ import annotations
 
-from errors import BadInput
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from errors import BadInput
 
 Record = dict[str, Any]
 

@@ -12,12 +12,13 @@ folder. Fields of ours start with ``x_`` (OSWorld ignores them):
 
 from __future__ import annotations
 
-from errors import BadInput
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from errors import BadInput
 
 DEFAULT_TIMEOUT = 300.0
 

@@ -6,11 +6,12 @@ Uses xclip. Before a copy the clipboard is set to a marker, so that a copy that 
 
 from __future__ import annotations
 
-from errors import SystemFailure
 import secrets
 import subprocess
 import time
 from collections.abc import Callable
+
+from errors import SystemFailure
 
 TIMEOUT = 2.0  # seconds: an app that owns the clipboard and does not answer
 COPY_WAIT = 1.0  # seconds an app may take to take over the clipboard after ctrl+c

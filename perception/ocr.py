@@ -10,7 +10,6 @@ docs/FORMS.md has the numbers and why Tesseract was chosen.
 
 from __future__ import annotations
 
-from errors import SystemFailure
 import csv
 import io
 import re
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from errors import SystemFailure
 from perception.geometry import Box, center, overlap, span
 
 SCALE = 2  # upscaling before OCR (see the module docstring)

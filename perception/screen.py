@@ -7,7 +7,6 @@ model's answer back to the desktop.
 
 from __future__ import annotations
 
-from errors import SystemFailure
 import hashlib
 import math
 import threading
@@ -20,6 +19,7 @@ import mss
 import numpy as np
 from PIL import Image
 
+from errors import SystemFailure
 from perception.geometry import CoordinateTransform, Monitor, ScreenLayout
 from perception.windows import WindowInfo, active_window
 

@@ -9,13 +9,13 @@ window, each assumed carried out; the case's decision is the strictest of its st
 
 from __future__ import annotations
 
-from errors import BadInput
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from actions.schema import InvalidAction, parse_action
+from errors import BadInput
 from perception.geometry import CoordinateTransform, Monitor, OffScreen, ScreenLayout
 from perception.windows import WindowInfo
 from safety.composer import Composer

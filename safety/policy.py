@@ -18,7 +18,6 @@ pressed, and your own rules), checked in order. The strictest verdict of all win
 
 from __future__ import annotations
 
-from errors import BadInput
 import re
 import shutil
 import tomllib
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from actions.keys import chord
 from actions.schema import Action, InvalidAction
+from errors import BadInput
 from perception.geometry import ScreenLayout
 from perception.windows import WindowInfo
 from safety.code import Finding, judge_code, judge_sql

@@ -3,11 +3,12 @@ quoted cell may span lines) or JSON lines (``.jsonl``, ``.ndjson``: one object p
 
 from __future__ import annotations
 
-from errors import BadInput
 import csv
 import io
 import json
 from pathlib import Path
+
+from errors import BadInput
 
 
 class RowsError(BadInput):

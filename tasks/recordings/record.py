@@ -18,7 +18,6 @@ pynput's ``injected`` flag cannot tell XTest input from a person's on X11, so it
 
 from __future__ import annotations
 
-from errors import SystemFailure
 import functools
 import heapq
 import itertools
@@ -36,6 +35,7 @@ from loguru import logger
 
 from PIL import Image
 
+from errors import SystemFailure
 from perception.geometry import Box, CoordinateTransform, Monitor, ScreenLayout
 from perception.screen import Screen
 from perception.windows import active_window

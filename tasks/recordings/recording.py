@@ -19,7 +19,6 @@ and application say where it may look.
 
 from __future__ import annotations
 
-from errors import BadInput
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from typing import Literal
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from errors import BadInput
 from perception.windows import WindowInfo
 
 StepKind = Literal["click", "double_click", "right_click", "middle_click", "type", "hotkey", "scroll", "drag"]

@@ -35,7 +35,6 @@ goes on, since the earlier steps that would have brought a target up did not hap
 
 from __future__ import annotations
 
-from errors import BadInput
 import re
 import time
 from dataclasses import dataclass, field, replace
@@ -52,6 +51,7 @@ from agent.settings import Settings
 from agent.task import Outcome, Status, Step
 from agent.trajectory import RunSummary
 from errors import Stopped, SystemFailure
+from errors import BadInput
 from perception.geometry import Monitor
 from perception.windows import WindowInfo, active_window, open_windows
 from safety.gate import Asker
