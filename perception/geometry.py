@@ -198,7 +198,7 @@ class CoordinateTransform:
         x, y = point[0] - self.monitor.left, point[1] - self.monitor.top
         if not (0 <= x < self.monitor.width and 0 <= y < self.monitor.height):
             raise OffScreen(f"desktop point ({point[0]:g}, {point[1]:g}) is not on {self.monitor}")
-        return ((x + 0.5) / self.monitor.width * GRID, (y + 0.5) / self.monitor.height * GRID)
+        return image_to_grid((x + 0.5, y + 0.5), (self.monitor.width, self.monitor.height))
 
     def describe(self) -> str:
         """One line for the run log: every step of the chain with its numbers."""
