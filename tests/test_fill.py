@@ -147,6 +147,7 @@ def test_submitting_is_refused_without_a_persons_approval(contact_form: ContactF
     assert state["submissions"] == [] and state["fields"]["name"] == "Ada Lovelace"  # filled, not saved
 
 
+@pytest.mark.timeout(300)  # 20 rows of about 5 s each: 101 s on an idle 2-core machine, over 120 s on a busy one
 def test_a_twenty_row_batch_from_the_command_line(contact_form: ContactForm, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     people = [{"name": f"Person {n}", "email": f"p{n}@example.org", "city": f"City {n}", "notes": f"note {n}",
