@@ -27,10 +27,11 @@ from engine.fast import rms_norm  # noqa: E402
 SHAPES = {"qkv": (6144, 2560), "out": (2560, 4096), "gate/up": (9728, 2560), "down": (2560, 9728),
           "qkv-nonorm": (6144, 2560), "gate/up-nonorm": (9728, 2560)}
 COPIES = 8
+FORMATS = sys.argv[sys.argv.index("--formats") + 1].split(",") if "--formats" in sys.argv else ["bf16", "int4", "fp8"]
 TILES = {"int4": [(1, 512, 4), (2, 256, 4), (4, 256, 8), (2, 128, 2), (1, 256, 2), (4, 128, 4), (2, 128, 4),
                   (4, 64, 2), (8, 128, 8), (1, 128, 1), (2, 64, 1)],
-         "fp8": [(2, 2048, 4), (1, 2048, 4), (4, 512, 2), (2, 1024, 2), (4, 1024, 4), (8, 512, 4), (8, 512, 2),
-                 (16, 256, 2), (4, 1024, 2), (2, 512, 1), (8, 1024, 4)]}
+         "fp8": [(8, 128, 2), (16, 128, 2), (16, 128, 4), (32, 128, 4), (4, 256, 2), (4, 256, 4), (8, 256, 4),
+                 (16, 256, 4), (8, 64, 2), (16, 64, 2), (32, 64, 4), (2, 256, 2), (2, 512, 4), (4, 512, 4), (8, 512, 4)]}
 
 
 def relative(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -83,7 +84,7 @@ def main() -> None:
         x = torch.randn(cols, device="cuda").to(torch.bfloat16)
         norm = (torch.rand(cols, device="cuda") + 0.5).to(torch.bfloat16) if kind in ("qkv", "gate/up") else None
         h = rms_norm(x, norm, 1e-6) if norm is not None else x
-        for fmt in ("bf16", "int4", "fp8"):
+        for fmt in FORMATS:
             dense = [torch.randn(rows, cols, device="cuda") * 0.02 for _ in range(2 if gated else 1)]
             if fmt == "bf16":
                 matrices = [d.to(torch.bfloat16) for d in dense]
@@ -122,7 +123,7 @@ def main() -> None:
     print("\nfastest per product:")
     chosen = {}
     for kind in SHAPES:
-        for fmt in ("bf16", "int4", "fp8"):
+        for fmt in FORMATS:
             best = min((s, t) for k, f, t, s in summary if k == kind and f == fmt)
             print(f"  {kind:14} {fmt:5} {best[0] * 1e6:7.1f} us at tiles {best[1]}")
             if fmt != "bf16" and not kind.endswith("nonorm"):

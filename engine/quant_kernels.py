@@ -10,7 +10,9 @@ programmatic dependent launch. Decoding a value must cost less than reading it:
   mask and an or, no conversion instruction), the products are summed per 64-value group,
   and the group's scale and minimum are applied once: ``scale * q + minimum`` summed over a
   group is ``16 scale * sum((1 + q/16) x) + (minimum - 16 scale) * sum(x)``.
-- **FP8**: the hardware's e4m3 conversion (Ada and Hopper), scaled per 128x128 block.
+- **FP8**: the hardware's packed e4m3 conversion (Ada and Hopper) on int32 words of four
+  values, through inline PTX, scaled per 128x128 block; Triton's own conversion of an fp8
+  tensor spent 1.5 byte shuffles a value taking the loaded words apart and packing them again.
 
 For a few tokens the matrix product decodes a tile of weights into bf16 integers (INT4) or bf16
 values (FP8, which bf16 holds exactly) and runs it through the matrix units, scales applied to
@@ -21,6 +23,8 @@ is dequantised into one shared bf16 buffer (a fifth of cuBLAS's time on it) and 
 
 from __future__ import annotations
 
+import os
+
 import torch
 import triton
 import triton.language as tl
@@ -29,7 +33,7 @@ from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 from engine.kernels import PDL, _finish, _input, _rstd
 from engine.quant import FP8_BLOCK, INT4_GROUP, Quantised
 
-ONE = 0x3F800000  # the bits of 1.0 in float32
+INTERPRETED = tl.constexpr(os.environ.get("TRITON_INTERPRET") == "1")
 
 
 # ---- one token ------------------------------------------------------------------------------
@@ -100,55 +104,110 @@ def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, 
 
 
 @triton.jit
-def _fp8_tile(w_ptr, rows, live, kk, K):
-    return tl.load(w_ptr + rows[:, None] * K + kk[None, :], mask=live[:, None] & (kk[None, :] < K), other=0.0)
+def _fp8_words(w_ptr, rows, live, word, words, KW):
+    """Words (rows, words) of four e4m3 values each, from word ``word`` of each row."""
+    inside = live[:, None] & (word + words[None, :] < KW)
+    return tl.load(w_ptr + rows[:, None] * KW + word + words[None, :], mask=inside, other=0)
+
+
+@triton.jit
+def _fp8_byte(w, i: tl.constexpr):
+    return ((w >> (8 * i)) & 0xFF).to(tl.uint8).to(tl.float8e4nv, bitcast=True).to(tl.float32)
+
+
+@triton.jit
+def _fp8_floats(w):
+    """The four e4m3 values of each word, first the lowest byte, as float32: two packed
+    conversions to float16 pairs and four to float32, on the word as it was loaded (Triton's own
+    conversion takes the bytes apart and packs them again, three times the instructions).
+    Triton's interpreter, which runs no PTX, converts byte by byte."""
+    if INTERPRETED:
+        return (_fp8_byte(w, 0), _fp8_byte(w, 1), _fp8_byte(w, 2), _fp8_byte(w, 3))
+    return tl.inline_asm_elementwise(
+        """{
+        .reg .b16 lo, hi;
+        .reg .b32 low_pair, high_pair;
+        .reg .f16 a, b, c, d;
+        mov.b32 {lo, hi}, $4;
+        cvt.rn.f16x2.e4m3x2 low_pair, lo;
+        cvt.rn.f16x2.e4m3x2 high_pair, hi;
+        mov.b32 {a, b}, low_pair;
+        mov.b32 {c, d}, high_pair;
+        cvt.f32.f16 $0, a;
+        cvt.f32.f16 $1, b;
+        cvt.f32.f16 $2, c;
+        cvt.f32.f16 $3, d;
+        }""",
+        "=f,=f,=f,=f,r", [w], dtype=(tl.float32, tl.float32, tl.float32, tl.float32), is_pure=True, pack=1)
+
+
+@triton.jit
+def _fours(v):
+    """(words, 4) inputs as four (words,): each word's first column, second, third and fourth."""
+    first_third, second_fourth = tl.split(tl.reshape(v, (v.shape[0], 2, 2)))
+    v0, v2 = tl.split(first_third)
+    v1, v3 = tl.split(second_fourth)
+    return v0, v1, v2, v3
+
+
+@triton.jit
+def _fp8_sums(w, v0, v1, v2, v3, scale):
+    """Per row and word, its four weights times their inputs (``v0`` for the word's first
+    column, ...), summed, times the block's ``scale``."""
+    w0, w1, w2, w3 = _fp8_floats(w)
+    return (w0 * (v0 * scale)[None, :] + w1 * (v1 * scale)[None, :] + w2 * (v2 * scale)[None, :]
+            + w3 * (v3 * scale)[None, :])
 
 
 @triton.jit
 def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, K,
               NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
-              BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, EARLY: tl.constexpr):
-    """As ``engine.kernels._gemv``; a program's rows lie in one 128-row block (BLOCK_N divides 128),
-    so a column's scale is the same for all of them and goes onto x, not onto each weight."""
+              BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr):
+    """As ``engine.kernels._gemv``, the weights read as int32 words of four values; a program's
+    rows lie in one 128-row block (BLOCK_N divides 128), so a column's scale is the same for all
+    of them and goes onto x, not onto each weight."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
-    cols = tl.arange(0, BLOCK_K)
+    words = tl.arange(0, WORDS)
+    quad = tl.arange(0, 4)
     live = rows < N
+    KW = K // 4
     scales = (tl.program_id(0) * BLOCK_N // 128) * (K // 128)  # this row block's first scale
-    w = _fp8_tile(w_ptr, rows, live, cols, K)
+    w = _fp8_words(w_ptr, rows, live, 0, words, KW)
     if GATED:
-        u = _fp8_tile(up_ptr, rows, live, cols, K)
+        u = _fp8_words(up_ptr, rows, live, 0, words, KW)
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
     rstd = 1.0
     if NORM:
         rstd = _rstd(x_ptr, K, eps, 512)
-    acc = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
-    acc_up = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
-    for k in range(0, K, BLOCK_K):
-        kk = k + cols
-        v = _input(x_ptr, norm_ptr, kk, kk < K, rstd, NORM)
-        scale = tl.load(s_ptr + scales + kk // 128, mask=kk < K, other=0.0)
-        acc += w.to(tl.float32) * (v * scale)[None, :]
-        w = _fp8_tile(w_ptr, rows, live, kk + BLOCK_K, K)
+    acc = tl.zeros((BLOCK_N, WORDS), tl.float32)
+    acc_up = tl.zeros((BLOCK_N, WORDS), tl.float32)
+    for word in range(0, KW, WORDS):
+        inside = word + words < KW
+        column = (word + words) * 4
+        v0, v1, v2, v3 = _fours(_input(x_ptr, norm_ptr, column[:, None] + quad[None, :], inside[:, None], rstd, NORM))
+        scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0)
+        acc += _fp8_sums(w, v0, v1, v2, v3, scale)
+        w = _fp8_words(w_ptr, rows, live, word + WORDS, words, KW)
         if GATED:
-            up_scale = tl.load(up_s_ptr + scales + kk // 128, mask=kk < K, other=0.0)
-            acc_up += u.to(tl.float32) * (v * up_scale)[None, :]
-            u = _fp8_tile(up_ptr, rows, live, kk + BLOCK_K, K)
+            up_scale = tl.load(up_s_ptr + scales + column // 128, mask=inside, other=0.0)
+            acc_up += _fp8_sums(u, v0, v1, v2, v3, up_scale)
+            u = _fp8_words(up_ptr, rows, live, word + WORDS, words, KW)
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
 
 TILES: dict[tuple[str, int, int, bool], tuple[int, int, int]] = {
     ("int4", 6144, 2560, False): (4, 128, 4), ("int4", 2560, 4096, False): (4, 256, 8),
     ("int4", 9728, 2560, True): (4, 64, 2), ("int4", 2560, 9728, False): (4, 256, 8),
-    ("fp8", 6144, 2560, False): (8, 512, 2), ("fp8", 2560, 4096, False): (8, 1024, 4),
-    ("fp8", 9728, 2560, True): (8, 512, 4), ("fp8", 2560, 9728, False): (4, 1024, 4),
+    ("fp8", 6144, 2560, False): (16, 256, 4), ("fp8", 2560, 4096, False): (16, 256, 4),
+    ("fp8", 9728, 2560, True): (8, 64, 2), ("fp8", 2560, 9728, False): (4, 256, 2),
 }
-"""(format, rows, cols, gated): rows per program, words (INT4: eight columns each) or columns (FP8)
-per step, and warps, as measured fastest on the H200 for the 4B shape's products
+"""(format, rows, cols, gated): rows per program, words (INT4: eight columns each, FP8: four) per
+step, and warps, as measured fastest on the H200 for the 4B shape's products
 (``bench/quant_kernels.py``). Many programs of few rows win: each thread should read 16 bytes
 of weights a step."""
-OTHER_TILES = {"int4": (4, 128, 4), "fp8": (8, 512, 4)}
+OTHER_TILES = {"int4": (4, 128, 4), "fp8": (8, 128, 4)}
 
 
 def tiles_for(weight: Quantised, gated: bool) -> tuple[int, int, int]:
@@ -172,8 +231,8 @@ def gemv_launch(x: torch.Tensor, weight: Quantised, up: Quantised | None, out: t
                          **flags)
     else:
         assert FP8_BLOCK % block_n == 0
-        _gemv_fp8[grid](x, weight.values, weight.scales, up.values, up.scales, out, norm, eps, weight.rows,
-                        weight.cols, BLOCK_N=block_n, BLOCK_K=steps, **flags)
+        _gemv_fp8[grid](x, weight.values.view(torch.int32), weight.scales, up.values.view(torch.int32), up.scales,
+                        out, norm, eps, weight.rows, weight.cols, BLOCK_N=block_n, WORDS=steps, **flags)
 
 
 # ---- many tokens ----------------------------------------------------------------------------
