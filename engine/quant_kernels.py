@@ -142,21 +142,11 @@ def _fp8_floats(w):
 
 
 @triton.jit
-def _fours(v):
-    """(words, 4) inputs as four (words,): each word's first column, second, third and fourth."""
-    first_third, second_fourth = tl.split(tl.reshape(v, (v.shape[0], 2, 2)))
-    v0, v2 = tl.split(first_third)
-    v1, v3 = tl.split(second_fourth)
-    return v0, v1, v2, v3
-
-
-@triton.jit
 def _fp8_sums(w, v0, v1, v2, v3, scale):
     """Per row and word, its four weights times their inputs (``v0`` for the word's first
     column, ...), summed, times the block's ``scale``."""
     w0, w1, w2, w3 = _fp8_floats(w)
-    return (w0 * (v0 * scale)[None, :] + w1 * (v1 * scale)[None, :] + w2 * (v2 * scale)[None, :]
-            + w3 * (v3 * scale)[None, :])
+    return (w0 * v0[None, :] + w1 * v1[None, :] + w2 * v2[None, :] + w3 * v3[None, :]) * scale[None, :]
 
 
 @triton.jit
@@ -168,7 +158,6 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
     of them and goes onto x, not onto each weight."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     words = tl.arange(0, WORDS)
-    quad = tl.arange(0, 4)
     live = rows < N
     KW = K // 4
     scales = (tl.program_id(0) * BLOCK_N // 128) * (K // 128)  # this row block's first scale
@@ -186,7 +175,10 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
     for word in range(0, KW, WORDS):
         inside = word + words < KW
         column = (word + words) * 4
-        v0, v1, v2, v3 = _fours(_input(x_ptr, norm_ptr, column[:, None] + quad[None, :], inside[:, None], rstd, NORM))
+        v0 = _input(x_ptr, norm_ptr, column, inside, rstd, NORM)
+        v1 = _input(x_ptr, norm_ptr, column + 1, inside, rstd, NORM)
+        v2 = _input(x_ptr, norm_ptr, column + 2, inside, rstd, NORM)
+        v3 = _input(x_ptr, norm_ptr, column + 3, inside, rstd, NORM)
         scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0)
         acc += _fp8_sums(w, v0, v1, v2, v3, scale)
         w = _fp8_words(w_ptr, rows, live, word + WORDS, words, KW)
