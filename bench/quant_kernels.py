@@ -7,7 +7,9 @@ call at several tile shapes (a CUDA graph of calls over enough copies of the wei
 do not fit in L2), as bandwidth; then the prefill's matrix product on 1060 tokens against
 cuBLAS in bf16::
 
-    python bench/quant_kernels.py
+    python bench/quant_kernels.py [--formats bf16,int4,fp8] [--no-prefill] [--write tiles.json]
+
+``--write`` saves the fastest tiles for ``bench/decode.py --tiles``.
 """
 
 from __future__ import annotations
