@@ -26,8 +26,7 @@ import torch.nn.functional as F  # noqa: E402
 from engine import kernels, quant, quant_kernels  # noqa: E402
 from engine.fast import rms_norm  # noqa: E402
 
-SHAPES = {"qkv": (6144, 2560), "out": (2560, 4096), "gate/up": (9728, 2560), "down": (2560, 9728),
-          "qkv-nonorm": (6144, 2560), "gate/up-nonorm": (9728, 2560)}
+SHAPES = {"qkv": (6144, 2560), "out": (2560, 4096), "gate/up": (9728, 2560), "down": (2560, 9728)}
 COPIES = 8
 FORMATS = sys.argv[sys.argv.index("--formats") + 1].split(",") if "--formats" in sys.argv else ["bf16", "int4", "fp8"]
 TILES = {"int4": [(4, 128, 4), (4, 64, 2), (4, 256, 8), (8, 128, 2), (16, 128, 2), (32, 128, 4), (16, 64, 2),
@@ -128,7 +127,7 @@ def main() -> None:
         for fmt in FORMATS:
             best = min((s, t) for k, f, t, s in summary if k == kind and f == fmt)
             print(f"  {kind:14} {fmt:5} {best[0] * 1e6:7.1f} us at tiles {best[1]}")
-            if fmt != "bf16" and not kind.endswith("nonorm"):
+            if fmt != "bf16":
                 rows, cols = SHAPES[kind]
                 chosen[f"{fmt},{rows},{cols},{kind == 'gate/up'}"] = best[1]
     if "--write" in sys.argv:  # for the other benches' --tiles

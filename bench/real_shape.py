@@ -102,9 +102,10 @@ def main() -> None:
             continue
         load = time.perf_counter() - started
         loaded_peak = torch.cuda.max_memory_allocated() / 2**30
-        one_step(model, 4 if name in SHORT else 16)  # warm-up: kernels, allocator
+        tokens = 24 if name in SHORT else args.tokens
+        one_step(model, tokens)  # warm-up of the same length: kernels, allocator, cache size, CUDA graphs
         torch.cuda.reset_peak_memory_stats()
-        result = one_step(model, 24 if name in SHORT else args.tokens)
+        result = one_step(model, tokens)
         peak = torch.cuda.max_memory_allocated() / 2**30
         most = limit(model.model, bandwidth, result["prompt"] + result["tokens"] // 2)
         speed = check(name, result["tok_s"], most)

@@ -23,18 +23,13 @@ is dequantised into one shared bf16 buffer (a fifth of cuBLAS's time on it) and 
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 
-from engine.kernels import PDL, _finish, _input, _rstd
+from engine.kernels import PDL, _finish, _input, _rms
 from engine.quant import FP8_BLOCK, INT4_GROUP, Quantised
-
-INTERPRETED = tl.constexpr(os.environ.get("TRITON_INTERPRET") == "1")
-
 
 # ---- one token ------------------------------------------------------------------------------
 
@@ -79,18 +74,17 @@ def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, 
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
-    rstd = 1.0
-    if NORM:
-        rstd = _rstd(x_ptr, K, eps, 512)
     acc = tl.zeros((BLOCK_N, WORDS), tl.float32)
     acc_up = tl.zeros((BLOCK_N, WORDS), tl.float32)
+    squares = tl.zeros((WORDS,), tl.float32)
     for word in range(0, KW, WORDS):
         inside = word + words < KW
         part = tl.zeros((BLOCK_N, WORDS), tl.float32)
         part_up = tl.zeros((BLOCK_N, WORDS), tl.float32)
         total = tl.zeros((WORDS,), tl.float32)
         for i in tl.static_range(8):  # the columns 8 word + i
-            v = _input(x_ptr, norm_ptr, (word + words) * 8 + i, inside, rstd, NORM)
+            x, v = _input(x_ptr, norm_ptr, (word + words) * 8 + i, inside, NORM)
+            squares += x * x
             total += v
             part += _one_plus(w, i) * v[None, :]
             if GATED:
@@ -100,7 +94,8 @@ def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, 
         if GATED:
             acc_up += _int4_sums(part_up, us, um, total)
             u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, word + WORDS, words, KW)
-    _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
+    rms = _rms(squares, K, eps, NORM)
+    _finish(tl.sum(acc, axis=1) * rms, tl.sum(acc_up, axis=1) * rms, out_ptr, rows, live, GATED, RESIDUAL)
 
 
 @triton.jit
@@ -110,43 +105,33 @@ def _fp8_words(w_ptr, rows, live, word, words, KW):
     return tl.load(w_ptr + rows[:, None] * KW + word + words[None, :], mask=inside, other=0)
 
 
-@triton.jit
-def _fp8_byte(w, i: tl.constexpr):
-    return ((w >> (8 * i)) & 0xFF).to(tl.uint8).to(tl.float8e4nv, bitcast=True).to(tl.float32)
+FP8_LOW = tl.constexpr(2.0 ** -120)
+"""An e4m3 value's bits placed in float32's exponent and mantissa mean the value times this, for
+zeros, subnormals and normals alike (the sign goes to float32's)."""
+FP8_INPUT = tl.constexpr(2.0 ** 64)
+"""The FP8 matrix-vector kernel's inputs are scaled by this and their block's scale, and its
+sums by ``1 / (FP8_LOW * FP8_INPUT)``: every product stays well inside float32's range."""
 
 
 @triton.jit
-def _fp8_floats(w):
-    """The four e4m3 values of each word, first the lowest byte, as float32: two packed
-    conversions to float16 pairs and four to float32, on the word as it was loaded (Triton's own
-    conversion takes the bytes apart and packs them again, three times the instructions).
-    Triton's interpreter, which runs no PTX, converts byte by byte."""
-    if INTERPRETED:
-        return (_fp8_byte(w, 0), _fp8_byte(w, 1), _fp8_byte(w, 2), _fp8_byte(w, 3))
-    return tl.inline_asm_elementwise(
-        """{
-        .reg .b16 lo, hi;
-        .reg .b32 low_pair, high_pair;
-        .reg .f16 a, b, c, d;
-        mov.b32 {lo, hi}, $4;
-        cvt.rn.f16x2.e4m3x2 low_pair, lo;
-        cvt.rn.f16x2.e4m3x2 high_pair, hi;
-        mov.b32 {a, b}, low_pair;
-        mov.b32 {c, d}, high_pair;
-        cvt.f32.f16 $0, a;
-        cvt.f32.f16 $1, b;
-        cvt.f32.f16 $2, c;
-        cvt.f32.f16 $3, d;
-        }""",
-        "=f,=f,=f,=f,r", [w], dtype=(tl.float32, tl.float32, tl.float32, tl.float32), is_pure=True, pack=1)
+def _fp8_float(w, i: tl.constexpr):
+    """Value ``i`` of each word (``i`` 0 is the lowest byte) as float32, times ``FP8_LOW``: its
+    exponent and mantissa bits moved to float32's bits 20-26 and its sign to bit 31. Shifts and
+    masks are full-rate integer work; the hardware's e4m3 conversions are not."""
+    w = w.to(tl.uint32, bitcast=True)
+    if i == 3:
+        magnitude, sign = w >> 4, w
+    else:
+        magnitude, sign = w << (20 - 8 * i), w << (24 - 8 * i)
+    return ((magnitude & 0x07F00000) | (sign & 0x80000000)).to(tl.float32, bitcast=True)
 
 
 @triton.jit
-def _fp8_sums(w, v0, v1, v2, v3, scale):
+def _fp8_sums(w, v0, v1, v2, v3):
     """Per row and word, its four weights times their inputs (``v0`` for the word's first
-    column, ...), summed, times the block's ``scale``."""
-    w0, w1, w2, w3 = _fp8_floats(w)
-    return (w0 * v0[None, :] + w1 * v1[None, :] + w2 * v2[None, :] + w3 * v3[None, :]) * scale[None, :]
+    column, ...), summed."""
+    return (_fp8_float(w, 0) * v0[None, :] + _fp8_float(w, 1) * v1[None, :] + _fp8_float(w, 2) * v2[None, :]
+            + _fp8_float(w, 3) * v3[None, :])
 
 
 @triton.jit
@@ -155,7 +140,7 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
               BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr):
     """As ``engine.kernels._gemv``, the weights read as int32 words of four values; a program's
     rows lie in one 128-row block (BLOCK_N divides 128), so a column's scale is the same for all
-    of them and goes onto x, not onto each weight."""
+    of them and goes onto the input, not onto each weight."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     words = tl.arange(0, WORDS)
     live = rows < N
@@ -167,33 +152,33 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
-    rstd = 1.0
-    if NORM:
-        rstd = _rstd(x_ptr, K, eps, 512)
     acc = tl.zeros((BLOCK_N, WORDS), tl.float32)
     acc_up = tl.zeros((BLOCK_N, WORDS), tl.float32)
+    squares = tl.zeros((WORDS,), tl.float32)
     for word in range(0, KW, WORDS):
         inside = word + words < KW
         column = (word + words) * 4
-        v0 = _input(x_ptr, norm_ptr, column, inside, rstd, NORM)
-        v1 = _input(x_ptr, norm_ptr, column + 1, inside, rstd, NORM)
-        v2 = _input(x_ptr, norm_ptr, column + 2, inside, rstd, NORM)
-        v3 = _input(x_ptr, norm_ptr, column + 3, inside, rstd, NORM)
-        scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0)
-        acc += _fp8_sums(w, v0, v1, v2, v3, scale)
+        x0, v0 = _input(x_ptr, norm_ptr, column, inside, NORM)
+        x1, v1 = _input(x_ptr, norm_ptr, column + 1, inside, NORM)
+        x2, v2 = _input(x_ptr, norm_ptr, column + 2, inside, NORM)
+        x3, v3 = _input(x_ptr, norm_ptr, column + 3, inside, NORM)
+        squares += x0 * x0 + x1 * x1 + x2 * x2 + x3 * x3
+        scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0) * FP8_INPUT
+        acc += _fp8_sums(w, v0 * scale, v1 * scale, v2 * scale, v3 * scale)
         w = _fp8_words(w_ptr, rows, live, word + WORDS, words, KW)
         if GATED:
-            up_scale = tl.load(up_s_ptr + scales + column // 128, mask=inside, other=0.0)
-            acc_up += _fp8_sums(u, v0, v1, v2, v3, up_scale)
+            up_scale = tl.load(up_s_ptr + scales + column // 128, mask=inside, other=0.0) * FP8_INPUT
+            acc_up += _fp8_sums(u, v0 * up_scale, v1 * up_scale, v2 * up_scale, v3 * up_scale)
             u = _fp8_words(up_ptr, rows, live, word + WORDS, words, KW)
-    _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
+    unit = _rms(squares, K, eps, NORM) / (FP8_LOW * FP8_INPUT)
+    _finish(tl.sum(acc, axis=1) * unit, tl.sum(acc_up, axis=1) * unit, out_ptr, rows, live, GATED, RESIDUAL)
 
 
 TILES: dict[tuple[str, int, int, bool], tuple[int, int, int]] = {
-    ("int4", 6144, 2560, False): (4, 128, 4), ("int4", 2560, 4096, False): (4, 256, 8),
+    ("int4", 6144, 2560, False): (8, 128, 2), ("int4", 2560, 4096, False): (4, 256, 8),
     ("int4", 9728, 2560, True): (4, 64, 2), ("int4", 2560, 9728, False): (4, 256, 8),
-    ("fp8", 6144, 2560, False): (16, 256, 4), ("fp8", 2560, 4096, False): (16, 256, 4),
-    ("fp8", 9728, 2560, True): (8, 64, 2), ("fp8", 2560, 9728, False): (4, 256, 2),
+    ("fp8", 6144, 2560, False): (16, 256, 4), ("fp8", 2560, 4096, False): (4, 512, 4),
+    ("fp8", 9728, 2560, True): (8, 128, 2), ("fp8", 2560, 9728, False): (8, 512, 4),
 }
 """(format, rows, cols, gated): rows per program, words (INT4: eight columns each, FP8: four) per
 step, and warps, as measured fastest on the H200 for the 4B shape's products

@@ -71,18 +71,24 @@ def test_stacked_matrices_split_back_into_views():
 
 
 def kernel_errors() -> dict[str, float]:
-    """Each quantised kernel's relative error against float64 on fresh random inputs, in every fused
-    form the decoder uses, and the prefill's two matrix-product paths."""
-    from engine import quant_kernels
+    """Each matrix-vector kernel's relative error against float64 on fresh random inputs, in every
+    fused form the decoder uses (bf16 weights too: they share the fused forms), and the
+    quantised prefill's two matrix-product paths."""
+    from engine import kernels, quant_kernels
     from engine.fast import rms_norm
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(2)
     errors = {}
     rows, cols = 256, 512
-    for fmt in ("int4", "fp8"):
-        weight, up = (quant.quantise(torch.randn(rows, cols, device=device) * 0.02, fmt) for _ in range(2))
-        w, u = quant.dequantise(weight).double(), quant.dequantise(up).double()
+    for fmt in ("bf16", "int4", "fp8"):
+        dense = [torch.randn(rows, cols, device=device) * 0.02 for _ in range(2)]
+        if fmt == "bf16":
+            weight, up = (d.to(torch.bfloat16) for d in dense)
+            w, u = weight.double(), up.double()
+        else:
+            weight, up = (quant.quantise(d, fmt) for d in dense)
+            w, u = quant.dequantise(weight).double(), quant.dequantise(up).double()
         x = torch.randn(cols, device=device).to(torch.bfloat16)
         norm = (torch.rand(cols, device=device) + 0.5).to(torch.bfloat16)
         h = rms_norm(x, norm, 1e-6).double()
@@ -90,7 +96,7 @@ def kernel_errors() -> dict[str, float]:
 
         def run(up_matrix, norm_weight, start):
             out = start.clone()
-            quant_kernels.gemv_launch(x, weight, up_matrix, out, norm_weight, 1e-6, residual=start is residual)
+            kernels._gemv_launch(x, weight, up_matrix, out, norm_weight, 1e-6, residual=start is residual)
             return out
 
         poison = torch.full((rows,), float("nan"), device=device, dtype=torch.bfloat16)
@@ -100,7 +106,7 @@ def kernel_errors() -> dict[str, float]:
         errors[f"{fmt} swiglu"] = relative(run(up, norm, poison),
                                            torch.nn.functional.silu(gate) * (u @ h).to(torch.bfloat16).double())
         errors[f"{fmt} residual"] = relative(run(None, None, residual), residual.double() + w @ x.double())
-        for tokens in (16, 100):  # decoding tiles, then dequantised + cuBLAS
+        for tokens in (16, 100) if fmt != "bf16" else ():  # decoding tiles, then dequantised + cuBLAS
             a = torch.randn(tokens, cols, device=device).to(torch.bfloat16)
             errors[f"{fmt} product of {tokens}"] = relative(quant_kernels.linear(a, weight), a.double() @ w.T)
     return {name: error if np.isfinite(error) else float("inf") for name, error in errors.items()}
