@@ -14,10 +14,7 @@ here, quantised ones (:mod:`engine.quant`) by the same fused forms in
 residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down projection + residual.
 
 Kernels read the cache slot and position from GPU tensors, so a CUDA graph captured once
-replays them for every token. Arithmetic is float32, rounded to bf16 where the model rounds,
-but for the RMSNorm before a product: its 1/rms needs every input, so it is applied to the
-product's sums, and the normalised input is not rounded (a program that first read the whole
-input for its norm waited a microsecond or more before its first product).
+replays them for every token. Arithmetic is float32, rounded to bf16 where the model rounds.
 
 The prefill, many tokens at once, runs its matrix products and attention through torch
 (cuBLAS, flash attention); two kernels here replace the element-wise work around them:
@@ -50,24 +47,22 @@ def _bf16(x):
 
 
 @triton.jit
-def _input(x_ptr, norm_ptr, index, inside, NORM: tl.constexpr):
-    """The input at ``index`` as float32, and what the product takes: with ``NORM``, the input times
-    the RMSNorm's weights (the norm's 1/rms, known only once every input is read, goes onto the
-    sums: :func:`_rms`)."""
-    x = tl.load(x_ptr + index, mask=inside, other=0.0).to(tl.float32)
-    v = x
-    if NORM:
-        v = x * tl.load(norm_ptr + index, mask=inside, other=0.0).to(tl.float32)
-    return x, v
+def _rstd(x_ptr, K, eps, BLOCK: tl.constexpr):
+    cols = tl.arange(0, BLOCK)
+    squares = tl.zeros((BLOCK,), tl.float32)
+    for k in range(0, K, BLOCK):
+        v = tl.load(x_ptr + k + cols, mask=k + cols < K, other=0.0).to(tl.float32)
+        squares += v * v
+    return tl.rsqrt(tl.sum(squares) / K + eps)
 
 
 @triton.jit
-def _rms(squares, K, eps, NORM: tl.constexpr):
-    """The RMSNorm's 1/rms from the input's squares, summed as the input was read (1 without the norm).
-    Applied to the sums, it leaves out the model's rounding of the normalised input to bf16."""
-    if NORM:
-        return tl.rsqrt(tl.sum(squares) / K + eps)
-    return 1.0
+def _input(x_ptr, norm_ptr, index, inside, rstd, NORM: tl.constexpr):
+    v = tl.load(x_ptr + index, mask=inside, other=0.0).to(tl.float32)
+    if NORM:  # as Qwen's RMSNorm: normalised in float32, rounded, then scaled in bf16
+        scale = tl.load(norm_ptr + index, mask=inside, other=0.0).to(tl.float32)
+        v = _bf16(scale * _bf16(v * rstd))
+    return v
 
 
 @triton.jit
@@ -100,20 +95,20 @@ def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, N, K,
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
+    rstd = 1.0
+    if NORM:
+        rstd = _rstd(x_ptr, K, eps, BLOCK_K)
     acc = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
     acc_up = tl.zeros((BLOCK_N, BLOCK_K), tl.float32)
-    squares = tl.zeros((BLOCK_K,), tl.float32)
     for k in range(0, K, BLOCK_K):
         kk = k + cols
-        x, v = _input(x_ptr, norm_ptr, kk, kk < K, NORM)
-        squares += x * x
+        v = _input(x_ptr, norm_ptr, kk, kk < K, rstd, NORM)
         acc += w.to(tl.float32) * v[None, :]
         w = _weights(w_ptr, rows, live, kk + BLOCK_K, K)
         if GATED:
             acc_up += u.to(tl.float32) * v[None, :]
             u = _weights(up_ptr, rows, live, kk + BLOCK_K, K)
-    rms = _rms(squares, K, eps, NORM)
-    _finish(tl.sum(acc, axis=1) * rms, tl.sum(acc_up, axis=1) * rms, out_ptr, rows, live, GATED, RESIDUAL)
+    _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
 
 def _gemv_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.Tensor, norm: torch.Tensor | None,

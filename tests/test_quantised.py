@@ -5,8 +5,6 @@ Triton's interpreter when Triton is installed, and natively on a GPU)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +17,8 @@ from engine.local import LocalModel
 from engine.random_model import SMALL, build_random_model, write_fp8_checkpoint
 from agent.model import Message, ModelRequest, ModelUnavailable, Sampling
 from agent.prompt import system_prompt
+from tests.kernel_checks import run_check
 
-ROOT = Path(__file__).resolve().parents[1]
 NF4 = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
        -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
        0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0]
@@ -113,15 +111,7 @@ def kernel_errors() -> dict[str, float]:
 
 
 def test_kernels_match_the_reference():
-    if not torch.cuda.is_available():
-        pytest.importorskip("triton")  # (CUDA builds of torch bring it; the CPU runs it interpreted)
-        code = ("import json, tests.triton_interpreter; from tests.test_quantised import kernel_errors; "
-                "print(json.dumps(kernel_errors()))")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
-        assert out.returncode == 0, out.stderr[-2000:]
-        errors = json.loads(out.stdout.strip().splitlines()[-1])
-    else:
-        errors = kernel_errors()
+    errors = run_check(kernel_errors)
     for name, error in errors.items():
         # bf16 outputs: ~3e-3; the fused norm and SwiGLU round where the model rounds, which the
         # reference does only in part
