@@ -37,10 +37,17 @@ from engine.quant import FP8_BLOCK, INT4_GROUP, Quantised
 
 
 @triton.jit
+def _words(w_ptr, rows, live, word, words, KW):
+    """The int32 words (rows, words) from word ``word`` of each row of a matrix of ``KW`` words a row
+    (INT4: eight values a word, FP8: four), and where they lie inside it."""
+    inside = live[:, None] & (word + words[None, :] < KW)
+    return tl.load(w_ptr + rows[:, None] * KW + word + words[None, :], mask=inside, other=0), inside
+
+
+@triton.jit
 def _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, word, words, KW):
     """Words (rows, words) from word ``word`` of each row, and each word's scale and minimum."""
-    inside = live[:, None] & (word + words[None, :] < KW)
-    w = tl.load(w_ptr + rows[:, None] * KW + word + words[None, :], mask=inside, other=0)
+    w, inside = _words(w_ptr, rows, live, word, words, KW)
     at = rows[:, None] * (KW // 8) + (word + words[None, :]) // 8  # (eight words a group)
     return w, tl.load(s_ptr + at, mask=inside, other=0.0), tl.load(m_ptr + at, mask=inside, other=0.0)
 
@@ -100,13 +107,6 @@ def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, 
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
 
-@triton.jit
-def _fp8_words(w_ptr, rows, live, word, words, KW):
-    """Words (rows, words) of four e4m3 values each, from word ``word`` of each row."""
-    inside = live[:, None] & (word + words[None, :] < KW)
-    return tl.load(w_ptr + rows[:, None] * KW + word + words[None, :], mask=inside, other=0)
-
-
 FP8_LOW = tl.constexpr(2.0 ** -120)
 """An e4m3 value's bits placed in float32's exponent and mantissa mean the value times this, for
 zeros, subnormals and normals alike (the sign goes to float32's)."""
@@ -148,9 +148,9 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
     live = rows < N
     KW = K // 4
     scales = (tl.program_id(0) * BLOCK_N // 128) * (K // 128)  # this row block's first scale
-    w = _fp8_words(w_ptr, rows, live, 0, words, KW)
+    w, _ = _words(w_ptr, rows, live, 0, words, KW)
     if GATED:
-        u = _fp8_words(up_ptr, rows, live, 0, words, KW)
+        u, _ = _words(up_ptr, rows, live, 0, words, KW)
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
@@ -168,11 +168,11 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
         v3 = _input(x_ptr, norm_ptr, column + 3, inside, rstd, NORM)
         scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0) * FP8_INPUT
         acc += _fp8_sums(w, v0 * scale, v1 * scale, v2 * scale, v3 * scale)
-        w = _fp8_words(w_ptr, rows, live, word + WORDS, words, KW)
+        w, _ = _words(w_ptr, rows, live, word + WORDS, words, KW)
         if GATED:
             up_scale = tl.load(up_s_ptr + scales + column // 128, mask=inside, other=0.0) * FP8_INPUT
             acc_up += _fp8_sums(u, v0 * up_scale, v1 * up_scale, v2 * up_scale, v3 * up_scale)
-            u = _fp8_words(up_ptr, rows, live, word + WORDS, words, KW)
+            u, _ = _words(up_ptr, rows, live, word + WORDS, words, KW)
     unit = 1.0 / (FP8_LOW * FP8_INPUT)
     _finish(tl.sum(acc, axis=1) * unit, tl.sum(acc_up, axis=1) * unit, out_ptr, rows, live, GATED, RESIDUAL)
 
@@ -185,8 +185,7 @@ TILES: dict[tuple[str, int, int, bool], tuple[int, int, int]] = {
 }
 """(format, rows, cols, gated): rows per program, words (INT4: eight columns each, FP8: four) per
 step, and warps, as measured fastest on the H200 for the 4B shape's products
-(``bench/quant_kernels.py``). Many programs of few rows win: each thread should read 16 bytes
-of weights a step."""
+(``bench/quant_kernels.py``)."""
 OTHER_TILES = {"int4": (4, 128, 4), "fp8": (8, 128, 4)}
 
 

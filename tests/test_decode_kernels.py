@@ -42,7 +42,7 @@ def attention_errors() -> dict[str, float]:
 
         rotated = kernels.rope_into_cache(qkv, q_norm, k_norm, inv_freq, scalar["position"], scalar["slot"], keys,
                                           values, heads, eps)
-        got = kernels.decode_attention(rotated, keys, values, scalar["slot"], 320, scaling)
+        got = kernels.decode_attention(rotated, keys, values, scalar["slot"], capacity, scaling)
         errors[f"slot {slot}: query"] = (rotated.float() - q.reshape(-1).float()).abs().max().item()
         errors[f"slot {slot}: output"] = ((got.float() - want).norm() / want.norm()).item()
         errors[f"slot {slot}: key written"] = (keys[:, slot].float() - k.float()).abs().max().item()
