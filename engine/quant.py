@@ -2,8 +2,8 @@
 
 A decode token at batch 1 reads every weight once, so fewer bytes a weight is a faster token as
 long as turning the stored bits back into numbers costs less than reading them. Two formats,
-each chosen so that the matrix-vector kernel (:mod:`engine.quant_kernels`) decodes a value with
-one or two integer operations and keeps up with memory:
+each chosen so that the matrix-vector kernel (:mod:`engine.quant_kernels`) turns two values into
+a float16 pair with one or two instructions:
 
 - **FP8** (``--quantize 8bit`` and Qwen's official FP8 checkpoints): e4m3 values, one float32
   scale per 128x128 block, the layout of ``quantization_config: {quant_method: fp8,
