@@ -73,6 +73,7 @@ def _float16_pairs(low, high, INTERPRETED: tl.constexpr):
 
 @triton.jit
 def _float16_pair_values(pairs):
+    """The inverse of :func:`_float16_pairs`, in float32 (the interpreter's way)."""
     bits = pairs.to(tl.uint32, bitcast=True)
     low = (bits & 0xFFFF).to(tl.uint16).to(tl.float16, bitcast=True).to(tl.float32)
     high = (bits >> 16).to(tl.uint16).to(tl.float16, bitcast=True).to(tl.float32)
@@ -146,6 +147,7 @@ def _int4_inputs(x_ptr, norm_ptr, column, inside, rstd, fit, NORM: tl.constexpr,
 
 @triton.jit
 def _nibble(w, i: tl.constexpr):
+    """Nibble ``i`` of each word as float32 (the interpreter's way)."""
     return ((w >> 4 * i) & 15).to(tl.float32)
 
 
