@@ -9,8 +9,8 @@ bound by instructions, not bytes; so each product of a weight and its input is t
 float16, two at a time (``fma.rn.f16x2``), through a few lines of inline PTX: the inputs are
 scaled by a power of two that keeps every product inside float16's range, a word's products
 are summed in float16 and the sum is added in float32. Against float32 products that took
-FP8 from 7 instructions a weight to 3.7 and INT4 a quarter fewer (the decode step: FP8 435 to
-465 tok/s, INT4 321 to 342):
+FP8 from 7 instructions a weight to 3.7 and INT4 a quarter fewer (the decode step on the H200:
+FP8 435 to 463 tok/s, INT4 321 to 342):
 
 - **INT4**: two nibbles, i and i + 4 of a word, placed in the mantissas of a float16 pair of
   1024s (a shift and one ``lop3``), 1024 taken off; a word's ``sum(q x)`` and ``sum(x)`` then
