@@ -40,6 +40,9 @@ from engine.quant import FP8_BLOCK, INT4_GROUP, Quantised
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 """Under Triton's interpreter, which runs no inline assembly, the kernels take the same products
 through float32."""
+PAIR_CONVERSION = tl.constexpr(torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0))
+"""Whether the GPU turns two float32 values into a float16 pair in one instruction
+(``cvt.rn.f16x2.f32``: Ampere and later); before it, two conversions and an or."""
 
 # ---- one token ------------------------------------------------------------------------------
 
@@ -63,7 +66,7 @@ def _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, word, words, KW):
 @triton.jit
 def _float16_pairs(low, high, INTERPRETED: tl.constexpr):
     """float32 values ``low`` and ``high`` as float16 pairs in int32s, ``low`` in the low half."""
-    if INTERPRETED:
+    if INTERPRETED or not PAIR_CONVERSION:
         low_bits = low.to(tl.float16).to(tl.uint16, bitcast=True).to(tl.uint32)
         high_bits = high.to(tl.float16).to(tl.uint16, bitcast=True).to(tl.uint32)
         return (low_bits | (high_bits << 16)).to(tl.int32, bitcast=True)
