@@ -37,7 +37,7 @@ from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 from engine.kernels import PDL, _finish, _input
 from engine.quant import FP8_BLOCK, INT4_GROUP, Quantised
 
-INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+INTERPRETED = tl.constexpr(os.environ.get("TRITON_INTERPRET") == "1")
 """Under Triton's interpreter, which runs no inline assembly, the kernels take the same products
 through float32."""
 PAIR_CONVERSION = tl.constexpr(torch.cuda.is_available() and torch.cuda.get_device_capability() >= (8, 0))
@@ -64,7 +64,7 @@ def _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, word, words, KW):
 
 
 @triton.jit
-def _float16_pairs(low, high, INTERPRETED: tl.constexpr):
+def _float16_pairs(low, high):
     """float32 values ``low`` and ``high`` as float16 pairs in int32s, ``low`` in the low half."""
     if INTERPRETED or not PAIR_CONVERSION:
         low_bits = low.to(tl.float16).to(tl.uint16, bitcast=True).to(tl.uint32)
@@ -72,6 +72,15 @@ def _float16_pairs(low, high, INTERPRETED: tl.constexpr):
         return (low_bits | (high_bits << 16)).to(tl.int32, bitcast=True)
     return tl.inline_asm_elementwise("cvt.rn.f16x2.f32 $0, $2, $1;", "=r,r,r", [low, high], dtype=tl.int32,
                                      is_pure=True, pack=1)
+
+
+@triton.jit
+def _input_pairs(x_ptr, norm_ptr, low_column, high_column, inside, rstd, fit, NORM: tl.constexpr):
+    """The inputs of columns ``low_column`` and ``high_column`` of each word, times ``fit``, as
+    float16 pairs (1, words) (:func:`_float16_pairs`), and their sum (words,)."""
+    low = _input(x_ptr, norm_ptr, low_column, inside, rstd, NORM)
+    high = _input(x_ptr, norm_ptr, high_column, inside, rstd, NORM)
+    return _float16_pairs(low * fit, high * fit)[None, :], low + high
 
 
 @triton.jit
@@ -125,7 +134,7 @@ inputs and added two at a time; the sum returned as float32."""
 
 
 @triton.jit
-def _int4_word_sums(w, pairs0, pairs1, pairs2, pairs3, INTERPRETED: tl.constexpr):
+def _int4_word_sums(w, pairs0, pairs1, pairs2, pairs3):
     """Per row and word, its nibbles q times their inputs, summed; ``pairs<i>`` holds the inputs of
     the word's columns i and i + 4 as float16 pairs (:func:`_float16_pairs`)."""
     if INTERPRETED:  # (no inline assembly in the interpreter: through float32)
@@ -140,15 +149,6 @@ def _int4_word_sums(w, pairs0, pairs1, pairs2, pairs3, INTERPRETED: tl.constexpr
 
 
 @triton.jit
-def _int4_inputs(x_ptr, norm_ptr, column, inside, rstd, fit, NORM: tl.constexpr, INTERPRETED: tl.constexpr):
-    """The inputs of columns ``column`` and ``column + 4`` of each word, times ``fit``, as float16
-    pairs (1, words), and their sum (words,)."""
-    low = _input(x_ptr, norm_ptr, column, inside, rstd, NORM)
-    high = _input(x_ptr, norm_ptr, column + 4, inside, rstd, NORM)
-    return _float16_pairs(low * fit, high * fit, INTERPRETED)[None, :], low + high
-
-
-@triton.jit
 def _nibble(w, i: tl.constexpr):
     """Nibble ``i`` of each word as float32 (the interpreter's way)."""
     return ((w >> 4 * i) & 15).to(tl.float32)
@@ -157,7 +157,7 @@ def _nibble(w, i: tl.constexpr):
 @triton.jit
 def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, norm_ptr, eps, N, K, KW,
                NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
-               BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr, INTERPRETED: tl.constexpr):
+               BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr):
     """As ``engine.kernels._gemv``, the weights read as int32 words of eight nibbles, multiplied by
     the inputs in float16 (:func:`_int4_word_sums`, the inputs scaled by a power of two to fit); a
     word's ``sum(q x)`` and ``sum(x)`` take its group's scale and minimum in float32."""
@@ -176,16 +176,16 @@ def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, 
     for word in range(0, KW, WORDS):
         inside = word + words < KW
         column = (word + words) * 8
-        pairs0, total0 = _int4_inputs(x_ptr, norm_ptr, column, inside, rstd, fit, NORM, INTERPRETED)
-        pairs1, total1 = _int4_inputs(x_ptr, norm_ptr, column + 1, inside, rstd, fit, NORM, INTERPRETED)
-        pairs2, total2 = _int4_inputs(x_ptr, norm_ptr, column + 2, inside, rstd, fit, NORM, INTERPRETED)
-        pairs3, total3 = _int4_inputs(x_ptr, norm_ptr, column + 3, inside, rstd, fit, NORM, INTERPRETED)
+        pairs0, total0 = _input_pairs(x_ptr, norm_ptr, column, column + 4, inside, rstd, fit, NORM)
+        pairs1, total1 = _input_pairs(x_ptr, norm_ptr, column + 1, column + 5, inside, rstd, fit, NORM)
+        pairs2, total2 = _input_pairs(x_ptr, norm_ptr, column + 2, column + 6, inside, rstd, fit, NORM)
+        pairs3, total3 = _input_pairs(x_ptr, norm_ptr, column + 3, column + 7, inside, rstd, fit, NORM)
         total = (total0 + total1) + (total2 + total3)
-        acc += (_int4_word_sums(w, pairs0, pairs1, pairs2, pairs3, INTERPRETED) * (s.to(tl.float32) / fit)
+        acc += (_int4_word_sums(w, pairs0, pairs1, pairs2, pairs3) * (s.to(tl.float32) / fit)
                 + m.to(tl.float32) * total[None, :])
         w, s, m = _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, word + WORDS, words, KW)
         if GATED:
-            acc_up += (_int4_word_sums(u, pairs0, pairs1, pairs2, pairs3, INTERPRETED) * (us.to(tl.float32) / fit)
+            acc_up += (_int4_word_sums(u, pairs0, pairs1, pairs2, pairs3) * (us.to(tl.float32) / fit)
                        + um.to(tl.float32) * total[None, :])
             u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, word + WORDS, words, KW)
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
@@ -229,7 +229,7 @@ rounded to float16 once more and returned as float32 (six instructions for four 
 
 
 @triton.jit
-def _fp8_word_sums(w, first, second, INTERPRETED: tl.constexpr):
+def _fp8_word_sums(w, first, second):
     """Per row and word, its four weights times their inputs, summed; ``first`` holds the inputs of
     the word's first two columns as float16 pairs (:func:`_float16_pairs`), ``second`` the others."""
     if INTERPRETED:  # (no inline assembly in the interpreter: through float32)
@@ -244,7 +244,7 @@ def _fp8_word_sums(w, first, second, INTERPRETED: tl.constexpr):
 @triton.jit
 def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, K,
               NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
-              BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr, INTERPRETED: tl.constexpr):
+              BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr):
     """As ``engine.kernels._gemv``, the weights read as int32 words of four values and multiplied
     in float16 (:func:`_fp8_word_sums`), the inputs scaled by a power of two to fit; each word's
     sum is added to float32 times its block's scale. A program's rows lie in one 128-row block
@@ -266,16 +266,14 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
     for word in range(0, KW, WORDS):
         inside = word + words < KW
         column = (word + words) * 4
-        first = _float16_pairs(_input(x_ptr, norm_ptr, column, inside, rstd, NORM) * fit,
-                               _input(x_ptr, norm_ptr, column + 1, inside, rstd, NORM) * fit, INTERPRETED)[None, :]
-        second = _float16_pairs(_input(x_ptr, norm_ptr, column + 2, inside, rstd, NORM) * fit,
-                                _input(x_ptr, norm_ptr, column + 3, inside, rstd, NORM) * fit, INTERPRETED)[None, :]
+        first, _ = _input_pairs(x_ptr, norm_ptr, column, column + 1, inside, rstd, fit, NORM)
+        second, _ = _input_pairs(x_ptr, norm_ptr, column + 2, column + 3, inside, rstd, fit, NORM)
         scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0) / fit
-        acc += _fp8_word_sums(w, first, second, INTERPRETED) * scale[None, :]
+        acc += _fp8_word_sums(w, first, second) * scale[None, :]
         w, _ = _words(w_ptr, rows, live, word + WORDS, words, KW)
         if GATED:
             up_scale = tl.load(up_s_ptr + scales + column // 128, mask=inside, other=0.0) / fit
-            acc_up += _fp8_word_sums(u, first, second, INTERPRETED) * up_scale[None, :]
+            acc_up += _fp8_word_sums(u, first, second) * up_scale[None, :]
             u, _ = _words(up_ptr, rows, live, word + WORDS, words, KW)
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
@@ -310,12 +308,12 @@ def gemv_launch(x: torch.Tensor, weight: Quantised, up: Quantised | None, out: t
     if weight.format == "int4":
         _gemv_int4[grid](x, weight.values, weight.scales, weight.minimums, up.values, up.scales, up.minimums, out,
                          norm, eps, weight.rows, weight.cols, weight.cols // 8, BLOCK_N=block_n, WORDS=steps,
-                         INTERPRETED=INTERPRETED, **flags)
+                         **flags)
     else:
         assert FP8_BLOCK % block_n == 0
         _gemv_fp8[grid](x, weight.values.view(torch.int32), weight.scales, up.values.view(torch.int32), up.scales,
                         out, norm, eps, weight.rows, weight.cols, BLOCK_N=block_n, WORDS=steps,
-                        INTERPRETED=INTERPRETED, **flags)
+                        **flags)
 
 
 # ---- many tokens ----------------------------------------------------------------------------
