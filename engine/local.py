@@ -4,7 +4,7 @@ Loading takes a hub id (downloaded on first use, with a progress bar; ``HF_HUB_O
 is respected) or a local folder, and always goes through ``from_pretrained``. ``--quantize``
 converts the language model's weights once, as they are loaded (:mod:`engine.quant`):
 ``8bit`` to FP8 in 128x128 blocks, the layout of Qwen's FP8 checkpoints, which load as they
-are; ``4bit`` to INT4 in groups of 64. The prompt is
+are; ``4bit`` to INT4 in groups of 64, the vision blocks' weights too. The prompt is
 built the way Qwen's processor builds it, without its video half (which needs torchvision):
 the model's own chat template renders the messages with one ``<|image_pad|>`` per image,
 the image processor turns each image into patches at our pixel budget, and each pad is
@@ -89,9 +89,13 @@ class LocalModel:
                 raise ModelUnavailable(f"cannot use the FP8 checkpoint {folder}: {error}") from None
         elif fmt is not None:
             device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-            count = quant.quantise_layers(self.model.model.language_model.layers, fmt, device)
+            count = quant.quantise_model(self.model, fmt, device)
             self.model.to(device)
             logger.info("{} linear layers converted to {} at load", count, fmt)
+        if torch.cuda.is_available() and (fmt is not None or fp8_checkpoint):
+            from engine import quant_kernels  # (Triton comes with CUDA builds of torch)
+
+            quant_kernels.reserve(m.matrix for m in self.model.modules() if isinstance(m, quant.QuantisedLinear))
         self.stop_ids = self.model.generation_config.eos_token_id
         if isinstance(self.stop_ids, int):
             self.stop_ids = [self.stop_ids]

@@ -28,6 +28,7 @@ is dequantised into one shared bf16 buffer (a fifth of cuBLAS's time on it) and 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 import torch
 import triton
@@ -404,12 +405,25 @@ def _dequantise_fp8(w_ptr, s_ptr, out_ptr, K, BLOCK_N: tl.constexpr):
 _scratch: dict[torch.device, torch.Tensor] = {}
 
 
-def dequantised(weight: Quantised) -> torch.Tensor:
-    """The matrix in bf16, in a buffer shared by all calls on its device (the next call overwrites it)."""
-    device, size = weight.values.device, weight.rows * weight.cols
+def reserve(matrices: Iterable[Quantised]) -> None:
+    """Make :func:`dequantised`'s buffer as large as the largest of ``matrices`` now. A CUDA graph
+    that dequantises (the vision encoder's, with INT4 blocks) keeps the buffer's address: a larger
+    one allocated after its capture would leave it writing into freed memory."""
+    for weight in matrices:
+        _buffer(weight.values.device, weight.rows * weight.cols)
+
+
+def _buffer(device: torch.device, size: int) -> torch.Tensor:
     if device not in _scratch or _scratch[device].numel() < size:
         _scratch[device] = torch.empty(size, device=device, dtype=torch.bfloat16)
-    out = _scratch[device][:size].view(weight.rows, weight.cols)
+    return _scratch[device]
+
+
+def dequantised(weight: Quantised) -> torch.Tensor:
+    """The matrix in bf16, in a buffer shared by all calls on its device (the next call overwrites it;
+    see :func:`reserve`)."""
+    size = weight.rows * weight.cols
+    out = _buffer(weight.values.device, size)[:size].view(weight.rows, weight.cols)
     if weight.format == "int4":
         _dequantise_int4[(triton.cdiv(weight.rows, 32), weight.cols // 64)](
             weight.values, weight.scales, weight.minimums, out, weight.rows, weight.cols // 64, BLOCK_N=32,

@@ -51,8 +51,9 @@ QWEN3_VL_4B = Shape(hidden=2560, layers=36, heads=32, kv_heads=8, head_dim=128, 
                     mrope_section=(24, 20, 20), vision_hidden=1024, vision_layers=24, vision_heads=16,
                     vision_mlp=4096, deepstack=(5, 11, 17), vocab=151936)
 SMALL = Shape(hidden=128, layers=2, heads=4, kv_heads=2, head_dim=64, mlp=256, mrope_section=(16, 8, 8),
-              vision_hidden=32, vision_layers=2, vision_heads=2, vision_mlp=64, deepstack=(0, 1))
-"""The smallest language model whose matrices are whole 128x128 blocks (FP8 checkpoints)."""
+              vision_hidden=64, vision_layers=2, vision_heads=2, vision_mlp=128, deepstack=(0, 1))
+"""The smallest model whose language matrices are whole 128x128 blocks (FP8 checkpoints) and whose
+vision blocks' matrices whole 64-column groups (INT4)."""
 SHAPES = {"tiny": TINY, "small": SMALL, "4b": QWEN3_VL_4B}
 
 _CORPUS = [
@@ -84,22 +85,12 @@ def chat_template(mode: Mode) -> str:
     return template.replace("{{THINK}}", "{{ '<think>\\n' }}" if mode == "thinking" else "")
 
 
-def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "thinking", seed: int = 0,
-                       dtype: str = "float32", device: str = "cpu", init_std: float = 0.02) -> Path:
-    """Write a loadable random-weight Qwen3-VL folder and return its path.
+def model_config(shape: Shape, tokenizer: Any, dtype: str = "bfloat16", init_std: float = 0.02) -> Any:
+    """The Qwen3-VL config of ``shape``, its special tokens those of ``tokenizer``."""
+    from transformers import Qwen3VLConfig
 
-    ``device`` is where the weights are initialised: "cuda" makes the 4B shape in seconds.
-    A larger ``init_std`` gives sharper logits, so that greedy decoding does not just repeat
-    one token (what tests comparing two decoders want).
-    """
-    import torch
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
-    folder = Path(folder)
-    tokenizer = build_tokenizer()
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL}
-    config = Qwen3VLConfig(
+    return Qwen3VLConfig(
         text_config={
             "vocab_size": shape.vocab or len(tokenizer), "hidden_size": shape.hidden,
             "intermediate_size": shape.mlp, "num_hidden_layers": shape.layers,
@@ -119,6 +110,23 @@ def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "th
         vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True, dtype=dtype,
     )
+
+
+def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "thinking", seed: int = 0,
+                       dtype: str = "float32", device: str = "cpu", init_std: float = 0.02) -> Path:
+    """Write a loadable random-weight Qwen3-VL folder and return its path.
+
+    ``device`` is where the weights are initialised: "cuda" makes the 4B shape in seconds.
+    A larger ``init_std`` gives sharper logits, so that greedy decoding does not just repeat
+    one token (what tests comparing two decoders want).
+    """
+    import torch
+    from transformers import Qwen3VLForConditionalGeneration
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    folder = Path(folder)
+    tokenizer = build_tokenizer()
+    config = model_config(shape, tokenizer, dtype, init_std)
     torch.manual_seed(seed)
     torch.set_default_dtype(getattr(torch, dtype))
     try:
@@ -126,8 +134,9 @@ def build_random_model(folder: Path | str, shape: Shape = TINY, mode: Mode = "th
             model = Qwen3VLForConditionalGeneration(config)
     finally:
         torch.set_default_dtype(torch.float32)
-    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    end, pad = tokenizer.convert_tokens_to_ids(["<|im_end|>", "<|endoftext|>"])
+    model.generation_config.eos_token_id = [end, pad]
+    model.generation_config.pad_token_id = pad
     model.save_pretrained(folder)
     tokenizer.chat_template = chat_template(mode)
     tokenizer.save_pretrained(folder)
