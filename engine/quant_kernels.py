@@ -13,8 +13,9 @@ FP8 from 7 instructions a weight to 3.7 and INT4 a quarter fewer (the decode ste
 FP8 435 to 463 tok/s, INT4 321 to 342):
 
 - **INT4**: two nibbles, i and i + 4 of a word, placed in the mantissas of a float16 pair of
-  1024s (a shift and one ``lop3``), 1024 taken off; a word's ``sum(q x)`` and ``sum(x)`` then
-  take its 64-value group's scale and minimum in float32.
+  1024s (a shift and one ``lop3``), 1024 taken off; a 64-value group's ``sum(q x)`` and
+  ``sum(x)`` (its eight words' sums) then take the group's scale and minimum in float32, read
+  once a group.
 - **FP8**: int32 words of four e4m3 values, turned into float16 two at a time by the hardware's
   ``cvt.rn.f16x2.e4m3x2``; a word's sum takes its 128x128 block's scale in float32.
 
@@ -51,16 +52,20 @@ PAIR_CONVERSION = tl.constexpr(torch.cuda.is_available() and torch.cuda.get_devi
 @triton.jit
 def _words(w_ptr, rows, live, word, words, KW):
     """The int32 words (rows, words) from word ``word`` of each row of a matrix of ``KW`` words a row
-    (INT4: eight values a word, FP8: four), and where they lie inside it."""
+    (four FP8 values a word), and where they lie inside it."""
     inside = live[:, None] & (word + words[None, :] < KW)
     return tl.load(w_ptr + rows[:, None] * KW + word + words[None, :], mask=inside, other=0), inside
 
 
 @triton.jit
-def _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, word, words, KW):
-    """Words (rows, words) from word ``word`` of each row, and each word's scale and minimum."""
-    w, inside = _words(w_ptr, rows, live, word, words, KW)
-    at = rows[:, None] * (KW // 8) + (word + words[None, :]) // 8  # (eight words a group)
+def _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, group, groups, KG):
+    """The words (rows, groups, 8) of groups ``group + groups`` of each row of a matrix of ``KG``
+    groups a row (eight words of eight values a group), and each group's scale and minimum
+    (rows, groups)."""
+    at = rows[:, None] * KG + group + groups[None, :]
+    inside = live[:, None] & (group + groups[None, :] < KG)
+    eight = tl.arange(0, 8)
+    w = tl.load(w_ptr + at[:, :, None] * 8 + eight[None, None, :], mask=inside[:, :, None], other=0)
     return w, tl.load(s_ptr + at, mask=inside, other=0.0), tl.load(m_ptr + at, mask=inside, other=0.0)
 
 
@@ -78,10 +83,10 @@ def _float16_pairs(low, high):
 @triton.jit
 def _input_pairs(x_ptr, norm_ptr, low_column, high_column, inside, rstd, fit, NORM: tl.constexpr):
     """The inputs of columns ``low_column`` and ``high_column`` of each word, times ``fit``, as
-    float16 pairs (1, words) (:func:`_float16_pairs`), and their sum (words,)."""
+    float16 pairs (:func:`_float16_pairs`), and their sums."""
     low = _input(x_ptr, norm_ptr, low_column, inside, rstd, NORM)
     high = _input(x_ptr, norm_ptr, high_column, inside, rstd, NORM)
-    return _float16_pairs(low * fit, high * fit)[None, :], low + high
+    return _float16_pairs(low * fit, high * fit), low + high
 
 
 @triton.jit
@@ -156,39 +161,40 @@ def _nibble(w, i: tl.constexpr):
 
 
 @triton.jit
-def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, norm_ptr, eps, N, K, KW,
+def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, norm_ptr, eps, N, K, KG,
                NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr,
-               BLOCK_N: tl.constexpr, WORDS: tl.constexpr, EARLY: tl.constexpr):
+               BLOCK_N: tl.constexpr, GROUPS: tl.constexpr, EARLY: tl.constexpr):
     """As ``engine.kernels._gemv``, the weights read as int32 words of eight nibbles, multiplied by
     the inputs in float16 (:func:`_int4_word_sums`, the inputs scaled by a power of two to fit); a
-    word's ``sum(q x)`` and ``sum(x)`` take its group's scale and minimum in float32."""
+    group's ``sum(q x)`` and ``sum(x)`` take its scale and minimum in float32, once a group."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     live = rows < N
-    words = tl.arange(0, WORDS)
-    w, s, m = _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, 0, words, KW)
+    groups, eight = tl.arange(0, GROUPS), tl.arange(0, 8)
+    w, s, m = _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, 0, groups, KG)
     if GATED:
-        u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, 0, words, KW)
+        u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, 0, groups, KG)
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
     rstd, fit = _rstd_and_fit(x_ptr, norm_ptr, K, eps, NORM, 512)
-    acc = tl.zeros((BLOCK_N, WORDS), tl.float32)
-    acc_up = tl.zeros((BLOCK_N, WORDS), tl.float32)
-    for word in range(0, KW, WORDS):
-        inside = word + words < KW
-        column = (word + words) * 8
+    acc = tl.zeros((BLOCK_N, GROUPS), tl.float32)
+    acc_up = tl.zeros((BLOCK_N, GROUPS), tl.float32)
+    for group in range(0, KG, GROUPS):
+        inside = (group + groups < KG)[:, None]
+        column = ((group + groups)[:, None] * 8 + eight[None, :]) * 8  # (groups, 8): each word's first
         pairs0, total0 = _input_pairs(x_ptr, norm_ptr, column, column + 4, inside, rstd, fit, NORM)
         pairs1, total1 = _input_pairs(x_ptr, norm_ptr, column + 1, column + 5, inside, rstd, fit, NORM)
         pairs2, total2 = _input_pairs(x_ptr, norm_ptr, column + 2, column + 6, inside, rstd, fit, NORM)
         pairs3, total3 = _input_pairs(x_ptr, norm_ptr, column + 3, column + 7, inside, rstd, fit, NORM)
-        total = (total0 + total1) + (total2 + total3)
-        acc += (_int4_word_sums(w, pairs0, pairs1, pairs2, pairs3) * (s.to(tl.float32) / fit)
-                + m.to(tl.float32) * total[None, :])
-        w, s, m = _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, word + WORDS, words, KW)
+        pairs0, pairs1, pairs2, pairs3 = pairs0[None, :, :], pairs1[None, :, :], pairs2[None, :, :], pairs3[None, :, :]
+        total = tl.sum((total0 + total1) + (total2 + total3), axis=1)[None, :]  # each group's sum(x)
+        acc += (tl.sum(_int4_word_sums(w, pairs0, pairs1, pairs2, pairs3), axis=2) * (s.to(tl.float32) / fit)
+                + m.to(tl.float32) * total)
+        w, s, m = _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, group + GROUPS, groups, KG)
         if GATED:
-            acc_up += (_int4_word_sums(u, pairs0, pairs1, pairs2, pairs3) * (us.to(tl.float32) / fit)
-                       + um.to(tl.float32) * total[None, :])
-            u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, word + WORDS, words, KW)
+            acc_up += (tl.sum(_int4_word_sums(u, pairs0, pairs1, pairs2, pairs3), axis=2) * (us.to(tl.float32) / fit)
+                       + um.to(tl.float32) * total)
+            u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, group + GROUPS, groups, KG)
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)
 
 
@@ -269,6 +275,7 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
         column = (word + words) * 4
         first, _ = _input_pairs(x_ptr, norm_ptr, column, column + 1, inside, rstd, fit, NORM)
         second, _ = _input_pairs(x_ptr, norm_ptr, column + 2, column + 3, inside, rstd, fit, NORM)
+        first, second = first[None, :], second[None, :]
         scale = tl.load(s_ptr + scales + column // 128, mask=inside, other=0.0) / fit
         acc += _fp8_word_sums(w, first, second) * scale[None, :]
         w, _ = _words(w_ptr, rows, live, word + WORDS, words, KW)
@@ -308,8 +315,8 @@ def gemv_launch(x: torch.Tensor, weight: Quantised, up: Quantised | None, out: t
     grid = (triton.cdiv(weight.rows, block_n),)
     if weight.format == "int4":
         _gemv_int4[grid](x, weight.values, weight.scales, weight.minimums, up.values, up.scales, up.minimums, out,
-                         norm, eps, weight.rows, weight.cols, weight.cols // 8, BLOCK_N=block_n, WORDS=steps,
-                         **flags)
+                         norm, eps, weight.rows, weight.cols, weight.cols // INT4_GROUP, BLOCK_N=block_n,
+                         GROUPS=steps // 8, **flags)
     else:
         assert FP8_BLOCK % block_n == 0
         _gemv_fp8[grid](x, weight.values.view(torch.int32), weight.scales, up.values.view(torch.int32), up.scales,
