@@ -12,10 +12,10 @@ are summed in float16 and the sum is added in float32. Against float32 products 
 FP8 from 7 instructions a weight to 3.7 and INT4 a quarter fewer (the decode step on the H200:
 FP8 435 to 463 tok/s, INT4 321 to 342):
 
-- **INT4**: two nibbles, i and i + 4 of a word, placed in the mantissas of a float16 pair of
-  1024s (a shift and one ``lop3``), 1024 taken off; a 64-value group's ``sum(q x)`` and
-  ``sum(x)`` (its eight words' sums) then take the group's scale and minimum in float32, read
-  once a group.
+- **INT4**: two nibbles, i and i + 4 of a word, kept in place by a mask: a float16 pair of
+  subnormals, q times 2^-24 or 2^-20, multiplied by inputs scaled up to match; a 64-value
+  group's ``sum(q x)`` and ``sum(x)`` (its eight words' sums) then take the group's scale and
+  minimum in float32, read once a group.
 - **FP8**: int32 words of four e4m3 values, turned into float16 two at a time by the hardware's
   ``cvt.rn.f16x2.e4m3x2``; a word's sum takes its 128x128 block's scale in float32.
 
@@ -120,36 +120,49 @@ def _rstd_and_fit(x_ptr, norm_ptr, K, eps, NORM: tl.constexpr, BLOCK: tl.constex
 
 
 INT4_WORD = tl.constexpr("""{
-.reg .b32 k, t, sum;
+.reg .b32 t, shifted, sum;
 .reg .f16 a, b;
-mov.b32 k, 0x64006400;
-lop3.b32 t, $1, 0x000F000F, k, 0xEA;
-sub.f16x2 t, t, k;
+and.b32 t, $1, 0x000F000F;
 mul.rn.f16x2 sum, t, $2;
-""" + "".join(f"""shr.b32 t, $1, {4 * i};
-lop3.b32 t, t, 0x000F000F, k, 0xEA;
-sub.f16x2 t, t, k;
-fma.rn.f16x2 sum, t, ${2 + i}, sum;
-""" for i in range(1, 4)) + """mov.b32 {a, b}, sum;
+and.b32 t, $1, 0x00F000F0;
+fma.rn.f16x2 sum, t, $3, sum;
+shr.b32 shifted, $1, 8;
+and.b32 t, shifted, 0x000F000F;
+fma.rn.f16x2 sum, t, $4, sum;
+and.b32 t, shifted, 0x00F000F0;
+fma.rn.f16x2 sum, t, $5, sum;
+mov.b32 {a, b}, sum;
 add.rn.f16 a, a, b;
 cvt.f32.f16 $0, a;
 }""")
-"""A word's eight nibbles times their inputs, summed: nibbles i and i + 4 placed in the mantissas
-of a float16 pair of 1024s (a shift and one ``lop3``), 1024 taken off, multiplied by their
-inputs and added two at a time; the sum returned as float32."""
+"""A word's eight nibbles times their inputs, summed: nibbles i and i + 4 kept in place by a mask
+are a float16 pair of subnormals, q times 2^-24 (i = 0, 2; 2 after a shift by 8) or times 2^-20
+(i = 1, 3), multiplied by their inputs (:data:`INT4_EVEN`, :data:`INT4_ODD`) and added two at a
+time; the sum, in units of :data:`INT4_UNIT`, returned as float32. Six instructions fewer a word
+than placing nibbles in the mantissas of 1024 and taking 1024 off."""
+INT4_EVEN = tl.constexpr(2.0 ** 10)
+INT4_ODD = tl.constexpr(2.0 ** 6)
+"""What the inputs of a word's columns i and i + 4 are scaled by beside ``fit``, for even and for
+odd i (whose nibbles the mask leaves 16 times larger): all below 2^15. Each product, ``q x fit
+2^-14``, is then a normal float16 where ``q x fit`` is 1 or more, as in the mantissas-of-1024
+way, and within 2^-25 of its value below, among the subnormals."""
+INT4_UNIT = tl.constexpr(2.0 ** -14)
+"""A word's sum is ``sum(q x) * fit`` times this."""
 
 
 @triton.jit
 def _int4_word_sums(w, pairs0, pairs1, pairs2, pairs3):
-    """Per row and word, its nibbles q times their inputs, summed; ``pairs<i>`` holds the inputs of
-    the word's columns i and i + 4 as float16 pairs (:func:`_float16_pairs`)."""
+    """Per row and word, its nibbles q times their inputs, summed (in units of ``INT4_UNIT``);
+    ``pairs<i>`` holds the inputs of the word's columns i and i + 4 as float16 pairs
+    (:func:`_float16_pairs`), scaled by ``INT4_EVEN`` or ``INT4_ODD``."""
     if INTERPRETED:  # (no inline assembly in the interpreter: through float32)
         v0, v4 = _float16_pair_values(pairs0)
         v1, v5 = _float16_pair_values(pairs1)
         v2, v6 = _float16_pair_values(pairs2)
         v3, v7 = _float16_pair_values(pairs3)
-        return (_nibble(w, 0) * v0 + _nibble(w, 1) * v1 + _nibble(w, 2) * v2 + _nibble(w, 3) * v3
-                + _nibble(w, 4) * v4 + _nibble(w, 5) * v5 + _nibble(w, 6) * v6 + _nibble(w, 7) * v7)
+        even = _nibble(w, 0) * v0 + _nibble(w, 2) * v2 + _nibble(w, 4) * v4 + _nibble(w, 6) * v6
+        odd = _nibble(w, 1) * v1 + _nibble(w, 3) * v3 + _nibble(w, 5) * v5 + _nibble(w, 7) * v7
+        return even * 2.0 ** -24 + odd * 2.0 ** -20
     return tl.inline_asm_elementwise(INT4_WORD, "=r,r,r,r,r,r", [w, pairs0, pairs1, pairs2, pairs3],
                                      dtype=tl.float32, is_pure=True, pack=1)
 
@@ -177,22 +190,23 @@ def _gemv_int4(x_ptr, w_ptr, s_ptr, m_ptr, up_ptr, up_s_ptr, up_m_ptr, out_ptr, 
         gdc_launch_dependents()
         gdc_wait()
     rstd, fit = _rstd_and_fit(x_ptr, norm_ptr, K, eps, NORM, 512)
+    even, odd, unit = fit * INT4_EVEN, fit * INT4_ODD, fit * INT4_UNIT
     acc = tl.zeros((BLOCK_N, GROUPS), tl.float32)
     acc_up = tl.zeros((BLOCK_N, GROUPS), tl.float32)
     for group in range(0, KG, GROUPS):
         inside = (group + groups < KG)[:, None]
         column = ((group + groups)[:, None] * 8 + eight[None, :]) * 8  # (groups, 8): each word's first
-        pairs0, total0 = _input_pairs(x_ptr, norm_ptr, column, column + 4, inside, rstd, fit, NORM)
-        pairs1, total1 = _input_pairs(x_ptr, norm_ptr, column + 1, column + 5, inside, rstd, fit, NORM)
-        pairs2, total2 = _input_pairs(x_ptr, norm_ptr, column + 2, column + 6, inside, rstd, fit, NORM)
-        pairs3, total3 = _input_pairs(x_ptr, norm_ptr, column + 3, column + 7, inside, rstd, fit, NORM)
+        pairs0, total0 = _input_pairs(x_ptr, norm_ptr, column, column + 4, inside, rstd, even, NORM)
+        pairs1, total1 = _input_pairs(x_ptr, norm_ptr, column + 1, column + 5, inside, rstd, odd, NORM)
+        pairs2, total2 = _input_pairs(x_ptr, norm_ptr, column + 2, column + 6, inside, rstd, even, NORM)
+        pairs3, total3 = _input_pairs(x_ptr, norm_ptr, column + 3, column + 7, inside, rstd, odd, NORM)
         pairs0, pairs1, pairs2, pairs3 = pairs0[None, :, :], pairs1[None, :, :], pairs2[None, :, :], pairs3[None, :, :]
         total = tl.sum((total0 + total1) + (total2 + total3), axis=1)[None, :]  # each group's sum(x)
-        acc += (tl.sum(_int4_word_sums(w, pairs0, pairs1, pairs2, pairs3), axis=2) * (s.to(tl.float32) / fit)
+        acc += (tl.sum(_int4_word_sums(w, pairs0, pairs1, pairs2, pairs3), axis=2) * (s.to(tl.float32) / unit)
                 + m.to(tl.float32) * total)
         w, s, m = _int4_tile(w_ptr, s_ptr, m_ptr, rows, live, group + GROUPS, groups, KG)
         if GATED:
-            acc_up += (tl.sum(_int4_word_sums(u, pairs0, pairs1, pairs2, pairs3), axis=2) * (us.to(tl.float32) / fit)
+            acc_up += (tl.sum(_int4_word_sums(u, pairs0, pairs1, pairs2, pairs3), axis=2) * (us.to(tl.float32) / unit)
                        + um.to(tl.float32) * total)
             u, us, um = _int4_tile(up_ptr, up_s_ptr, up_m_ptr, rows, live, group + GROUPS, groups, KG)
     _finish(tl.sum(acc, axis=1), tl.sum(acc_up, axis=1), out_ptr, rows, live, GATED, RESIDUAL)

@@ -59,6 +59,30 @@ def test_int4_is_as_close_as_nf4_and_fp8_closer(name):
     assert fp8 < 0.03
 
 
+def test_int4_words_as_the_kernel_reads_them_give_the_products():
+    """``engine.quant_kernels.INT4_WORD`` step by step in numpy's float16 (the interpreter runs no
+    inline assembly): masked nibble pairs as subnormals times inputs scaled by 2^10 and 2^6,
+    summed two at a time, against float64, on words laid out by ``pack_int4``."""
+    rng = np.random.default_rng(0)
+    q = rng.integers(0, 16, (20000, 8))
+    x = rng.standard_normal((20000, 8)) * rng.choice([0.01, 1.0, 10.0], (20000, 1))
+    x *= 2.0 ** np.floor(np.log2(30 / np.abs(x).max(1, keepdims=True)))  # the fit: every |x| below 32
+    w = quant.pack_int4(torch.from_numpy(q)).numpy().view(np.uint32)[:, 0]
+
+    def pairs(bits: np.ndarray) -> np.ndarray:  # an int32 as its two float16 halves, low first
+        return np.stack([bits & 0xFFFF, bits >> 16], 1).astype(np.uint16).view(np.float16).astype(np.float32)
+
+    total = np.zeros((len(w), 2), np.float32)
+    for i, (bits, scale) in enumerate([(w & 0x000F000F, 2**10), (w & 0x00F000F0, 2**6),
+                                       ((w >> 8) & 0x000F000F, 2**10), ((w >> 8) & 0x00F000F0, 2**6)]):
+        inputs = np.stack([x[:, i], x[:, i + 4]], 1).astype(np.float32) * scale
+        product = pairs(bits) * inputs.astype(np.float16).astype(np.float32)
+        total = (product + total).astype(np.float16).astype(np.float32)
+    word = (total[:, 0] + total[:, 1]).astype(np.float16).astype(np.float64) / 2.0**-14
+    error = np.abs(word - (q * x).sum(1)) / np.abs(q * x).sum(1)
+    assert error.max() < 2e-3 and np.median(error) < 3e-4
+
+
 def test_stacked_matrices_split_back_into_views():
     torch.manual_seed(1)
     for fmt in ("int4", "fp8"):
