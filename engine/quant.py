@@ -19,8 +19,9 @@ checkpoint, taken as transformers loaded them). INT4 converts the vision tower's
 4-bit is for cards where memory decides, and the blocks hold 0.56 GiB of bf16 weights in the
 4B model, 0.16 GiB as INT4 (bitsandbytes' nf4 converts the whole tower, its mergers as well).
 The mergers, which carry the image features into the language model's space, the embedding
-table and ``lm_head`` (which share their weights) stay in bf16. Off the GPU, and as the reference the
-kernels are checked against, a layer dequantises its matrix and calls ``F.linear``.
+table and ``lm_head`` (which share their weights) stay in bf16. Off the GPU, and as the
+reference the kernels are checked against, a layer dequantises its matrix and calls
+``F.linear``.
 """
 
 from __future__ import annotations
