@@ -178,6 +178,29 @@ def test_the_4b_model_in_4bit_leaves_room_on_a_4_gib_card():
     assert before > 8.2 and gib(model) < 3.0 and gib(model.model.visual) < 0.37
 
 
+def test_4bit_vision_blocks_give_the_features_of_bf16_ones(tmp_path):
+    """The vision blocks in INT4 (their biases kept) against bf16, on weights of a trained model's
+    scale and biases that are not zero (transformers starts them at zero)."""
+    from safetensors.torch import load_file, save_file
+
+    folder = build_random_model(tmp_path / "model", SMALL, init_std=0.02)
+    for path in folder.glob("*.safetensors"):
+        tensors = load_file(path)
+        for key in [k for k in tensors if k.startswith("model.visual.blocks.") and k.endswith(".bias")]:
+            tensors[key] = torch.randn_like(tensors[key]) * 0.1
+        save_file(tensors, path, metadata={"format": "pt"})
+    image = request().messages[1].content[0]
+    features = []
+    for quantize in (None, "4bit"):
+        model = LocalModel(str(folder), quantize=quantize, max_pixels=640 * 416)
+        with torch.inference_mode():
+            features.append(model.fast.encoder.encode(image, model.fast.encoder.grid(image, 640 * 416, 4096)))
+    (embed, deepstack), (embed_4bit, deepstack_4bit) = features
+    assert isinstance(model.model.model.visual.blocks[1].attn.proj, quant.QuantisedLinear)
+    for got, want in zip([embed_4bit, *deepstack_4bit], [embed, *deepstack]):
+        assert relative(got, want) < 0.02
+
+
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("quantised")
