@@ -102,8 +102,8 @@ def _float16_pair_values(pairs):
 def _rstd_and_fit(x_ptr, norm_ptr, K, eps, NORM: tl.constexpr, BLOCK: tl.constexpr):
     """In one pass over the input: RMSNorm's 1/rms (with NORM, else 1) and the power of two that
     puts every input (normalised, with NORM) below 32 in magnitude, so that the products with
-    quantised weights (e4m3: at most 448 each, summed four at a time; INT4: q at most 15, eight
-    at a time) stay inside float16's range."""
+    quantised weights stay inside float16's range (e4m3: at most 448 each, summed four at a
+    time) and INT4's inputs, scaled by up to 2^10 more, below 2^15."""
     cols = tl.arange(0, BLOCK)
     squares = tl.zeros((BLOCK,), tl.float32)
     largest = tl.zeros((BLOCK,), tl.float32)
