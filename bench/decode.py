@@ -12,7 +12,8 @@ checkpoint layout, at 1280x800 and 1920x1080, measures on the same inputs:
   bench), and one step with 500 thinking tokens, screenshot to the last token;
 - peak GPU memory; and the fast path's cold start (a new process, weights on local disk,
   to its first 500-token reply);
-- that the fast path's greedy tokens are transformers' top tokens (teacher-forced).
+- that the fast path's greedy tokens are transformers' top tokens (teacher-forced), and how far
+  a quantised model's image features are from bf16's (4-bit converts the vision blocks).
 
     python bench/decode.py --folder /tmp/qwen3-vl-4b-random
 """
@@ -125,6 +126,19 @@ def agreement(model: LocalModel, tokens: int = 128) -> str:
     return f"the fast path's greedy token is transformers' top token at {same}/{reply.numel()} steps (teacher-forced)"
 
 
+def vision_features(model: LocalModel) -> list[torch.Tensor]:
+    """A 1280x800 screenshot's image features and deepstack features, in float32 on the CPU."""
+    image, encoder = screenshot((1280, 800), 10), model.fast.encoder
+    with torch.inference_mode():
+        embed, deepstack = encoder.encode(image, encoder.grid(image, budget((1280, 800)), 4096))
+    return [t.float().cpu() for t in (embed, *deepstack)]
+
+
+def feature_error(got: list[torch.Tensor], want: list[torch.Tensor]) -> float:
+    """The largest relative error among the feature tensors."""
+    return max(((g - w).norm() / w.norm()).item() for g, w in zip(got, want))
+
+
 def preprocessing(model: LocalModel) -> str:
     rows = []
     for size in SCREENS:
@@ -181,11 +195,15 @@ def main() -> None:
     fp8_folder = args.folder.with_name(args.folder.name + "-fp8")
     if "fp8" in args.variants and not (fp8_folder / "config.json").exists():
         write_fp8_checkpoint(args.folder, fp8_folder)
-    rows, notes = [], []
+    rows, notes, features = [], [], {}
     for variant in [] if args.only_cold_start else args.variants:
         model = LocalModel(str(fp8_folder if variant == "fp8" else args.folder), quantize=VARIANTS[variant])
         model.stop_ids = model.fast.stop_ids = [never(model)]
         notes.append(f"agreement ({variant}): {agreement(model)}")
+        features[variant] = vision_features(model)
+        if variant != "bf16" and "bf16" in features:
+            notes.append(f"vision features ({variant} against bf16, 1280x800): relative error "
+                         f"{feature_error(features[variant], features['bf16']):.1e}")
         if variant == "bf16":
             notes.append(f"image preprocessing: {preprocessing(model)}")
         for size in SCREENS:
