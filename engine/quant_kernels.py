@@ -162,7 +162,7 @@ def _int4_word_sums(w, pairs0, pairs1, pairs2, pairs3):
         v3, v7 = _float16_pair_values(pairs3)
         even = _nibble(w, 0) * v0 + _nibble(w, 2) * v2 + _nibble(w, 4) * v4 + _nibble(w, 6) * v6
         odd = _nibble(w, 1) * v1 + _nibble(w, 3) * v3 + _nibble(w, 5) * v5 + _nibble(w, 7) * v7
-        return even * 2.0 ** -24 + odd * 2.0 ** -20
+        return even * (INT4_UNIT / INT4_EVEN) + odd * (INT4_UNIT / INT4_ODD)
     return tl.inline_asm_elementwise(INT4_WORD, "=r,r,r,r,r,r", [w, pairs0, pairs1, pairs2, pairs3],
                                      dtype=tl.float32, is_pure=True, pack=1)
 
@@ -430,8 +430,12 @@ def reserve(matrices: Iterable[Quantised]) -> None:
     """Make :func:`dequantised`'s buffer as large as the largest of ``matrices`` now. A CUDA graph
     that dequantises (the vision encoder's, with INT4 blocks) keeps the buffer's address: a larger
     one allocated after its capture would leave it writing into freed memory."""
+    largest: dict[torch.device, int] = {}
     for weight in matrices:
-        _buffer(weight.values.device, weight.rows * weight.cols)
+        device = weight.values.device
+        largest[device] = max(largest.get(device, 0), weight.rows * weight.cols)
+    for device, size in largest.items():
+        _buffer(device, size)
 
 
 def _buffer(device: torch.device, size: int) -> torch.Tensor:
