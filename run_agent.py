@@ -290,6 +290,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--attn", choices=["sdpa", "flash_attention_2", "eager"], help="attention kernels (default: sdpa)")
     model.add_argument("--decoder", choices=["fast", "plain"],
                        help="fast (default): static KV cache and CUDA graphs; plain: transformers' generate")
+    model.add_argument("--batch", type=int, metavar="N",
+                       help="replies the in-process model decodes together, for agents, web requests or eval tasks "
+                       "at once (default: 8; each reply in flight holds its own KV cache)")
     model.add_argument("--max-new-tokens", type=int, help="longest reply in tokens (default: 1024, thinking 1536)")
     model.add_argument("--thinking-budget", type=int, metavar="TOKENS",
                        help="longest thought before the model must act (thinking mode; default: 1024)")

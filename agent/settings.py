@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     attn: Literal["sdpa", "flash_attention_2", "eager"] = "sdpa"
     decoder: Literal["fast", "plain"] = Field("fast", description="fast: static KV cache, CUDA graphs, prefix and "
                                               "vision reuse; plain: transformers' generate (for comparison).")
+    batch: int = Field(8, ge=1, le=64, description="Replies the in-process model decodes together (fast decoder): "
+                       "several agents, web requests or eval tasks at once share each decode step.")
     profile: str = Field(DEFAULT_PROFILE, description="How the model is spoken to: its prompt, tool description, "
                          "history and reply format (agent/prompts/profiles).")
     refine: Literal["none", "zoom"] = Field("none", description="zoom: a second look at a crop around each point.")

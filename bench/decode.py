@@ -115,7 +115,7 @@ def agreement(model: LocalModel, tokens: int = 128) -> str:
     req = ModelRequest(req.messages, sampling=Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=tokens))
     with torch.inference_mode():
         fast = model._complete_fast(req, None)
-        reply = model.fast.out[:fast.completion_tokens]
+        reply = model.fast.out[0, :fast.completion_tokens]
         inputs, _ = model.encode(req)
         more = torch.ones((1, reply.numel()), dtype=inputs["input_ids"].dtype, device=reply.device)
         inputs["input_ids"] = torch.cat((inputs["input_ids"], reply[None]), dim=1)

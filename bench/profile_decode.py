@@ -77,20 +77,22 @@ def main() -> None:
     with torch.inference_mode():
         model._complete_fast(request((1280, 800), 1, 300), None)  # captures the graphs it needs
         span, top_k = max(fast._graphs)[0], 20
-        graph = fast._graphs[(span, top_k)]
+        graph = fast._graphs[(span, top_k, 1)]
         saved = {k: v.clone() for k, v in fast.scalars.items()}
         if not args.quantize:  # the next token's logits, both ways (torch's step reads plain weights only)
-            fast.mask[:int(fast.scalars["slot"])] = 0  # (the kernels find the attended span by the slot alone)
-            by_kernels, by_torch = fast._layers_by_kernels(span), fast._layers(span)
+            by_kernels, kernels = fast._one_token(span), fast.kernels
+            fast.kernels = None  # (the same step through torch operations alone)
+            by_torch = fast._layers(span, 1)
+            fast.kernels = kernels
             error = ((by_kernels - by_torch).norm() / by_torch.norm()).item()
             same = (by_kernels.topk(5).indices == by_torch.topk(5).indices).sum().item()
             comparison = (f"Triton step against torch operations: logits relative error {error:.1e}, "
                           f"top-5 tokens {same}/5 equal\n{prefill_kernels(fast)}")
         replay = per_token_ms(graph.replay)
-        eager = per_token_ms(lambda: fast._run_step(span, top_k))
+        eager = per_token_ms(lambda: fast._run_step(span, top_k, 1))
         with profile(activities=[ProfilerActivity.CUDA]) as trace:
             for _ in range(8):
-                fast._run_step(span, top_k)
+                fast._run_step(span, top_k, 1)
             torch.cuda.synchronize()
         for k, v in saved.items():
             fast.scalars[k].copy_(v)

@@ -69,25 +69,6 @@ def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
-def attention_inputs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, norm: torch.Tensor, qkv: torch.Tensor,
-                     q_norm: torch.Tensor, k_norm: torch.Tensor, eps: float, heads: int,
-                     kv_heads: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Query, key and value of one token (each (1, 1, heads, dim)), keys and queries rotated."""
-    dim = q_norm.shape[0]
-    q, k, v = F.linear(rms_norm(x, norm, eps), qkv).split((heads * dim, kv_heads * dim, kv_heads * dim), dim=-1)
-    q = rope(rms_norm(q.view(1, 1, heads, dim), q_norm, eps), cos, sin)
-    k = rope(rms_norm(k.view(1, 1, kv_heads, dim), k_norm, eps), cos, sin)
-    return q, k, v.view(1, 1, kv_heads, dim)
-
-
-def attention_output_and_mlp(x: torch.Tensor, o: torch.Tensor, out: torch.Tensor, norm: torch.Tensor,
-                             gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor, eps: float) -> torch.Tensor:
-    """The rest of a decoder layer: output projection, residual, norm, SwiGLU MLP, residual."""
-    x = x + F.linear(o, out)
-    h = rms_norm(x, norm, eps)
-    return x + F.linear(F.silu(F.linear(h, gate)) * F.linear(h, up), down)
-
-
 @dataclass(frozen=True)
 class LayerWeights:
     """One decoder layer's weights for the fused step, q/k/v joined into one matrix: bf16
@@ -199,12 +180,14 @@ class FastGenerator:
         self.weights = [fuse(layer) for layer in self.layers] if fused else None
         if self.weights is None:
             self.kernels = None
-        self.capacity = 0
-        self.prefix: tuple[int, ...] = ()  # the prompt tokens whose keys and values the cache holds
+        self.rows = self.capacity = 0  # sequences and tokens each the cache and the state hold
+        self.prefixes: list[tuple[int, ...]] = []  # each row's prompt tokens whose keys and values its cache holds
+        self.scalars: dict[str, torch.Tensor] = {}
+        self.ranks = torch.arange(MAX_TOP_K, device=self.device)
         self.vision: OrderedDict[str, tuple[torch.Tensor, list[torch.Tensor]]] = OrderedDict()
-        self._graphs: dict[tuple[int, int], torch.cuda.CUDAGraph] = {}
+        self._graphs: dict[tuple[int, int, int], torch.cuda.CUDAGraph] = {}
         self._pool = None
-        self._buffers()
+        self.reserve(0)
 
     # ---- images -------------------------------------------------------------------------
 
@@ -253,19 +236,16 @@ class FastGenerator:
     # ---- prefill ------------------------------------------------------------------------
 
     def prefill(self, ids: list[int], images: Sequence[Image.Image], grids: Sequence[tuple[int, int]],
-                stats: StepStats) -> tuple[torch.Tensor, int]:
-        """Fill the KV cache with the prompt; returns the last position's logits and the next position."""
+                stats: StepStats, row: int = 0) -> tuple[torch.Tensor, int]:
+        """Fill the KV cache of ``row`` with the prompt; returns the last position's logits and the
+        next position."""
         length = len(ids)
         stats.prompt_tokens = length
         first_image = ids.index(self.vision_start) if self.vision_start in ids else length
-        shared = 0
-        for a, b in zip(self.prefix, ids[:min(first_image, length - 1)]):
-            if a != b:
-                break
-            shared += 1
+        self.reserve(length, row + 1)
+        shared = _shared(self.prefixes[row], ids[:min(first_image, length - 1)])
         stats.reused_prefix = shared
-        self.reserve(length)
-        self.prefix = self.prefix[:shared]  # what the cache surely holds until this prefill is done
+        self.prefixes[row] = self.prefixes[row][:shared]  # what the cache surely holds until this prefill is done
         positions, next_position = self.positions(ids, grids)
         stats.mark("positions")
         tokens = torch.tensor([ids[shared:]], device=self.device)
@@ -278,17 +258,17 @@ class FastGenerator:
             embeds = embeds.masked_scatter(visual_mask[..., None], features.to(embeds.dtype))
         cos, sin = self.text.rotary_emb(embeds, positions[:, None, shared:])
         with sdpa_kernel(ATTENTION):
-            hidden = self._prefill_layers(embeds, cos, sin, shared, visual_mask, deepstack)
+            hidden = self._prefill_layers(embeds, cos, sin, row, shared, visual_mask, deepstack)
         hidden = self.text.norm(hidden[:, -1])
         logits = self.model.lm_head(hidden).float()[0]
-        self.prefix = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
+        self.prefixes[row] = tuple(ids[:first_image])  # (what follows an image depends on the image's pixels)
         stats.mark("prefill")
         return logits, next_position
 
-    def _prefill_layers(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start: int,
+    def _prefill_layers(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, row: int, start: int,
                         visual_mask: torch.Tensor | None, deepstack: list[torch.Tensor] | None) -> torch.Tensor:
         """The decoder layers on the new tokens ``x`` (1, L, hidden), whose keys and values go into
-        the cache from slot ``start``; returns the last layer's output.
+        the cache of ``row`` from slot ``start``; returns the last layer's output.
 
         As transformers' layers, but the attention over the cached prefix and the causal block
         after it is one flash-attention call (a lower-right causal mask, grouped-query heads
@@ -301,7 +281,7 @@ class FastGenerator:
         heads = self.kv_heads * self.groups
         for index, layer in enumerate(self.layers):
             attn = layer.self_attn
-            keys, values = self.keys[index], self.values[index]  # (1, kv_heads, capacity, dim)
+            keys, values = self.keys[index, row:row + 1], self.values[index, row:row + 1]  # (1, kv_heads, capacity, dim)
             if k is not None:  # the norms and the rotation as one kernel each
                 qkv = self._qkv(index, k.rms_norm(x, layer.input_layernorm.weight, self.eps))
                 q = k.norm_rope(qkv, attn.q_norm.weight, attn.k_norm.weight, cos[0], sin[0], keys[0, :, start:end],
@@ -341,189 +321,228 @@ class FastGenerator:
 
     # ---- decode -------------------------------------------------------------------------
 
-    def reserve(self, length: int) -> None:
-        """A KV cache (and decode buffers) for at least ``length`` tokens, keeping what it holds."""
-        if length <= self.capacity:
+    def reserve(self, length: int, rows: int = 1) -> None:
+        """A KV cache (and decode state) for at least ``length`` tokens in each of at least ``rows``
+        sequences, keeping what it holds."""
+        rows = max(rows, self.rows)
+        if length <= self.capacity and rows == self.rows:
             return
-        capacity = -(-length // BUCKET) * BUCKET + BUCKET
-        shape = (len(self.layers), 1, self.kv_heads, capacity, self.head_dim)
-        keys = torch.zeros(shape, dtype=self.dtype, device=self.device)
-        values = torch.zeros(shape, dtype=self.dtype, device=self.device)
-        if self.capacity:
-            keys[:, :, :, :self.capacity] = self.keys
-            values[:, :, :, :self.capacity] = self.values
-        self.keys, self.values, self.capacity = keys, values, capacity
-        self.mask = torch.full((capacity,), float("-inf"), device=self.device, dtype=self.dtype)
-        self.out = torch.zeros(capacity, dtype=torch.long, device=self.device)
-        self.uniform = torch.zeros((capacity, MAX_TOP_K), device=self.device)
+        capacity = self.capacity if length <= self.capacity else -(-length // BUCKET) * BUCKET + BUCKET
+        d, layers = self.device, len(self.layers)
+        grown = {
+            "keys": ((layers, rows, self.kv_heads, capacity, self.head_dim), self.dtype),
+            "values": ((layers, rows, self.kv_heads, capacity, self.head_dim), self.dtype),
+            "out": ((rows, capacity), torch.long),
+            "uniform": ((rows, capacity, MAX_TOP_K), torch.float32),
+            "token": ((rows,), torch.long),
+            "used": ((rows, self.vocab), torch.float32),
+            "cutoff": ((rows, CUTOFF_TOKENS), torch.long),
+        }
+        for name, (shape, dtype) in grown.items():
+            setattr(self, name, _grown(getattr(self, name, None), shape, dtype, d))
+        self.scalars = {name: _grown(self.scalars.get(name), (rows,), torch.long if name in LONG_STATE else torch.float32,
+                                     d) for name in STATE}
+        self.prefixes += [()] * (rows - self.rows)
+        self.rows, self.capacity = rows, capacity
         self._graphs.clear()
         self._pool = None
 
-    def _buffers(self) -> None:
-        """The decode graph's fixed inputs and state; written in place, never replaced."""
-        d = self.device
-        self.token = torch.zeros((1, 1), dtype=torch.long, device=d)
-        self.used = torch.zeros(self.vocab, device=d)
-        self.cutoff = torch.zeros(CUTOFF_TOKENS, dtype=torch.long, device=d)
-        self.scalars = {name: torch.zeros((), device=d, dtype=torch.long) for name in
-                        ("slot", "position", "count", "closed", "budget", "cutoff_length", "end_think", "greedy")}
-        self.scalars.update({name: torch.zeros((), device=d) for name in ("temperature", "top_p", "penalty")})
+    def free_row(self, ids: Sequence[int], busy: set[int]) -> int:
+        """The row for a new prompt: of the rows not in ``busy``, the one whose cache shares the
+        longest prefix with ``ids`` (the lowest of equals); a new row where all are busy."""
+        free = [row for row in range(self.rows) if row not in busy]
+        if not free:
+            return self.rows
+        return max(free, key=lambda row: (_shared(self.prefixes[row], ids), -row))
 
-    def _start(self, sampling: Sampling, thinking: Thinking | None, slot: int, position: int) -> None:
-        cutoff = thinking.cutoff[:self.cutoff.numel()] if thinking else ()
+    def start(self, row: int, logits: torch.Tensor, slot: int, position: int, sampling: Sampling,
+              thinking: Thinking | None) -> int:
+        """Begin the reply of the sequence in ``row`` from its prefill's last logits; returns its first
+        token. ``slot`` is the first free cache slot (the prompt length), ``position`` the next M-RoPE
+        position; the decode steps then advance it with the other live rows."""
+        self.reserve(slot + sampling.max_new_tokens + 1, row + 1)
+        cutoff = thinking.cutoff[:CUTOFF_TOKENS] if thinking else ()
         values = {
-            "slot": slot, "position": position, "count": 0, "closed": 0,
+            "slot": slot, "position": position, "count": 0, "closed": 0, "live": 1,
             "budget": thinking.budget if thinking else 1 << 40, "cutoff_length": len(cutoff),
             "end_think": thinking.end_think if thinking else -1, "greedy": int(sampling.temperature <= 0),
-            "temperature": max(sampling.temperature, 1e-5), "top_p": sampling.top_p, "penalty": sampling.presence_penalty,
+            "top_k": top_k(sampling, self.vocab), "temperature": max(sampling.temperature, 1e-5),
+            "top_p": sampling.top_p, "penalty": sampling.presence_penalty,
         }
         for name, value in values.items():
-            self.scalars[name].fill_(value)
-        self.mask.fill_(float("-inf"))
-        self.mask[:slot] = 0
-        self.used.zero_()
-        self.uniform.uniform_()
-        self.cutoff.zero_()
+            self.scalars[name][row] = value
+        self.used[row].zero_()
+        self.uniform[row].uniform_()
+        self.cutoff[row].zero_()
         if cutoff:
-            self.cutoff[:len(cutoff)] = torch.tensor(cutoff, device=self.device)
+            self.cutoff[row, :len(cutoff)] = torch.tensor(cutoff, device=self.device)
+        self._choose(logits[None], top_k(sampling, self.vocab), slice(row, row + 1))
+        return int(self.out[row, 0])
 
-    def _step(self, span: int, top_k: int) -> None:
-        """One token: the model on ``self.token`` at the current slot, then the choice of the next."""
-        logits = self._layers_by_kernels(span) if self.kernels is not None else self._layers(span)
-        self._choose(logits, top_k)
+    def stop(self, row: int) -> None:
+        """The sequence in ``row`` is done: the steps leave its state as it is."""
+        self.scalars["live"][row] = 0
 
-    def _layers_by_kernels(self, span: int) -> torch.Tensor:
-        """The decoder on one token, a layer in seven Triton kernels; returns the logits."""
-        k, s = self.kernels, self.scalars
+    def advance(self, slots: dict[int, int], steps: int, top_k: int) -> None:
+        """``steps`` decode steps of the live rows, ``slots`` saying which slot each writes first.
+        Rows up to the highest live one (rounded up to a power of two, one graph each) take part;
+        those not live are left as they are."""
+        rows = min(self.rows, 1 << max(slots).bit_length())
+        last = max(slots.values())
+        for j in range(steps):
+            self._replay(min(self.capacity, -(-(last + j + 1) // BUCKET) * BUCKET), top_k, rows)
+
+    def _step(self, span: int, top_k: int, rows: int) -> None:
+        """One token for each of the first ``rows`` sequences: the model on ``self.token`` at their
+        slots, then the choice of their next tokens."""
+        fused = self.kernels is not None and rows == 1
+        self._choose(self._one_token(span) if fused else self._layers(span, rows), top_k, slice(0, rows))
+
+    def _one_token(self, span: int) -> torch.Tensor:
+        """The decoder on row 0's token, a layer in seven Triton kernels that read each weight
+        once; returns the logits (1, vocab)."""
+        k, s = self.kernels, {name: value[:1] for name, value in self.scalars.items()}
         heads = self.kv_heads * self.groups
-        x = self.text.embed_tokens(self.token).view(-1)  # the residual stream, updated in place
+        x = self.text.embed_tokens(self.token[:1]).view(-1)  # the residual stream, updated in place
         for index, (layer, w) in enumerate(zip(self.layers, self.weights)):
-            keys, values = self.keys[index, 0], self.values[index, 0]
-            q = k.rope_into_cache(k.gemv(x, *w.qkv, norm=w.norm, eps=self.eps), w.q_norm, w.k_norm,
+            keys, values = self.keys[index, :1], self.values[index, :1]
+            q = k.rope_into_cache(k.gemv(x, *w.qkv, norm=w.norm, eps=self.eps).view(1, -1), w.q_norm, w.k_norm,
                                   self.inv_freq, s["position"], s["slot"], keys, values, heads, self.eps)
             k.gemv_add_(x, k.decode_attention(q, keys, values, s["slot"], span, layer.self_attn.scaling), w.out)
             k.gemv_add_(x, k.swiglu(x, w.gate, w.up, w.post_norm, self.eps), w.down)
-        return k.gemv(x, self.model.lm_head.weight, norm=self.text.norm.weight, eps=self.eps).float()
+        return k.gemv(x, self.model.lm_head.weight, norm=self.text.norm.weight, eps=self.eps).float()[None]
 
-    def _layers(self, span: int) -> torch.Tensor:
-        """The decoder on one token through torch operations; returns the logits."""
-        s = self.scalars
-        slot = s["slot"].view(1)
-        self.mask.index_fill_(0, slot, 0.0)
-        freqs = s["position"].float() * self.inv_freq  # all three M-RoPE axes agree for text
-        angles = torch.cat((freqs, freqs))
-        cos, sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
-        x = self.text.embed_tokens(self.token)  # (1, 1, hidden)
-        mask = self.mask[:span].view(1, 1, 1, span).float()
-        heads = self.kv_heads * self.groups
+    def _layers(self, span: int, rows: int) -> torch.Tensor:
+        """The decoder on the tokens of the first ``rows`` sequences, its products as matrix
+        products (each weight read once for all of them); returns the logits (rows, vocab)."""
+        s = {name: value[:rows] for name, value in self.scalars.items()}
+        x = self.text.embed_tokens(self.token[:rows])  # (rows, hidden)
         for index, layer in enumerate(self.layers):
-            attn, w = layer.self_attn, self.weights[index] if self.weights else None
-            if w is not None:
-                q, k, v = attention_inputs(x, cos, sin, w.norm, w.qkv[0], w.q_norm, w.k_norm, self.eps, heads,
-                                           self.kv_heads)
-            else:  # quantised layers: through their modules
-                h = layer.input_layernorm(x)
-                q = rope(attn.q_norm(attn.q_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
-                k = rope(attn.k_norm(attn.k_proj(h).view(1, 1, -1, self.head_dim)), cos, sin)
-                v = attn.v_proj(h).view(1, 1, -1, self.head_dim)
-            self.keys[index, 0].index_copy_(1, slot, k[0].transpose(0, 1))
-            self.values[index, 0].index_copy_(1, slot, v[0].transpose(0, 1))
-            # Grouped-query attention of one token: a KV head's query heads act as its query rows. Two
-            # batched matrix products spread the work over the whole cache; a fused attention kernel
-            # would give each of the few (head, query) pairs one block and leave most of the GPU idle.
-            q = q.reshape(1, self.kv_heads, self.groups, self.head_dim)
-            scores = torch.matmul(q, self.keys[index, :, :, :span].transpose(-1, -2)).float() * attn.scaling + mask
-            o = torch.matmul(torch.softmax(scores, dim=-1).to(self.dtype), self.values[index, :, :, :span])
-            o = o.reshape(1, 1, -1)
-            if w is not None:
-                x = attention_output_and_mlp(x, o, w.out, w.post_norm, w.gate, w.up, w.down, self.eps)
-            else:
-                x = x + attn.o_proj(o)
-                x = x + layer.mlp(layer.post_attention_layernorm(x))
-        return self.model.lm_head(self.text.norm(x))[0, -1].float()
+            attn = layer.self_attn
+            keys, values = self.keys[index, :rows], self.values[index, :rows]
+            q = self._rotate_into_cache(self._qkv(index, self._norm(x, layer.input_layernorm)[None]), attn, s, keys,
+                                        values)
+            x = x + attn.o_proj(self._attention(q, keys, values, s["slot"], span, attn.scaling))
+            x = x + layer.mlp(self._norm(x, layer.post_attention_layernorm))
+        return self.model.lm_head(self._norm(x, self.text.norm)).float()
 
-    def _choose(self, logits: torch.Tensor, top_k: int) -> None:
-        """Pick the next token on the GPU: presence penalty, top-k, top-p, temperature (Gumbel-max),
-        or the thinking budget's forced cut-off; then advance the state."""
-        s = self.scalars
-        values, indexes = torch.topk(logits - s["penalty"] * self.used, top_k)
-        scaled = values / s["temperature"]
+    def _norm(self, x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
+        return self.kernels.rms_norm(x, norm.weight, self.eps) if self.kernels is not None else norm(x)
+
+    def _rotate_into_cache(self, qkv: torch.Tensor, attn: torch.nn.Module, s: dict[str, torch.Tensor],
+                           keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Each row's q and k normed and rotated at its position, k and v written at its slot of
+        its cache (``keys``, ``values``: (rows, kv_heads, capacity, dim)); returns q (rows, heads * dim)."""
+        heads = self.kv_heads * self.groups
+        if self.kernels is not None:
+            return self.kernels.rope_into_cache(qkv, attn.q_norm.weight, attn.k_norm.weight, self.inv_freq,
+                                                s["position"], s["slot"], keys, values, heads, self.eps)
+        rows = qkv.shape[0]
+        q, k, v = qkv.view(rows, -1, self.head_dim).split((heads, self.kv_heads, self.kv_heads), dim=1)
+        freqs = s["position"].float()[:, None] * self.inv_freq  # all three M-RoPE axes agree for text
+        angles = torch.cat((freqs, freqs), dim=-1)[:, None]
+        cos, sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+        every = torch.arange(rows, device=self.device)
+        keys[every, :, s["slot"]] = rope(attn.k_norm(k), cos, sin)
+        values[every, :, s["slot"]] = v
+        return rope(attn.q_norm(q), cos, sin).reshape(rows, -1)
+
+    def _attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, slot: torch.Tensor, span: int,
+                   scaling: float) -> torch.Tensor:
+        """Each row's query (rows, heads * dim) over its cache's slots ``0..slot``; (rows, heads * dim)."""
+        if self.kernels is not None:
+            return self.kernels.decode_attention(q, keys, values, slot, span, scaling)
+        # Grouped-query attention of one token: a KV head's query heads act as its query rows. Two
+        # batched matrix products spread the work over the whole cache.
+        rows = q.shape[0]
+        q = q.view(rows, self.kv_heads, self.groups, self.head_dim)
+        mask = torch.where(torch.arange(span, device=self.device) <= slot[:, None], 0.0, float("-inf"))
+        scores = torch.matmul(q, keys[:, :, :span].transpose(-1, -2)).float() * scaling + mask[:, None, None]
+        return torch.matmul(torch.softmax(scores, dim=-1).to(self.dtype), values[:, :, :span]).reshape(rows, -1)
+
+    def _choose(self, logits: torch.Tensor, top_k: int, rows: slice) -> None:
+        """Pick the next token of each of ``rows`` on the GPU, from their ``logits`` (rows, vocab):
+        presence penalty, top-k, top-p, temperature (Gumbel-max), or the thinking budget's forced
+        cut-off; then advance their state (a row not live keeps its count)."""
+        s = {name: value[rows] for name, value in self.scalars.items()}
+        used = self.used[rows]
+        values, indexes = torch.topk(logits - s["penalty"][:, None] * used, top_k)
+        values = values.masked_fill(self.ranks[:top_k] >= s["top_k"][:, None], float("-inf"))  # each row's own k
+        scaled = values / s["temperature"][:, None]
         probs = torch.softmax(scaled, dim=-1)
-        outside = (torch.cumsum(probs, dim=-1) - probs) > s["top_p"]
-        uniform = self.uniform.index_select(0, s["count"].view(1))[0, :top_k]  # drawn outside the graph
+        outside = (torch.cumsum(probs, dim=-1) - probs) > s["top_p"][:, None]
+        # drawn outside the graph, one row of numbers per token; (indexing with a tensor would read it
+        # on the host: gather keeps it on the GPU)
+        count = s["count"][:, None]
+        uniform = self.uniform[rows].gather(1, count[:, :, None].expand(-1, 1, MAX_TOP_K))[:, 0, :top_k]
         noise = -torch.log(-torch.log(uniform.clamp(1e-20, 1.0)))
-        # (indexing with a tensor would read it on the host: index_select keeps it on the GPU)
-        sampled = indexes.index_select(0, torch.argmax(scaled.masked_fill(outside, float("-inf")) + noise).view(1))
-        token = torch.where(s["greedy"] > 0, indexes[:1], sampled)
+        choice = torch.argmax(scaled.masked_fill(outside, float("-inf")) + noise, dim=-1, keepdim=True)
+        token = torch.where(s["greedy"] > 0, indexes[:, 0], indexes.gather(1, choice)[:, 0])
         over = s["count"] - s["budget"]
         force = (over >= 0) & (over < s["cutoff_length"]) & (s["closed"] == 0)
-        token = torch.where(force, self.cutoff.index_select(0, over.clamp(0, self.cutoff.numel() - 1).view(1)), token)
-        s["closed"].copy_((s["closed"] | ((token == s["end_think"]) & ~force).long()).view(()))  # by the model itself
-        self.used.index_fill_(0, token.view(1), 1.0)
-        self.out.index_copy_(0, s["count"].view(1), token.view(1))
-        self.token.copy_(token.view(1, 1))
-        s["count"].add_(1)
+        forced = self.cutoff[rows].gather(1, over.clamp(0, CUTOFF_TOKENS - 1)[:, None])[:, 0]
+        token = torch.where(force, forced, token)
+        s["closed"].copy_(s["closed"] | ((token == s["end_think"]) & ~force).long())  # by the model itself
+        used.scatter_(1, token[:, None], 1.0)
+        self.out[rows].scatter_(1, count, token[:, None])
+        self.token[rows] = token
+        s["count"].add_(s["live"])
 
-    def _advance(self) -> None:
-        self.scalars["slot"].add_(1)
-        self.scalars["position"].add_(1)
+    def _run_step(self, span: int, top_k: int, rows: int) -> None:
+        self._step(span, top_k, rows)
+        live = self.scalars["live"][:rows]
+        self.scalars["slot"][:rows].add_(live)
+        self.scalars["position"][:rows].add_(live)
 
-    def _run_step(self, span: int, top_k: int) -> None:
-        self._step(span, top_k)
-        self._advance()
-
-    def _replay(self, span: int, top_k: int) -> None:
+    def _replay(self, span: int, top_k: int, rows: int) -> None:
         """One decode step: eagerly off the GPU, else a captured CUDA graph (captured on first use)."""
         if not self.graphs:
-            self._run_step(span, top_k)
+            self._run_step(span, top_k, rows)
             return
-        key = (span, top_k)
+        key = (span, top_k, rows)
         if key not in self._graphs:
-            saved = [t.clone() for t in (self.token, self.used, self.mask, self.out, *self.scalars.values())]
+            state = (self.token, self.used, self.out, *self.scalars.values())
+            saved = [t.clone() for t in state]
             # (a failed capture leaves nothing behind: no random numbers are drawn inside the graph)
             try:
-                graph, _ = capture(lambda: self._run_step(span, top_k), self._pool)
+                graph, _ = capture(lambda: self._run_step(span, top_k, rows), self._pool)
             except RuntimeError as error:  # a kernel that cannot be captured (some quantised layers)
                 logger.warning("decoding without CUDA graphs: {}", error)
                 self.graphs = False
-            for tensor, value in zip((self.token, self.used, self.mask, self.out, *self.scalars.values()), saved):
+            for tensor, value in zip(state, saved):
                 tensor.copy_(value)  # undo what warm-up and capture did
             if not self.graphs:
-                self._run_step(span, top_k)
+                self._run_step(span, top_k, rows)
                 return
             self._pool = graph.pool()
             self._graphs[key] = graph
         self._graphs[key].replay()
 
-    def decode(self, logits: torch.Tensor, slot: int, position: int, sampling: Sampling, thinking: Thinking | None,
-               on_tokens: Callable[[list[int]], None] | None = None,
-               stats: StepStats | None = None) -> tuple[list[int], bool]:
-        """The reply after the prompt, from the prefill's last logits; (tokens, stopped by an end token).
 
-        ``slot`` is the first free cache slot (the prompt length), ``position`` the next M-RoPE position.
-        ``stats`` gets the "first token" phase (until the host has it) and the decode steps run.
-        """
-        limit = sampling.max_new_tokens
-        self.reserve(slot + limit + 1)
-        self._start(sampling, thinking, slot, position)
-        top_k = min(sampling.top_k or MAX_TOP_K, MAX_TOP_K, self.vocab)
-        self._choose(logits, top_k)
-        produced: list[int] = []
-        pending = self.out[:1].tolist()
-        if stats is not None:
-            stats.mark("first token")
-        while True:
-            stops = [i for i, token in enumerate(pending) if token in self.stop_ids]
-            pending = pending[:stops[0]] if stops else pending
-            produced += pending
-            if on_tokens and pending:
-                on_tokens(pending)
-            if stops or len(produced) >= limit:
-                return produced, bool(stops)
-            steps = min(CHUNK, limit - len(produced))
-            if stats is not None:
-                stats.decode_steps += steps
-            for j in range(steps):
-                current = slot + len(produced) - 1 + j  # the cache slot this step writes
-                self._replay(min(self.capacity, -(-(current + 1) // BUCKET) * BUCKET), top_k)
-            pending = self.out[len(produced):len(produced) + steps].tolist()
+STATE = ("slot", "position", "count", "closed", "live", "budget", "cutoff_length", "end_think", "greedy", "top_k",
+         "temperature", "top_p", "penalty")
+"""Each row's decode state, one tensor per name (the last three float, the rest integers)."""
+LONG_STATE = STATE[:-3]
+
+
+def top_k(sampling: Sampling, vocab: int) -> int:
+    """How many most likely tokens a reply samples from."""
+    return min(sampling.top_k or MAX_TOP_K, MAX_TOP_K, vocab)
+
+
+def _shared(a: Sequence[int], b: Sequence[int]) -> int:
+    """The length of the common start of ``a`` and ``b``."""
+    shared = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        shared += 1
+    return shared
+
+
+def _grown(old: torch.Tensor | None, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Zeros of ``shape``, with ``old`` (no larger) copied into its start."""
+    new = torch.zeros(shape, dtype=dtype, device=device)
+    if old is not None:
+        new[tuple(slice(0, n) for n in old.shape)] = old
+    return new

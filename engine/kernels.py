@@ -181,27 +181,30 @@ def _norm_rotate(first, second, q_norm_ptr, k_norm_ptr, query, cos_first, cos_se
 
 @triton.jit
 def _rope_into_cache(qkv_ptr, q_norm_ptr, k_norm_ptr, inv_freq_ptr, position_ptr, slot_ptr, q_ptr, keys_ptr,
-                     values_ptr, head_stride, slot_stride, eps, HEADS: tl.constexpr, KV_HEADS: tl.constexpr,
-                     DIM: tl.constexpr, EARLY: tl.constexpr):
+                     values_ptr, qkv_stride, row_stride, head_stride, slot_stride, eps, HEADS: tl.constexpr,
+                     KV_HEADS: tl.constexpr, DIM: tl.constexpr, EARLY: tl.constexpr):
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
-    head = tl.program_id(0)
+    head, row = tl.program_id(0), tl.program_id(1)  # a head of one sequence's token
     half = tl.arange(0, DIM // 2)
+    qkv_ptr += row * qkv_stride
+    keys_ptr += row * row_stride
+    values_ptr += row * row_stride
     first = tl.load(qkv_ptr + head * DIM + half).to(tl.float32)
     second = tl.load(qkv_ptr + head * DIM + DIM // 2 + half).to(tl.float32)
-    slot = tl.load(slot_ptr)
+    slot = tl.load(slot_ptr + row)
     if head >= HEADS + KV_HEADS:  # a value head: into the cache as it is
         at = values_ptr + (head - HEADS - KV_HEADS) * head_stride + slot * slot_stride
         tl.store(at + half, first.to(tl.bfloat16))
         tl.store(at + DIM // 2 + half, second.to(tl.bfloat16))
     else:
-        angle = tl.load(position_ptr).to(tl.float32) * tl.load(inv_freq_ptr + half)
+        angle = tl.load(position_ptr + row).to(tl.float32) * tl.load(inv_freq_ptr + half)
         cos, sin = _bf16(tl.cos(angle)), _bf16(tl.sin(angle))  # (text: the same angle for both halves)
         rotated_first, rotated_second = _norm_rotate(first, second, q_norm_ptr, k_norm_ptr, head < HEADS, cos, cos,
                                                      sin, sin, eps, DIM)
         if head < HEADS:
-            at = q_ptr + head * DIM
+            at = q_ptr + (row * HEADS + head) * DIM
         else:
             at = keys_ptr + (head - HEADS) * head_stride + slot * slot_stride
         tl.store(at + half, rotated_first.to(tl.bfloat16))
@@ -211,27 +214,28 @@ def _rope_into_cache(qkv_ptr, q_norm_ptr, k_norm_ptr, inv_freq_ptr, position_ptr
 def rope_into_cache(qkv: torch.Tensor, q_norm: torch.Tensor, k_norm: torch.Tensor, inv_freq: torch.Tensor,
                     position: torch.Tensor, slot: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
                     heads: int, eps: float) -> torch.Tensor:
-    """Split q/k/v, RMSNorm and rotate q and k, write k and v at ``slot`` of the layer's cache
-    (``keys``, ``values``: (kv_heads, capacity, dim)); returns q as (heads * dim)."""
-    kv_heads, _, dim = keys.shape
-    q = torch.empty(heads * dim, device=qkv.device, dtype=torch.bfloat16)
-    _rope_into_cache[(heads + 2 * kv_heads,)](
-        qkv, q_norm, k_norm, inv_freq, position, slot, q, keys, values, keys.stride(0), keys.stride(1), eps,
-        HEADS=heads, KV_HEADS=kv_heads, DIM=dim, EARLY=PDL, num_warps=1, launch_pdl=PDL,
+    """For the tokens of ``n`` sequences at once: split q/k/v (``qkv``: (n, q + k + v)), RMSNorm and
+    rotate q and k at each sequence's ``position``, write k and v at its ``slot`` of its cache
+    (``keys``, ``values``: (n, kv_heads, capacity, dim)); returns q as (n, heads * dim)."""
+    rows, kv_heads, _, dim = keys.shape
+    q = torch.empty((rows, heads * dim), device=qkv.device, dtype=torch.bfloat16)
+    _rope_into_cache[(heads + 2 * kv_heads, rows)](
+        qkv, q_norm, k_norm, inv_freq, position, slot, q, keys, values, qkv.stride(0), keys.stride(0), keys.stride(1),
+        keys.stride(2), eps, HEADS=heads, KV_HEADS=kv_heads, DIM=dim, EARLY=PDL, num_warps=1, launch_pdl=PDL,
     )
     return q
 
 
 @triton.jit
-def _attention_chunk(q_ptr, keys_ptr, values_ptr, slot_ptr, acc_ptr, max_ptr, sum_ptr, head_stride, slot_stride,
-                     scale, CHUNKS, GROUPS: tl.constexpr, ROWS: tl.constexpr, DIM: tl.constexpr,
-                     CHUNK: tl.constexpr, EARLY: tl.constexpr):
-    kv_head, chunk = tl.program_id(0), tl.program_id(1)
+def _attention_chunk(q_ptr, keys_ptr, values_ptr, slot_ptr, acc_ptr, max_ptr, sum_ptr, row_stride, head_stride,
+                     slot_stride, scale, CHUNKS, KV_HEADS: tl.constexpr, GROUPS: tl.constexpr, ROWS: tl.constexpr,
+                     DIM: tl.constexpr, CHUNK: tl.constexpr, EARLY: tl.constexpr):
+    kv_head, chunk, row = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     rows, dims = tl.arange(0, ROWS), tl.arange(0, DIM)
     real = rows < GROUPS  # the query heads of this KV head, padded to a matrix-unit tile
-    last = tl.load(slot_ptr)  # this token's slot (set before the step's kernels)
+    last = tl.load(slot_ptr + row)  # this token's slot (set before the step's kernels)
     positions = chunk * CHUNK + tl.arange(0, CHUNK)
-    offsets = kv_head * head_stride + positions[:, None] * slot_stride + dims[None, :]
+    offsets = row * row_stride + kv_head * head_stride + positions[:, None] * slot_stride + dims[None, :]
     # earlier tokens' keys and values do not depend on the kernels before: read before waiting
     earlier = (positions < last)[:, None]
     k = tl.load(keys_ptr + offsets, mask=earlier, other=0.0)
@@ -242,58 +246,63 @@ def _attention_chunk(q_ptr, keys_ptr, values_ptr, slot_ptr, acc_ptr, max_ptr, su
     this = (positions == last)[:, None]  # written by the kernel just before
     k = tl.where(this, tl.load(keys_ptr + offsets, mask=this, other=0.0), k)
     v = tl.where(this, tl.load(values_ptr + offsets, mask=this, other=0.0), v)
-    q = tl.load(q_ptr + (kv_head * GROUPS + rows[:, None]) * DIM + dims[None, :], mask=real[:, None], other=0.0)
+    q = tl.load(q_ptr + ((row * KV_HEADS + kv_head) * GROUPS + rows[:, None]) * DIM + dims[None, :],
+                mask=real[:, None], other=0.0)
     scores = tl.dot(q, tl.trans(k)) * scale  # log2 units
     scores = tl.where(positions[None, :] <= last, scores, float("-inf"))
     best = tl.max(scores, axis=1)  # -inf for a chunk wholly after the token: its weights come out 0
     p = tl.exp2(scores - tl.where(best == float("-inf"), 0.0, best)[:, None])
     acc = tl.dot(p.to(tl.bfloat16), v)
-    at = (kv_head * CHUNKS + chunk) * GROUPS + rows
+    at = ((row * KV_HEADS + kv_head) * CHUNKS + chunk) * GROUPS + rows
     tl.store(max_ptr + at, best, mask=real)
     tl.store(sum_ptr + at, tl.sum(p, axis=1), mask=real)
     tl.store(acc_ptr + at[:, None] * DIM + dims[None, :], acc, mask=real[:, None])
 
 
 @triton.jit
-def _attention_combine(acc_ptr, max_ptr, sum_ptr, out_ptr, CHUNKS, GROUPS: tl.constexpr, DIM: tl.constexpr,
-                       MAX_CHUNKS: tl.constexpr, EARLY: tl.constexpr):
+def _attention_combine(acc_ptr, max_ptr, sum_ptr, out_ptr, CHUNKS, HEADS: tl.constexpr, GROUPS: tl.constexpr,
+                       DIM: tl.constexpr, MAX_CHUNKS: tl.constexpr, EARLY: tl.constexpr):
     if EARLY:
         gdc_launch_dependents()
         gdc_wait()
-    head = tl.program_id(0)  # a query head
-    kv_head, row = head // GROUPS, head % GROUPS
+    head, row = tl.program_id(0), tl.program_id(1)  # a query head of one sequence
+    kv_head, group = row * (HEADS // GROUPS) + head // GROUPS, head % GROUPS
     chunks, dims = tl.arange(0, MAX_CHUNKS), tl.arange(0, DIM)
-    at = (kv_head * CHUNKS + chunks) * GROUPS + row
+    at = (kv_head * CHUNKS + chunks) * GROUPS + group
     inside = chunks < CHUNKS
     best = tl.load(max_ptr + at, mask=inside, other=float("-inf"))
     weight = tl.exp2(best - tl.max(best, axis=0))  # chunks past the last slot had no keys: weight 0
     total = tl.sum(tl.load(sum_ptr + at, mask=inside, other=0.0) * weight, axis=0)
     acc = tl.load(acc_ptr + at[:, None] * DIM + dims[None, :], mask=inside[:, None], other=0.0)
-    tl.store(out_ptr + head * DIM + dims, (tl.sum(acc * weight[:, None], axis=0) / total).to(tl.bfloat16))
+    tl.store(out_ptr + (row * HEADS + head) * DIM + dims, (tl.sum(acc * weight[:, None], axis=0) / total).to(tl.bfloat16))
 
 
 def decode_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, slot: torch.Tensor, span: int,
                      scaling: float) -> torch.Tensor:
-    """One token's grouped-query attention over cache positions ``0..slot`` (of the first ``span``).
+    """The grouped-query attention of ``n`` sequences' tokens (``q``: (n, heads * dim)), each over
+    its cache's positions ``0..slot`` (of the first ``span``; ``keys``, ``values``: (n, kv_heads,
+    capacity, dim)).
 
-    Work is split over (KV head, chunk of the cache), so the whole GPU takes part even for the
-    few heads of batch 1, and then the chunks are combined. Returns (heads * dim) bf16.
+    Work is split over (KV head, chunk of the cache, sequence), so the whole GPU takes part even
+    for the few heads of one token, and then the chunks are combined. Returns (n, heads * dim) bf16.
     """
-    kv_heads, _, dim = keys.shape
-    heads = q.numel() // dim
+    rows, kv_heads, _, dim = keys.shape
+    heads = q.shape[-1] // dim
     groups = heads // kv_heads
     chunks = triton.cdiv(span, ATTENTION_CHUNK)
-    acc = torch.empty((kv_heads, chunks, groups, dim), device=q.device, dtype=torch.float32)
-    best = torch.empty((kv_heads, chunks, groups), device=q.device, dtype=torch.float32)
+    acc = torch.empty((rows, kv_heads, chunks, groups, dim), device=q.device, dtype=torch.float32)
+    best = torch.empty((rows, kv_heads, chunks, groups), device=q.device, dtype=torch.float32)
     total = torch.empty_like(best)
-    _attention_chunk[(kv_heads, chunks)](
-        q, keys, values, slot, acc, best, total, keys.stride(0), keys.stride(1), scaling * 1.4426950408889634,
-        chunks, GROUPS=groups, ROWS=max(16, triton.next_power_of_2(groups)), DIM=dim, CHUNK=ATTENTION_CHUNK,
-        EARLY=PDL, num_warps=4, launch_pdl=PDL,
+    _attention_chunk[(kv_heads, chunks, rows)](
+        q, keys, values, slot, acc, best, total, keys.stride(0), keys.stride(1), keys.stride(2),
+        scaling * 1.4426950408889634, chunks, KV_HEADS=kv_heads, GROUPS=groups,
+        ROWS=max(16, triton.next_power_of_2(groups)), DIM=dim, CHUNK=ATTENTION_CHUNK, EARLY=PDL, num_warps=4,
+        launch_pdl=PDL,
     )
-    out = torch.empty(heads * dim, device=q.device, dtype=torch.bfloat16)
-    _attention_combine[(heads,)](acc, best, total, out, chunks, GROUPS=groups, DIM=dim,
-                                 MAX_CHUNKS=triton.next_power_of_2(chunks), EARLY=PDL, num_warps=4, launch_pdl=PDL)
+    out = torch.empty((rows, heads * dim), device=q.device, dtype=torch.bfloat16)
+    _attention_combine[(heads, rows)](acc, best, total, out, chunks, HEADS=heads, GROUPS=groups, DIM=dim,
+                                      MAX_CHUNKS=triton.next_power_of_2(chunks), EARLY=PDL, num_warps=4,
+                                      launch_pdl=PDL)
     return out
 
 

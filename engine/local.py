@@ -40,6 +40,7 @@ from transformers import (
 from transformers.generation.streamers import BaseStreamer
 
 from engine import quant
+from engine.batch import Batcher, Reply
 from engine.fast import FastGenerator, StepStats, Thinking
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
 from agent.prompt import thought_cutoff
@@ -68,6 +69,7 @@ class LocalModel:
         attn: str = "sdpa",
         max_pixels: int = 1280 * 800,
         decoder: Decoder = "fast",
+        batch: int = 8,
     ) -> None:
         self.source, self.max_pixels = source, max_pixels
         folder = weights_folder(source)
@@ -105,8 +107,11 @@ class LocalModel:
         if decoder == "fast":
             if len({p.device for p in self.model.parameters()}) == 1:
                 self.fast = FastGenerator(self.model, self.images, self.stop_ids)
+                self.batcher = Batcher(self.fast, batch)
             else:
                 logger.info("the model is split between devices: decoding with plain generate")
+        self.concurrency = batch if self.fast is not None else 1
+        """Requests this model answers at once (the rest wait their turn)."""
         self.last_stats: StepStats | None = None
 
     @property
@@ -178,17 +183,16 @@ class LocalModel:
         text = self.widen(prompt, [h * w // self.fast.merge**2 for h, w in grids])
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         stats.mark("prompt")
-        logits, position = self.fast.prefill(ids, images, grids, stats)
         budget = self.thinking_budget(prompt, request.sampling)
         thinking = None if budget is None else Thinking(budget, self.end_think, tuple(self.cutoff_ids))
         stream = TextStream(self.tokenizer, on_text, self.stop_ids) if on_text else None
-        tokens, stopped = self.fast.decode(logits, len(ids), position, request.sampling, thinking,
-                                           stream.add if stream else None, stats)
+        reply = self.batcher.generate(Reply(ids, images, grids, request.sampling, thinking,
+                                            stream.add if stream else None, stats))
         if stream:
             stream.end()
         stats.mark("decode")
         self.last_stats = stats
-        return self.reply(tokens, stopped, len(ids), request.sampling)
+        return self.reply(reply.tokens, reply.stopped, len(ids), request.sampling)
 
     def _complete_plain(self, request: ModelRequest, on_text: TextSink | None) -> ModelReply:
         stats = StepStats()

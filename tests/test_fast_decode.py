@@ -82,7 +82,7 @@ def test_streamed_text_is_the_reply(fast):
 
 def test_stops_at_an_end_token(fast):
     full = fast.complete(request(screen(5)))
-    tokens = fast.fast.out[:full.completion_tokens].tolist()
+    tokens = fast.fast.out[0, :full.completion_tokens].tolist()
     stop = tokens[6]
     fast.fast.stop_ids.append(stop)
     try:

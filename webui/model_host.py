@@ -1,9 +1,9 @@
 """The one model that chat, the APIs and agent runs share.
 
 It loads in the background when the server starts, so the page can show how far loading got.
-Every request takes its turn in one queue: the in-process model answers one request at a time
-(its decoder keeps one KV cache and has no batched decode), while an OpenAI-compatible server
-is sent several at once and batches them itself. Qwen3-VL's Instruct and Thinking variants are
+Every request takes its turn in one queue, let through as many at once as the model answers
+together: the in-process model's fast decoder batches up to ``--batch`` replies (``generate``
+one), an OpenAI-compatible server is sent several and batches them itself. Qwen3-VL's Instruct and Thinking variants are
 separate weights: a request in the other mode swaps them (one in memory at a time), unless an
 agent run is using the loaded one. With ``--model`` (one set of weights) or ``--script`` both
 modes share the one model and the mode picks the sampling. Every call is timed; the status tells
@@ -30,8 +30,6 @@ from agent.settings import Settings
 from webui.speed import reply_speed
 
 GIVEN = ("given", "")
-REMOTE_SLOTS = 8
-"""Requests in flight at once to an OpenAI-compatible server (it batches them)."""
 
 
 class ModelBusy(ModelUnavailable):
@@ -60,7 +58,7 @@ class ModelHost:
 
     def __init__(self, settings: Settings, backend: ModelBackend | None = None) -> None:
         self.settings = settings
-        self._slots = REMOTE_SLOTS if settings.backend_choice == "openai" else 1
+        self._slots = _concurrency(backend)
         self._changed = threading.Condition()
         self._backend = backend
         self._given = backend is not None  # a backend handed in serves every mode
@@ -196,7 +194,7 @@ class ModelHost:
             self._message = str(failure) if isinstance(failure, ModelUnavailable) else \
                 f"{type(failure).__name__}: {failure}"
             raise failure
-        self._backend, self._key = backend, key
+        self._backend, self._key, self._slots = backend, key, _concurrency(backend)
         self._message = f"ready ({time.monotonic() - self._since:.1f} s to load)"
 
     def _note(self, message: Any) -> None:
@@ -204,6 +202,11 @@ class ModelHost:
 
     def _heard(self, reply: ModelReply) -> None:
         self._last = reply
+
+
+def _concurrency(backend: ModelBackend | None) -> int:
+    """Requests ``backend`` answers at once."""
+    return getattr(backend, "concurrency", 1)
 
 
 def _loading_progress() -> dict[str, Any] | None:

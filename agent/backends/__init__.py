@@ -40,5 +40,5 @@ def make_backend(settings: Settings) -> ModelBackend:
     return LocalModel(
         settings.model_id, quantize=settings.quantize, cpu_offload=settings.cpu_offload,
         gpu_memory_gib=settings.gpu_memory, attn=settings.attn, max_pixels=settings.max_pixels,
-        decoder=settings.decoder,
+        decoder=settings.decoder, batch=settings.batch,
     )

@@ -167,6 +167,8 @@ class OpenAIBackend:
     """A model behind an OpenAI-compatible ``/chat/completions`` endpoint, streamed."""
 
     name = "openai"
+    concurrency = 8
+    """Requests in flight at once (the server batches them)."""
 
     def __init__(
         self,
