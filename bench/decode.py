@@ -10,6 +10,8 @@ checkpoint layout, at 1280x800 and 1920x1080, measures on the same inputs:
 - decode speed: the model steps after the first token over the time after it, beside the
   limit the measured bandwidth allows (:mod:`bench.limits`; a speed above it stops the
   bench), and one step with 500 thinking tokens, screenshot to the last token;
+- several agents at once (``--agents``, 8 by default), decoded as one batch: the tokens of all
+  per second and the slowest agent's decode speed, beside one agent's;
 - peak GPU memory; and the fast path's cold start (a new process, weights on local disk,
   to its first 500-token reply);
 - that the fast path's greedy tokens are transformers' top tokens (teacher-forced), and how far
@@ -27,7 +29,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +42,7 @@ from PIL import Image  # noqa: E402
 
 from engine.local import LocalModel  # noqa: E402
 from engine.random_model import SHAPES, build_random_model, write_fp8_checkpoint  # noqa: E402
-from agent.model import Message, ModelRequest, Sampling  # noqa: E402
+from agent.model import Message, ModelReply, ModelRequest, Sampling, TimedBackend  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
 from bench.limits import Bandwidth, check, limit, use_tiles  # noqa: E402
 
@@ -105,6 +109,27 @@ def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, 
     return {"prompt": prompt, "ttft_ms": ttft * 1000, "retry_ttft_ms": retry * 1000,
             "tok_s": stats.decode_steps / stats.seconds["decode"], "step_s": step,
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")}
+
+
+def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str, float]:
+    """``agents`` steps of ``STEP_TOKENS`` tokens asked at once from threads of their own (after a
+    round that captures the batch's graphs): the tokens of all over the wall time, prefills
+    included, and each agent's decode speed (its tokens after the first over the time after it)."""
+    def ask(seed: int) -> ModelReply:
+        start.wait()
+        return TimedBackend(model).complete(request(size, 20 + seed, STEP_TOKENS, HISTORY), None)
+
+    for _ in range(2):
+        start = threading.Barrier(agents + 1)
+        with ThreadPoolExecutor(agents) as pool:
+            futures = [pool.submit(ask, seed) for seed in range(agents)]
+            start.wait()
+            began = time.perf_counter()
+            replies = [future.result() for future in futures]
+        wall = time.perf_counter() - began
+    speeds = [(r.completion_tokens - 1) / (r.seconds - r.first_token_seconds) for r in replies]
+    return {"aggregate": sum(r.completion_tokens for r in replies) / wall, "slowest": min(speeds),
+            "summed": sum(speeds), "last_ttft_ms": max(r.first_token_seconds for r in replies) * 1000}
 
 
 def agreement(model: LocalModel, tokens: int = 128) -> str:
@@ -176,6 +201,7 @@ def main() -> None:
     parser.add_argument("--tiles", help="the quantised kernels' tiles, from bench/quant_kernels.py --write")
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--generate", nargs="*", default=["bf16"], help="variants also measured with generate")
+    parser.add_argument("--agents", type=int, default=8, help="agents asking at once, decoded as one batch (1: none)")
     parser.add_argument("--no-cold-start", action="store_true")
     parser.add_argument("--only-cold-start", action="store_true", help="no step measurements, the cold start only")
     parser.add_argument("--commit", help="the code's commit, where the folder is no git checkout of it")
@@ -197,7 +223,8 @@ def main() -> None:
         write_fp8_checkpoint(args.folder, fp8_folder)
     rows, notes, features = [], [], {}
     for variant in [] if args.only_cold_start else args.variants:
-        model = LocalModel(str(fp8_folder if variant == "fp8" else args.folder), quantize=VARIANTS[variant])
+        model = LocalModel(str(fp8_folder if variant == "fp8" else args.folder), quantize=VARIANTS[variant],
+                           batch=max(8, args.agents))
         model.stop_ids = model.fast.stop_ids = [never(model)]
         notes.append(f"agreement ({variant}): {agreement(model)}")
         features[variant] = vision_features(model)
@@ -214,6 +241,15 @@ def main() -> None:
                 result["speed"] = check(f"{variant} {size} {path}", result["tok_s"], most)
                 rows.append((variant, f"{size[0]}x{size[1]}", path, result))
                 print(variant, size, path, result, flush=True)
+            if args.agents > 1:
+                batch = together(model, size, args.agents)
+                single = next(r["tok_s"] for v, s, p, r in rows if (v, s, p) == (variant, f"{size[0]}x{size[1]}", "fast"))
+                notes.append(f"{args.agents} agents at once ({variant}, {size[0]}x{size[1]}, {STEP_TOKENS}-token steps): "
+                             f"{batch['aggregate']:.0f} tok/s in all, prefills included ({batch['aggregate'] / single:.1f}x "
+                             f"one agent's {single:.0f} tok/s); decode {batch['summed']:.0f} tok/s summed, the slowest "
+                             f"agent {batch['slowest']:.0f} tok/s; the last first token after "
+                             f"{batch['last_ttft_ms']:.0f} ms")
+                print(notes[-1], flush=True)
         del model
         gc.collect()
         if CUDA:
@@ -242,7 +278,7 @@ def main() -> None:
 def report(rows: list, notes: list[str], bandwidth: Bandwidth, commit: str | None) -> None:
     commit = commit or subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                                       cwd=Path(__file__).parent).stdout.strip() or "unknown (no git here)"
-    print(f"\ncode {commit}; {bandwidth}; batch 1 (batched decode: not implemented)")
+    print(f"\ncode {commit}; {bandwidth}; one agent at a time (several at once: the notes)")
     print("| weights | screen | path | prompt tok | TTFT | TTFT same screen | decode (limit) | 500-token step "
           "| peak GPU |")
     print("|---|---|---|---|---|---|---|---|---|")
