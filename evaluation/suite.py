@@ -3,7 +3,9 @@
 Each task runs in a worker process (:mod:`evaluation.worker`) in a sandbox of its own
 (:mod:`evaluation.sandbox`: the task's home at ``/home/user``, the rest of the system
 read-only); when it overruns its time the whole sandbox is killed (the apps it started too),
-and the next task is not affected. Before a worker starts, what the task cannot do here is
+and the next task is not affected. With the in-process model, the weights are loaded once, in
+this process, and served to the workers (:mod:`evaluation.model_server`), which decodes their
+requests together. Before a worker starts, what the task cannot do here is
 named (the task is ``unsupported``) and the files it downloads are fetched into the download
 cache (:mod:`evaluation.files`; a URL that cannot be had makes the task ``missing_file``).
 Results go to ``<runs-dir>/eval-<time>/``:
@@ -25,8 +27,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from loguru import logger
 from agent.settings import Settings
 from evaluation import cluster, report, results, sandbox
 from evaluation.files import FileCache, MissingFile, task_urls
+from evaluation.model_server import shared_model
 from evaluation.scoring import problems
 from evaluation.task import Task, TaskError, find_tasks, load_task
 
@@ -60,21 +64,12 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
                if solver == "model" else {"backend": "scripted"})}
     (folder / "eval.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
     logger.info("{} tasks from {}, {} at a time; results in {}", len(paths), source, parallel, folder)
-    placed = (cluster.records(ray, paths, settings, solver, task_timeout, files, folder) if ray is not None
-              else _here(paths, folder, settings, solver, task_timeout, cache, parallel))
-    stopped = False
-    with open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
-        try:
-            for done, record in enumerate(placed, 1):
-                lines.write(json.dumps(record, ensure_ascii=False) + "\n")
-                lines.flush()
-                logger.info("[{}/{}] {}/{}: score {} ({}{})", done, len(paths), record["domain"], record["task"],
-                            record["score"], record["status"],
-                            f", {record['steps']} steps, {record['seconds']} s" if "steps" in record else
-                            f": {record.get('reason', '')}")
-        except KeyboardInterrupt:  # stop the running tasks now, rather than wait for them
-            stopped = True
-            placed.close()
+    with ExitStack() as hosting:
+        if solver == "model" and ray is None and settings.backend_choice == "transformers":
+            settings = hosting.enter_context(shared_model(settings))
+        placed = (cluster.records(ray, paths, settings, solver, task_timeout, files, folder) if ray is not None
+                  else _here(paths, folder, settings, solver, task_timeout, cache, parallel))
+        stopped = _record(placed, folder, len(paths))
     records = results.load(folder)
     print(results.summary_table(records))
     report.write(folder)
@@ -82,6 +77,23 @@ def run_suite(settings: Settings, source: Path, only: Iterable[str] = (), parall
     if stopped:
         raise KeyboardInterrupt(f"stopped after {len(records)} of {len(paths)} tasks")
     return folder
+
+
+def _record(placed: Generator[dict[str, Any], None, None], folder: Path, tasks: int) -> bool:
+    """Write each task's record to ``results.jsonl`` as it ends; whether a person stopped the evaluation."""
+    with open(folder / "results.jsonl", "a", encoding="utf-8") as lines:
+        try:
+            for done, record in enumerate(placed, 1):
+                lines.write(json.dumps(record, ensure_ascii=False) + "\n")
+                lines.flush()
+                logger.info("[{}/{}] {}/{}: score {} ({}{})", done, tasks, record["domain"], record["task"],
+                            record["score"], record["status"],
+                            f", {record['steps']} steps, {record['seconds']} s" if "steps" in record else
+                            f": {record.get('reason', '')}")
+        except KeyboardInterrupt:  # stop the running tasks now, rather than wait for them
+            placed.close()
+            return True
+    return False
 
 
 def _here(paths: list[Path], folder: Path, settings: Settings, solver: str, task_timeout: float | None,

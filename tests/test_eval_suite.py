@@ -100,3 +100,18 @@ def test_a_model_solver_is_metered(tmp_path: Path, tiny_models: dict[str, Path])
                                  "--decoder", "plain", "--max-steps", "1")
     assert (record["score"], record["status"], record["steps"], record["invalid"]) == (0.0, "budget", 1, 1)
     assert record["first_text_seconds"] > 0 and record["completion_tokens"] > 0 and record["peak_memory_mb"] > 100
+
+
+def test_parallel_tasks_share_one_model_loaded_once(tmp_path: Path, tiny_models: dict[str, Path]) -> None:
+    tasks = SUITE / "tk_apps"
+    done = run_agent("eval", str(tasks), "--only", "click-button,choose-radio", "--parallel", "2",
+                     "--backend", "transformers", "--model", str(tiny_models["instruct"]), "--max-new-tokens", "32",
+                     "--max-steps", "1", "--runs-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count(f"loading {tiny_models['instruct']}") == 1  # here, not in each worker
+    (folder,) = tmp_path.glob("eval-*")
+    records = results.load(folder)
+    assert len(records) == 2 and all(record["completion_tokens"] > 0 for record in records)
+    for record in records:  # each worker asked the evaluation's server
+        run = json.loads((folder / record["run"] / "run.json").read_text(encoding="utf-8"))
+        assert run["backend"] == "openai" and run["settings"]["base_url"].startswith("http://127.0.0.1:")

@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from agent.backends import make_backend
 from agent.backends.server import OpenAIBackend, RequestRefused
 from agent.model import Message, ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
 from agent.prompt import system_prompt, thought_cutoff
 from agent.reply import ReplyError, parse_reply
 from agent.settings import load_settings
 from agent.task import Status
+from evaluation.model_server import shared_model
 from tasks.commands.run import run_command
 from tests.replies import EMAIL, NAME, SAVE, click, done, reply, script, type_text
 from tests.test_agent_on_desktop import FAST
@@ -215,7 +217,7 @@ def test_an_unknown_model_names_the_served_ones(serve):
     server = serve(CLICK)
     with pytest.raises(RequestRefused, match=r"HTTP 404.*model name 'qwen3-vl-8b'; it serves qwen3-vl"):
         ask(OpenAIBackend(server.url, "qwen3-vl-8b"))
-    assert OpenAIBackend(server.url, "any").served_models() == ["qwen3-vl"]
+    assert OpenAIBackend(server.url, "any").served_models() == [{"id": "qwen3-vl", "owned_by": None}]
 
 
 THINKING = Sampling.for_mode("thinking", thinking_budget=100, max_new_tokens=400)
@@ -252,6 +254,18 @@ def test_a_server_that_cannot_continue_leaves_the_reply_cut_off(serve):
 def test_a_thought_that_ends_within_budget_needs_no_second_request(serve):
     server = serve(CLICK)
     assert ask(backend(server), THINKING).text == CLICK and len(server.requests()) == 1
+
+
+def test_this_projects_server_closes_the_thought_itself_in_one_request(tiny_models):
+    # the in-process model served as an evaluation serves it to its workers
+    settings = load_settings(backend="transformers", model=str(tiny_models["thinking"]), mode="thinking")
+    with shared_model(settings) as served:
+        model = make_backend(served)
+        pieces: list[str] = []
+        answer = ask(model, replace(THINKING, thinking_budget=6, max_new_tokens=200, temperature=0.0), pieces.append)
+        assert model.closes_thoughts()
+    closing = thought_cutoff().partition("</think>")[0].strip()  # (a random model's answer may be blank)
+    assert closing in answer.text and "".join(pieces) == answer.text and answer.completion_tokens > 6
 
 
 def test_the_agent_fills_the_form_through_the_server(contact_form, serve, tmp_path):

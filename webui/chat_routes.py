@@ -20,6 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
+from agent.backends.server import OWNER
 from agent.model import Message, Mode, Part
 from webui.chat import ChatError, Emit, Reply, respond
 from webui.model_host import ModelHost
@@ -159,13 +160,14 @@ def predict(body: PredictRequest, request: Request) -> dict[str, Any]:
 @router.get("/v1/models", tags=["openai"], summary="The loaded model, as OpenAI's model list")
 def models(request: Request) -> dict[str, Any]:
     status = host_of(request).status()
-    return {"object": "list", "data": [{"id": status.model, "object": "model", "owned_by": "desktop-agent"}]}
+    return {"object": "list", "data": [{"id": status.model, "object": "model", "owned_by": OWNER}]}
 
 
 @router.post("/v1/chat/completions", tags=["openai"], summary="OpenAI-compatible chat completions (streaming too)",
              description="Images as `image_url` parts (data: URLs), videos as `video_url` parts with an optional "
              "`fps`. The mode comes from `mode`, or from a model name containing 'thinking' or 'instruct'. "
-             "The reasoning is returned as `reasoning_content`.")
+             "The reasoning is returned as `reasoning_content`. `thinking_budget` (this server's own) closes "
+             "the thought after that many tokens, so the answer can start.")
 def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
     host = host_of(request)
     messages = [Message("system" if m.role in ("system", "developer") else m.role, openai_parts(m))
@@ -174,7 +176,7 @@ def chat_completions(body: ChatCompletionRequest, request: Request) -> Any:
         raise ChatError("the conversation must end with the user's message")
     mode = body.mode or _mode_named(body.model) or host.settings.mode
     sampling = host.sampling(mode, temperature=body.temperature, top_p=body.top_p, top_k=body.top_k,
-                             presence_penalty=body.presence_penalty,
+                             presence_penalty=body.presence_penalty, thinking_budget=body.thinking_budget,
                              max_new_tokens=body.max_completion_tokens or body.max_tokens)
     name = body.model or host.status().model
     ident, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())

@@ -72,6 +72,9 @@ class ChatCompletionRequest(BaseModel):
     max_tokens: int | None = Field(None, ge=1, le=32768)
     max_completion_tokens: int | None = Field(None, ge=1, le=32768)
     stream_options: dict[str, Any] | None = None
+    thinking_budget: int | None = Field(None, ge=0, le=32768, description="this server's own: tokens of thought "
+                                        "before the thought is closed so the answer can start (default: "
+                                        "--thinking-budget)")
     mode: Mode | None = Field(None, description="instruct or thinking; beats the model name")
 
 

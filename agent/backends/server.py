@@ -16,7 +16,9 @@ the thought so far plus :func:`agent.prompt.thought_cutoff` (which closes the th
 with ``continue_final_message`` and without a generation prompt (vLLM and SGLang support both),
 and it may generate the rest of ``max_new_tokens`` (at least 64 tokens). A server that refuses
 this (HTTP 4xx) gets the cut-off reply returned as it is; the reply parser then tells the model
-it thought too long.
+it thought too long. This project's own server (``run_agent.py serve``: its models are owned by
+:data:`OWNER`) closes the thought itself, as the in-process model does: it is sent the budget
+as ``thinking_budget`` in one request.
 
 Failures: refused connections, timeouts, broken connections, HTTP 429 and 5xx and malformed
 answers are tried again ``retries`` times, waiting ``backoff``, 2x, 4x... seconds in between (or
@@ -43,6 +45,8 @@ from agent.prompt import thought_cutoff
 
 MAX_RETRY_AFTER = 60.0
 MIN_CONTINUATION_TOKENS = 64
+OWNER = "desktop-agent"
+"""The ``owned_by`` of this project's server's models: a server that takes ``thinking_budget``."""
 
 
 class RequestRefused(ModelUnavailable):
@@ -187,15 +191,25 @@ class OpenAIBackend:
         self._server = f"the model server at {self.base_url}"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.Client(timeout=timeout, headers=headers)
+        self._closes_thoughts: bool | None = None  # whether the server takes thinking_budget; asked once
 
-    def served_models(self) -> list[str]:
-        """The model names the server answers to (``GET /models``)."""
+    def served_models(self) -> list[dict[str, Any]]:
+        """The models the server answers to (``GET /models``): their ``id`` and ``owned_by``."""
         try:
             response = self._http.get(f"{self.base_url}/models")
             response.raise_for_status()
-            return [entry["id"] for entry in response.json()["data"]]
-        except (httpx.HTTPError, ValueError, LookupError, TypeError) as error:
+            return [{"id": entry["id"], "owned_by": entry.get("owned_by")} for entry in response.json()["data"]]
+        except (httpx.HTTPError, ValueError, LookupError, TypeError, AttributeError) as error:
             raise ModelUnavailable(f"cannot list the models of {self._server}: {error}") from None
+
+    def closes_thoughts(self) -> bool:
+        """Whether the server closes a thought at a ``thinking_budget`` itself (this project's server does)."""
+        if self._closes_thoughts is None:
+            try:
+                self._closes_thoughts = any(model["owned_by"] == OWNER for model in self.served_models())
+            except ModelUnavailable:
+                return False  # asked again next time: the server may not be up yet
+        return self._closes_thoughts
 
     def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
         sampling = request.sampling
@@ -203,6 +217,9 @@ class OpenAIBackend:
         budget = sampling.thinking_budget
         if budget is None or budget >= sampling.max_new_tokens:
             return self._exchange(self._body(messages, sampling, sampling.max_new_tokens), on_text).reply()
+        if self.closes_thoughts():
+            body = self._body(messages, sampling, sampling.max_new_tokens) | {"thinking_budget": budget}
+            return self._exchange(body, on_text).reply()
         first = self._exchange(self._body(messages, sampling, budget), on_text)
         if not first.cut_in_thought():
             return first.reply()
@@ -302,7 +319,7 @@ class OpenAIBackend:
             return RequestRefused(f"{server} wants a valid API key ({said}): set it in AGENT_API_KEY")
         if code == 404:
             try:
-                served = f"; it serves {', '.join(self.served_models())}"
+                served = f"; it serves {', '.join(model['id'] for model in self.served_models())}"
             except ModelUnavailable:
                 served = ""
             return RequestRefused(f"{server} has no such model or endpoint ({said}): check the base URL "
