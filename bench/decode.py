@@ -115,14 +115,16 @@ def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str,
     """``agents`` steps of ``STEP_TOKENS`` tokens asked at once from threads of their own (after a
     round that captures the batch's graphs): the tokens of all over the wall time, prefills
     included, and each agent's decode speed (its tokens after the first over the time after it)."""
-    def ask(seed: int) -> ModelReply:
+    asked = [request(size, 20 + seed, STEP_TOKENS, HISTORY) for seed in range(agents)]  # (screens made before)
+
+    def ask(one: ModelRequest) -> ModelReply:
         start.wait()
-        return TimedBackend(model).complete(request(size, 20 + seed, STEP_TOKENS, HISTORY), None)
+        return TimedBackend(model).complete(one, None)
 
     for _ in range(2):
         start = threading.Barrier(agents + 1)
         with ThreadPoolExecutor(agents) as pool:
-            futures = [pool.submit(ask, seed) for seed in range(agents)]
+            futures = [pool.submit(ask, one) for one in asked]
             start.wait()
             began = time.perf_counter()
             replies = [future.result() for future in futures]
@@ -241,15 +243,18 @@ def main() -> None:
                 result["speed"] = check(f"{variant} {size} {path}", result["tok_s"], most)
                 rows.append((variant, f"{size[0]}x{size[1]}", path, result))
                 print(variant, size, path, result, flush=True)
-            if args.agents > 1:
-                batch = together(model, size, args.agents)
-                single = next(r["tok_s"] for v, s, p, r in rows if (v, s, p) == (variant, f"{size[0]}x{size[1]}", "fast"))
-                notes.append(f"{args.agents} agents at once ({variant}, {size[0]}x{size[1]}, {STEP_TOKENS}-token steps): "
-                             f"{batch['aggregate']:.0f} tok/s in all, prefills included ({batch['aggregate'] / single:.1f}x "
-                             f"one agent's {single:.0f} tok/s); decode {batch['summed']:.0f} tok/s summed, the slowest "
-                             f"agent {batch['slowest']:.0f} tok/s; the last first token after "
-                             f"{batch['last_ttft_ms']:.0f} ms")
-                print(notes[-1], flush=True)
+        for size in SCREENS if args.agents > 1 else ():  # after the single agent's peak memory, as a batch's
+            model.max_pixels = budget(size)             # cache rows stay reserved
+            batch = together(model, size, args.agents)
+            alone = next(r for v, s, p, r in rows if (v, s, p) == (variant, f"{size[0]}x{size[1]}", "fast"))
+            whole = STEP_TOKENS / alone["step_s"]
+            notes.append(f"{args.agents} agents at once ({variant}, {size[0]}x{size[1]}, {STEP_TOKENS}-token steps): "
+                         f"{batch['aggregate']:.0f} tok/s in all, prefills included ({batch['aggregate'] / whole:.1f}x "
+                         f"one agent's {whole:.0f} tok/s with its prefill, {batch['aggregate'] / alone['tok_s']:.1f}x "
+                         f"its decode's {alone['tok_s']:.0f}); each agent's decode {batch['slowest']:.0f} tok/s at "
+                         f"the slowest, {batch['summed']:.0f} summed; the last first token after "
+                         f"{batch['last_ttft_ms']:.0f} ms")
+            print(notes[-1], flush=True)
         del model
         gc.collect()
         if CUDA:

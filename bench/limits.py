@@ -105,5 +105,8 @@ def use_tiles(path: str | None) -> None:
     from engine import quant_kernels
 
     for key, tiles in json.loads(open(path).read()).items():
-        fmt, rows, cols, gated = key.split(",")
-        quant_kernels.TILES[(fmt, int(rows), int(cols), gated == "True")] = tuple(tiles)
+        fmt, rows, cols, *gated = key.split(",")
+        if fmt == "few":  # the products of a batched decode step: "few,<format>,rows,cols"
+            quant_kernels.FEW_TILES[(rows, int(cols), int(gated[0]))] = tuple(tiles)
+        else:
+            quant_kernels.TILES[(fmt, int(rows), int(cols), gated[0] == "True")] = tuple(tiles)

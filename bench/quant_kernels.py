@@ -5,7 +5,7 @@ For INT4 and FP8 (and bf16 for comparison) and each of the decoder layer's four 
 matrix-vector kernel against a float64 reference on fresh random inputs, and its time per
 call at several tile shapes (a CUDA graph of calls over enough copies of the weights that they
 do not fit in L2), as bandwidth; then the prefill's matrix product on 1060 tokens against
-cuBLAS in bf16::
+cuBLAS in bf16; and a batched decode step's products (8 tokens) at several tiles::
 
     python bench/quant_kernels.py [--formats bf16,int4,fp8] [--no-prefill] [--write tiles.json]
 
@@ -28,6 +28,8 @@ from engine.fast import rms_norm  # noqa: E402
 
 SHAPES = {"qkv": (6144, 2560), "out": (2560, 4096), "gate/up": (9728, 2560), "down": (2560, 9728)}
 COPIES = 8
+BATCH = 8
+FEW_TILES = [(n, w, st) for n in (16, 32, 64) for w in (2, 4) for st in (3, 5)]
 FORMATS = sys.argv[sys.argv.index("--formats") + 1].split(",") if "--formats" in sys.argv else ["bf16", "int4", "fp8"]
 TILES = {"int4": [(4, 128, 4), (4, 64, 2), (4, 256, 8), (8, 128, 2), (16, 128, 2), (32, 128, 4), (16, 64, 2),
                   (32, 64, 2), (16, 256, 4), (32, 256, 8), (8, 64, 2), (8, 256, 4), (16, 256, 8), (8, 128, 4),
@@ -133,6 +135,7 @@ def main() -> None:
             if fmt != "bf16":
                 rows, cols = SHAPES[kind]
                 chosen[f"{fmt},{rows},{cols},{kind == 'gate/up'}"] = best[1]
+    chosen |= few_tokens()
     if "--write" in sys.argv:  # for the other benches' --tiles
         Path(sys.argv[sys.argv.index("--write") + 1]).write_text(json.dumps(chosen, indent=1))
     if "--no-prefill" in sys.argv:
@@ -158,6 +161,41 @@ def main() -> None:
                   f"({flops / seconds / 1e12:.0f} TFLOP/s); dequantised + cuBLAS: error {error_linear:.1e}, "
                   f"{through * 1e6:.0f} us; cuBLAS bf16 alone {cublas * 1e6:.0f} us "
                   f"({flops / cublas / 1e12:.0f} TFLOP/s)")
+
+
+def few_tokens() -> dict[str, list[int]]:
+    """A batched decode step's products (``BATCH`` tokens): the matrix product at each of
+    :data:`FEW_TILES`, against cuBLAS on bf16 and against the matrix-vector kernel once per
+    token; the fastest tiles, as ``--write`` saves them."""
+    chosen = {}
+    print(f"\n{BATCH} tokens (a batched decode step):")
+    for kind, (rows, cols) in SHAPES.items():
+        dense = torch.randn(rows, cols, device="cuda") * 0.02
+        a = torch.randn(BATCH, cols, device="cuda").to(torch.bfloat16)
+        bf16 = [dense.to(torch.bfloat16)] + [dense.to(torch.bfloat16) for _ in range(COPIES - 1)]
+        cublas = graph_time(lambda i: F.linear(a, bf16[i]))
+        print(f"  {kind:8} bf16 cuBLAS {cublas * 1e6:6.1f} us ({rows * cols * 2 / cublas / 1e12:.2f} TB/s)")
+        del bf16
+        for fmt in [f for f in FORMATS if f != "bf16"]:
+            matrix = quant.quantise(dense, fmt)
+            copies = [matrix] + [_copy(matrix) for _ in range(COPIES - 1)]
+            want = a.double() @ quant.dequantise(matrix).double().T
+            out = torch.empty(BATCH, rows, device="cuda", dtype=torch.bfloat16)
+            each = graph_time(lambda i: [quant_kernels.gemv_launch(a[r], copies[i], None, out[r], None, 0.0, False)
+                                         for r in range(BATCH)])
+            timed = []
+            for tiles in FEW_TILES:
+                error = relative(quant_kernels.matmul(a, matrix, tiles), want)
+                assert error < 1e-2, (kind, fmt, tiles, error)
+                timed.append((graph_time(lambda i: quant_kernels.matmul(a, copies[i], tiles)), tiles))
+            best, tiles = min(timed)
+            print(f"  {kind:8} {fmt:5} matrix product {best * 1e6:6.1f} us at tiles {tiles} "
+                  f"({matrix.nbytes / best / 1e12:.2f} TB/s; the slowest tiles {max(timed)[0] * 1e6:.1f} us); "
+                  f"matrix-vector once a token {each * 1e6:6.1f} us")
+            chosen[f"few,{fmt},{rows},{cols}"] = list(tiles)
+            del copies
+            torch.cuda.empty_cache()
+    return chosen
 
 
 def _copy(matrix):

@@ -2,7 +2,8 @@
 
 A decode step reads every weight once however many sequences it advances, so on a GPU eight
 replies decoded together cost little more than one. :class:`Batcher` owns the
-:class:`engine.fast.FastGenerator` and drives it from a thread of its own. Callers (agent runs,
+:class:`engine.fast.FastGenerator` and drives it from a thread of its own, which ends when no
+reply is left (so that it does not keep a model nobody uses in memory). Callers (agent runs,
 web requests, eval tasks) hand it prompts from any thread and wait for their replies. Between
 chunks of decode steps it prefills the prompts that have arrived, each into a row of the KV
 cache (one whose cache holds the same system prompt, where one is free), then decodes all live
@@ -54,18 +55,17 @@ class Batcher:
         self.generator, self.rows = generator, rows
         self._waiting: deque[Reply] = deque()
         self._live: dict[int, Reply] = {}  # by cache row; the decoder thread's alone
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def generate(self, reply: Reply) -> Reply:
         """Decode ``reply`` along with the others in flight; returns it once it is done, or raises
         what stopped it."""
-        with self._changed:
+        with self._lock:
             self._waiting.append(reply)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="decoder", daemon=True)
                 self._thread.start()
-            self._changed.notify()
         try:
             reply.done.wait()
         except BaseException:  # (Ctrl+C) its row goes to the others
@@ -78,8 +78,10 @@ class Batcher:
     def _run(self) -> None:
         with torch.inference_mode():
             while True:
-                with self._changed:
-                    self._changed.wait_for(lambda: self._waiting or self._live)
+                with self._lock:
+                    if not (self._waiting or self._live):  # the thread, which holds the model, ends when idle
+                        self._thread = None
+                        return
                     arrived = [self._waiting.popleft() for _ in range(min(len(self._waiting),
                                                                           self.rows - len(self._live)))]
                 try:

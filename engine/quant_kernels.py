@@ -301,8 +301,8 @@ def _gemv_fp8(x_ptr, w_ptr, s_ptr, up_ptr, up_s_ptr, out_ptr, norm_ptr, eps, N, 
 
 
 TILES: dict[tuple[str, int, int, bool], tuple[int, int, int]] = {
-    ("int4", 6144, 2560, False): (16, 128, 2), ("int4", 2560, 4096, False): (4, 256, 8),
-    ("int4", 9728, 2560, True): (4, 64, 2), ("int4", 2560, 9728, False): (16, 256, 4),
+    ("int4", 6144, 2560, False): (32, 128, 4), ("int4", 2560, 4096, False): (32, 256, 8),
+    ("int4", 9728, 2560, True): (16, 64, 2), ("int4", 2560, 9728, False): (32, 256, 8),
     ("fp8", 6144, 2560, False): (16, 256, 8), ("fp8", 2560, 4096, False): (16, 512, 8),
     ("fp8", 9728, 2560, True): (32, 64, 4), ("fp8", 2560, 9728, False): (16, 512, 8),
 }
@@ -465,21 +465,34 @@ into a shared buffer (about a fifth of cuBLAS's time on it) and cuBLAS, which is
 there than the matrix units fed from decoded registers."""
 
 
-def matmul(a: torch.Tensor, weight: Quantised) -> torch.Tensor:
-    """``a @ weight.T`` for bf16 ``a`` (tokens, cols), as bf16."""
+FEW_TOKENS = 16
+"""Up to this many tokens (a batched decode step's), the product runs one 16-row tile of them
+against narrow column tiles (:data:`FEW_TILES`), so that enough programs share the weights'
+reading; more tokens take 64- or 128-row tiles."""
+FEW_TILES: dict[tuple[str, int, int], tuple[int, int, int]] = {}
+"""(format, rows, cols): columns per program, warps and pipeline stages for :data:`FEW_TOKENS`
+tokens, as measured fastest (``bench/quant_kernels.py``); others take :data:`OTHER_FEW_TILES`."""
+OTHER_FEW_TILES = (32, 4, 4)
+
+
+def matmul(a: torch.Tensor, weight: Quantised, tiles: tuple[int, int, int] | None = None) -> torch.Tensor:
+    """``a @ weight.T`` for bf16 ``a`` (tokens, cols), as bf16; ``tiles`` as in :data:`FEW_TILES`."""
     tokens = a.shape[0]
     out = torch.empty((tokens, weight.rows), device=a.device, dtype=torch.bfloat16)
-    block_m = 128 if tokens > 64 else 64
-    block_n = 128
+    if tokens <= FEW_TOKENS:
+        block_m = 16
+        block_n, warps, stages = tiles or FEW_TILES.get((weight.format, weight.rows, weight.cols), OTHER_FEW_TILES)
+    else:
+        block_m, block_n, warps, stages = 128 if tokens > 64 else 64, 128, 8, 3
     grid = (triton.cdiv(tokens, block_m) * triton.cdiv(weight.rows, block_n),)
     if weight.format == "int4":
         _matmul_int4[grid](a, weight.values, weight.scales, weight.minimums, out, tokens, weight.rows,
-                           weight.cols // INT4_GROUP,
-                           a.stride(0), out.stride(0), BLOCK_M=block_m, BLOCK_N=block_n, GROUP_M=8, num_warps=8,
-                           num_stages=3)
+                           weight.cols // INT4_GROUP, a.stride(0), out.stride(0), BLOCK_M=block_m, BLOCK_N=block_n,
+                           GROUP_M=8, num_warps=warps, num_stages=stages)
     else:
         _matmul_fp8[grid](a, weight.values, weight.scales, out, tokens, weight.rows, weight.cols, a.stride(0),
-                          out.stride(0), BLOCK_M=block_m, BLOCK_N=block_n, GROUP_M=8, num_warps=8, num_stages=3)
+                          out.stride(0), BLOCK_M=block_m, BLOCK_N=block_n, GROUP_M=8, num_warps=warps,
+                          num_stages=stages)
     return out
 
 

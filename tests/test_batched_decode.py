@@ -8,7 +8,9 @@ checked on the GPU by bench/decode.py.
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -101,3 +103,14 @@ def test_a_later_request_reuses_the_system_prompt_of_a_free_row(model):
     model.complete(request(screen(15)))
     stats = model.last_stats
     assert stats.reused_prefix > 0 and stats.reused_prefix < stats.prompt_tokens
+
+
+def test_a_model_nobody_uses_is_freed(folder):
+    # the decoder thread ends with its last reply: it does not keep a dropped model (a web server's
+    # swapped-out mode, say) in memory
+    model = LocalModel(str(folder), max_pixels=640 * 416, batch=2)
+    together(model, ASKED[:2])
+    gone = weakref.ref(model.model)  # the weights
+    del model
+    gc.collect()
+    assert gone() is None
