@@ -9,10 +9,14 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
   kernels (:mod:`engine.kernels`, :mod:`engine.quant_kernels` for FP8 and INT4 weights:
   matrix-vector products that read each weight once, with the norms, SwiGLU and residuals
   fused in, and attention split over the cache); elsewhere it runs the same math through
-  torch. Sampling
-  (temperature, top-k, top-p, presence penalty) and the thinking budget run inside the
-  graph, on the GPU; the host reads the tokens once per ``CHUNK`` tokens, so there is no
+  torch. Sampling (temperature, top-k, top-p, presence penalty) and the thinking budget run
+  inside the graph, on the GPU; the host reads the tokens once per ``CHUNK`` tokens, so there is no
   per-token sync.
+- **Several sequences** share a step (:mod:`engine.batch`): the cache, the tokens and the
+  decode state have a row per sequence, each with its own slot, position, sampling, budget
+  and end. One sequence takes the fused matrix-vector kernels; several take matrix products
+  that read each weight once for all of them (a graph per row count, rounded up to a power of
+  two), so eight sequences cost little more than one.
 - **Prefill** embeds the prompt, scatters in the vision features and runs the decoder
   layers once, writing keys and values straight into the static cache. The text before the
   first image (system prompt and tool description) is the same every step: its KV stays
