@@ -267,26 +267,31 @@ class ThinkingBudget(LogitsProcessor):
 class TextStream(BaseStreamer):
     """Reply tokens in, text out to a sink, from either decoder: the fast one calls :meth:`add`,
     ``generate`` calls ``put`` (the prompt first, which is skipped) and ``end``. End-of-turn tokens
-    are left out, and a character still being spelled out is held back until it is whole. With
-    ``stats``, the first token's arrival from ``generate`` is marked ("first token")."""
+    are left out, and a character still being spelled out is held back until it is whole. Only
+    the tokens since the last whole text are decoded again, so a long reply costs no more a token
+    than a short one. With ``stats``, the first token's arrival from ``generate`` is marked
+    ("first token")."""
 
     def __init__(self, tokenizer: Any, sink: TextSink | None, stop_ids: list[int],
                  stats: StepStats | None = None) -> None:
         self.tokenizer, self.sink, self.stop_ids, self.stats = tokenizer, sink, set(stop_ids), stats
-        self.tokens: list[int] = []
-        self.sent = 0
+        self.pending: list[int] = []  # tokens since the last text that ended on a whole character
+        self.sent = 0  # of their text
         self.prompt_seen = False
         self.puts = 0  # reply tokens from generate
 
     def add(self, tokens: list[int], final: bool = False) -> None:
-        self.tokens += [token for token in tokens if token not in self.stop_ids]
         if self.sink is None:
             return
-        text = self.tokenizer.decode(self.tokens, skip_special_tokens=False)
-        ready = len(text) - 1 if text.endswith("\ufffd") and not final else len(text)
+        self.pending += [token for token in tokens if token not in self.stop_ids]
+        text = self.tokenizer.decode(self.pending, skip_special_tokens=False)
+        whole = final or not text.endswith("\ufffd")
+        ready = len(text) if whole else len(text) - 1
         if ready > self.sent:
             self.sink(text[self.sent:ready])
             self.sent = ready
+        if whole:
+            self.pending, self.sent = [], 0
 
     def put(self, value: torch.Tensor) -> None:
         if self.prompt_seen:

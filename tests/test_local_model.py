@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.local import LocalModel, PresencePenalty, ThinkingBudget
+from engine.local import LocalModel, PresencePenalty, TextStream, ThinkingBudget
 from agent.model import Message, ModelRequest, ModelUnavailable, Sampling
 from agent.prompt import system_prompt, thought_cutoff
 from agent.settings import Settings
@@ -67,6 +67,19 @@ def test_generates_and_streams_the_same_text(thinking):
     assert reply.completion_tokens > 0 and reply.prompt_tokens > 1000
     assert "".join(pieces) == reply.text
     assert reply.finish_reason in ("stop", "length")
+
+
+def test_streamed_text_holds_a_character_back_until_its_last_byte_comes(thinking):
+    text = "点击“保存”按钮 🙂 then type 東京 and press Enter"
+    tokens = thinking.tokenizer(text, add_special_tokens=False)["input_ids"]
+    split = [piece for piece in (thinking.tokenizer.decode([t]) for t in tokens) if "\ufffd" in piece]
+    assert split, "some characters take several tokens"
+    pieces: list[str] = []
+    stream = TextStream(thinking.tokenizer, pieces.append, thinking.stop_ids)
+    for token in tokens:
+        stream.add([token])
+    stream.end()
+    assert "".join(pieces) == text and not any("\ufffd" in piece for piece in pieces)
 
 
 def test_thinking_budget_closes_the_thought_so_an_action_can_follow(thinking):
