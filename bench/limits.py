@@ -102,11 +102,13 @@ def use_tiles(path: str | None) -> None:
         return
     import json
 
-    from engine import quant_kernels
+    from engine import kernels, quant_kernels
 
     for key, tiles in json.loads(open(path).read()).items():
         fmt, rows, cols, *gated = key.split(",")
         if fmt == "few":  # the products of a batched decode step: "few,<format>,rows,cols"
             quant_kernels.FEW_TILES[(rows, int(cols), int(gated[0]))] = tuple(tiles)
+        elif fmt == "tokens":  # bf16's in a batched decode step: "tokens,rows,cols,gated"
+            kernels.TOKENS_TILES[(int(rows), int(cols), gated[0] == "True")] = tuple(tiles)
         else:
             quant_kernels.TILES[(fmt, int(rows), int(cols), gated[0] == "True")] = tuple(tiles)

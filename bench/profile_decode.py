@@ -80,7 +80,7 @@ def main() -> None:
         graph = fast._graphs[(span, top_k, 1)]
         saved = {k: v.clone() for k, v in fast.scalars.items()}
         if not args.quantize:  # the next token's logits, both ways (torch's step reads plain weights only)
-            by_kernels, kernels = fast._one_token(span), fast.kernels
+            by_kernels, kernels = fast._fused(span, 1), fast.kernels
             fast.kernels = None  # (the same step through torch operations alone)
             by_torch = fast._layers(span, 1)
             fast.kernels = kernels

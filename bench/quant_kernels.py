@@ -5,11 +5,13 @@ For INT4 and FP8 (and bf16 for comparison) and each of the decoder layer's four 
 matrix-vector kernel against a float64 reference on fresh random inputs, and its time per
 call at several tile shapes (a CUDA graph of calls over enough copies of the weights that they
 do not fit in L2), as bandwidth; then the prefill's matrix product on 1060 tokens against
-cuBLAS in bf16; and a batched decode step's products (8 tokens) at several tiles::
+cuBLAS in bf16; and a batched decode step's products (8 tokens) at several tiles, the quantised
+ones and bf16's several-token kernel::
 
-    python bench/quant_kernels.py [--formats bf16,int4,fp8] [--no-prefill] [--write tiles.json]
+    python bench/quant_kernels.py [--formats bf16,int4,fp8] [--no-prefill] [--only-batched] [--write tiles.json]
 
-``--write`` saves the fastest tiles for ``bench/decode.py --tiles``.
+``--write`` saves the fastest tiles for ``bench/decode.py --tiles``; ``--only-batched`` measures the
+batched decode step's products alone.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ SHAPES = {"qkv": (6144, 2560), "out": (2560, 4096), "gate/up": (9728, 2560), "do
 COPIES = 8
 BATCH = 8
 FEW_TILES = [(n, w, st) for n in (16, 32, 64) for w in (2, 4) for st in (3, 5)]
+TOKENS_TILES = [(n, k, 4, st) for n in (16, 32, 64) for k in (128, 256) for st in (3, 5)]
+LM_HEAD = (151936, 2560)
 FORMATS = sys.argv[sys.argv.index("--formats") + 1].split(",") if "--formats" in sys.argv else ["bf16", "int4", "fp8"]
 TILES = {"int4": [(4, 128, 4), (4, 64, 2), (4, 256, 8), (8, 128, 2), (16, 128, 2), (32, 128, 4), (16, 64, 2),
                   (32, 64, 2), (16, 256, 4), (32, 256, 8), (8, 64, 2), (8, 256, 4), (16, 256, 8), (8, 128, 4),
@@ -49,7 +53,7 @@ def product(kind: str, fmt: str, x, weights, ups, out, norm, tiles):
     def call(i: int) -> None:
         w, u = weights[i], ups[i] if ups else None
         if fmt == "bf16":
-            kernels._gemv_launch(x, w, u, out, norm, 1e-6, residual=kind in ("out", "down"))
+            kernels._gemv_launch(x[None], w, u, out[None], norm, 1e-6, residual=kind in ("out", "down"))
         else:
             quant_kernels.gemv_launch(x, w, u, out, norm, 1e-6, residual=kind in ("out", "down"), tiles=tiles)
     return call
@@ -85,7 +89,7 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}")
     summary = []
-    for kind, (rows, cols) in SHAPES.items():
+    for kind, (rows, cols) in {} if "--only-batched" in sys.argv else SHAPES.items():
         gated = kind.startswith("gate/up")
         x = torch.randn(cols, device="cuda").to(torch.bfloat16)
         norm = (torch.rand(cols, device="cuda") + 0.5).to(torch.bfloat16) if kind in ("qkv", "gate/up") else None
@@ -128,7 +132,7 @@ def main() -> None:
             torch.cuda.empty_cache()
     print("\nfastest per product:")
     chosen = {}
-    for kind in SHAPES:
+    for kind in {} if "--only-batched" in sys.argv else SHAPES:
         for fmt in FORMATS:
             best = min((s, t) for k, f, t, s in summary if k == kind and f == fmt)
             print(f"  {kind:14} {fmt:5} {best[0] * 1e6:7.1f} us at tiles {best[1]}")
@@ -195,6 +199,43 @@ def few_tokens() -> dict[str, list[int]]:
             chosen[f"few,{fmt},{rows},{cols}"] = list(tiles)
             del copies
             torch.cuda.empty_cache()
+    return chosen | tokens_bf16()
+
+
+def tokens_bf16() -> dict[str, list[int]]:
+    """bf16 weights in a batched decode step: the several-token kernel in each product's fused form
+    (and ``lm_head``'s) at each of :data:`TOKENS_TILES`, against cuBLAS's plain product; the
+    fastest tiles, as ``--write`` saves them."""
+    chosen = {}
+    for kind, (rows, cols) in {**SHAPES, "lm_head": LM_HEAD}.items():
+        gated, residual = kind == "gate/up", kind in ("out", "down")
+        copies = 2 if kind == "lm_head" else COPIES  # (either way more than L2 holds)
+        weights = [(torch.randn(rows, cols, device="cuda") * 0.02).to(torch.bfloat16) for _ in range(copies)]
+        ups = [(torch.randn(rows, cols, device="cuda") * 0.02).to(torch.bfloat16) for _ in range(copies)] if gated \
+            else None
+        a = torch.randn(BATCH, cols, device="cuda").to(torch.bfloat16)
+        norm = None if residual else (torch.rand(cols, device="cuda") + 0.5).to(torch.bfloat16)
+        h = a if norm is None else rms_norm(a, norm, 1e-6)
+        start = torch.randn(BATCH, rows, device="cuda").to(torch.bfloat16)
+        want = F.linear(h, weights[0])
+        want = F.silu(want) * F.linear(h, ups[0]) if gated else start + want if residual else want
+        cublas = graph_time(lambda i: F.linear(a, weights[i % copies]))
+        timed = []
+        for tiles in TOKENS_TILES:
+            out = start.clone()
+            kernels._tokens_launch(a, weights[0], ups and ups[0], out, norm, 1e-6, residual, tiles)
+            error = relative(out, want)
+            assert error < 3e-2, (kind, tiles, error)
+            timed.append((graph_time(lambda i: kernels._tokens_launch(a, weights[i % copies], ups and ups[i % copies],
+                                                                      out, norm, 1e-6, residual, tiles)), tiles))
+        best, tiles = min(timed)
+        nbytes = rows * cols * 2 * (2 if gated else 1)
+        print(f"  {kind:8} bf16  several-token kernel {best * 1e6:6.1f} us at tiles {tiles} "
+              f"({nbytes / best / 1e12:.2f} TB/s; the slowest tiles {max(timed)[0] * 1e6:.1f} us); cuBLAS, "
+              f"plain, {cublas * 1e6:6.1f} us a matrix")
+        chosen[f"tokens,{rows},{cols},{gated}"] = list(tiles)
+        del weights, ups
+        torch.cuda.empty_cache()
     return chosen
 
 

@@ -399,26 +399,27 @@ class FastGenerator:
     def _step(self, span: int, top_k: int, rows: int) -> None:
         """One token for each of the first ``rows`` sequences: the model on ``self.token`` at their
         slots, then the choice of their next tokens."""
-        fused = self.kernels is not None and rows == 1
-        self._choose(self._one_token(span) if fused else self._layers(span, rows), top_k, slice(0, rows))
+        logits = self._fused(span, rows) if self.kernels is not None else self._layers(span, rows)
+        self._choose(logits, top_k, slice(0, rows))
 
-    def _one_token(self, span: int) -> torch.Tensor:
-        """The decoder on row 0's token, a layer in seven Triton kernels that read each weight
-        once; returns the logits (1, vocab)."""
-        k, s = self.kernels, {name: value[:1] for name, value in self.scalars.items()}
+    def _fused(self, span: int, rows: int) -> torch.Tensor:
+        """The decoder on the tokens of the first ``rows`` sequences, a layer in seven Triton kernels
+        that read each weight once for all of them; returns the logits (rows, vocab)."""
+        k, s = self.kernels, {name: value[:rows] for name, value in self.scalars.items()}
         heads = self.kv_heads * self.groups
-        x = self.text.embed_tokens(self.token[:1]).view(-1)  # the residual stream, updated in place
+        x = self.text.embed_tokens(self.token[:rows])  # (rows, hidden): the residual stream, updated in place
         for index, (layer, w) in enumerate(zip(self.layers, self.weights)):
-            keys, values = self.keys[index, :1], self.values[index, :1]
-            q = k.rope_into_cache(k.gemv(x, *w.qkv, norm=w.norm, eps=self.eps).view(1, -1), w.q_norm, w.k_norm,
-                                  self.inv_freq, s["position"], s["slot"], keys, values, heads, self.eps)
+            keys, values = self.keys[index, :rows], self.values[index, :rows]
+            q = k.rope_into_cache(k.gemv(x, *w.qkv, norm=w.norm, eps=self.eps), w.q_norm, w.k_norm, self.inv_freq,
+                                  s["position"], s["slot"], keys, values, heads, self.eps)
             k.gemv_add_(x, k.decode_attention(q, keys, values, s["slot"], span, layer.self_attn.scaling), w.out)
             k.gemv_add_(x, k.swiglu(x, w.gate, w.up, w.post_norm, self.eps), w.down)
-        return k.gemv(x, self.model.lm_head.weight, norm=self.text.norm.weight, eps=self.eps).float()[None]
+        return k.gemv(x, self.model.lm_head.weight, norm=self.text.norm.weight, eps=self.eps).float()
 
     def _layers(self, span: int, rows: int) -> torch.Tensor:
-        """The decoder on the tokens of the first ``rows`` sequences, its products as matrix
-        products (each weight read once for all of them); returns the logits (rows, vocab)."""
+        """The decoder on the tokens of the first ``rows`` sequences through torch (where the kernels
+        cannot run), its products as matrix products (each weight read once for all of them);
+        returns the logits (rows, vocab)."""
         s = {name: value[:rows] for name, value in self.scalars.items()}
         x = self.text.embed_tokens(self.token[:rows])  # (rows, hidden)
         for index, layer in enumerate(self.layers):

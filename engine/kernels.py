@@ -116,6 +116,11 @@ def _gemv(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, N, K,
 
 def _gemv_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.Tensor, norm: torch.Tensor | None,
                  eps: float, residual: bool) -> None:
+    """``out (+)= weight @ rms_norm(x)`` for the tokens ``x`` (n, cols) into ``out`` (n, rows): the
+    matrix-vector kernel for one token, the several-token kernel for more."""
+    if x.shape[0] > 1:
+        return _tokens_launch(x, weight, up, out, norm, eps, residual)
+    x, out = x[0], out[0]
     if not isinstance(weight, torch.Tensor):
         from engine import quant_kernels
 
@@ -145,19 +150,19 @@ def _rows(weight: Matrix) -> int:
 
 
 def gemv(x: torch.Tensor, *weights: Matrix, norm: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:
-    """``weight @ rms_norm(x)`` (or ``weight @ x`` without ``norm``) for one token, as bf16; with
-    several weights, their results one after another (one kernel each)."""
-    out = torch.empty(sum(_rows(w) for w in weights), device=x.device, dtype=torch.bfloat16)
+    """``weight @ rms_norm(x)`` (or ``weight @ x`` without ``norm``) for the tokens ``x`` (n, cols),
+    as bf16 (n, rows); with several weights, their results side by side (one kernel each)."""
+    out = torch.empty((x.shape[0], sum(_rows(w) for w in weights)), device=x.device, dtype=torch.bfloat16)
     start = 0
     for weight in weights:
-        _gemv_launch(x, weight, None, out[start:start + _rows(weight)], norm, eps, residual=False)
+        _gemv_launch(x, weight, None, out[:, start:start + _rows(weight)], norm, eps, residual=False)
         start += _rows(weight)
     return out
 
 
 def swiglu(x: torch.Tensor, gate: Matrix, up: Matrix, norm: torch.Tensor, eps: float) -> torch.Tensor:
     """``silu(gate @ h) * (up @ h)`` with ``h = rms_norm(x)``, in one kernel."""
-    out = torch.empty(_rows(gate), device=x.device, dtype=torch.bfloat16)
+    out = torch.empty((x.shape[0], _rows(gate)), device=x.device, dtype=torch.bfloat16)
     _gemv_launch(x, gate, up, out, norm, eps, residual=False)
     return out
 
@@ -165,6 +170,80 @@ def swiglu(x: torch.Tensor, gate: Matrix, up: Matrix, norm: torch.Tensor, eps: f
 def gemv_add_(residual: torch.Tensor, x: torch.Tensor, weight: Matrix) -> None:
     """``residual += weight @ x``, in place."""
     _gemv_launch(x, weight, None, residual, None, 0.0, residual=True)
+
+
+# ---- several tokens: a batched decode step ------------------------------------------------
+
+
+@triton.jit
+def _rstd_tokens(x_ptr, tokens, present, stride, K, eps, BLOCK_T: tl.constexpr, BLOCK_K: tl.constexpr):
+    cols = tl.arange(0, BLOCK_K)
+    squares = tl.zeros((BLOCK_T, BLOCK_K), tl.float32)
+    for k in range(0, K, BLOCK_K):
+        inside = present[:, None] & (k + cols[None, :] < K)
+        v = tl.load(x_ptr + tokens[:, None] * stride + k + cols[None, :], mask=inside, other=0.0).to(tl.float32)
+        squares += v * v
+    return tl.rsqrt(tl.sum(squares, axis=1) / K + eps)
+
+
+@triton.jit
+def _gemv_tokens(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, T, N, K, stride_x, stride_out,
+                 NORM: tl.constexpr, GATED: tl.constexpr, RESIDUAL: tl.constexpr, BLOCK_T: tl.constexpr,
+                 BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, EARLY: tl.constexpr):
+    """:func:`_gemv` for up to ``BLOCK_T`` tokens at once (``x``: (T, K)): a program's weight rows are
+    read once for all of them and multiplied on the matrix units; the same fused forms."""
+    if EARLY:
+        gdc_launch_dependents()
+        gdc_wait()
+    rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    tokens = tl.program_id(1) * BLOCK_T + tl.arange(0, BLOCK_T)
+    cols = tl.arange(0, BLOCK_K)
+    live, present = rows < N, tokens < T
+    rstd = tl.full((BLOCK_T,), 1.0, tl.float32)
+    if NORM:
+        rstd = _rstd_tokens(x_ptr, tokens, present, stride_x, K, eps, BLOCK_T, BLOCK_K)
+    acc = tl.zeros((BLOCK_T, BLOCK_N), tl.float32)
+    acc_up = tl.zeros((BLOCK_T, BLOCK_N), tl.float32)
+    for k in range(0, K, BLOCK_K):
+        kk = k + cols
+        inside = kk < K
+        v = tl.load(x_ptr + tokens[:, None] * stride_x + kk[None, :], mask=present[:, None] & inside[None, :],
+                    other=0.0).to(tl.float32)
+        if NORM:  # as in _input
+            scale = tl.load(norm_ptr + kk, mask=inside, other=0.0).to(tl.float32)
+            v = _bf16(scale[None, :] * _bf16(v * rstd[:, None]))
+        v = v.to(tl.bfloat16)
+        acc += tl.dot(v, tl.trans(_weights(w_ptr, rows, live, kk, K)))
+        if GATED:
+            acc_up += tl.dot(v, tl.trans(_weights(up_ptr, rows, live, kk, K)))
+    at = tokens[:, None] * stride_out + rows[None, :]
+    _finish(acc, acc_up, out_ptr, at, present[:, None] & live[None, :], GATED, RESIDUAL)
+
+
+TOKENS_TILES: dict[tuple[int, int, bool], tuple[int, int, int, int]] = {}
+"""(rows, cols, gated): weight rows a program, columns a tile, warps and pipeline stages of the
+several-token kernel, as measured fastest (``bench/quant_kernels.py``); others take
+:data:`OTHER_TOKENS_TILES`."""
+OTHER_TOKENS_TILES = (32, 128, 4, 4)
+
+
+def _tokens_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.Tensor, norm: torch.Tensor | None,
+                   eps: float, residual: bool, tiles: tuple[int, int, int, int] | None = None) -> None:
+    if not isinstance(weight, torch.Tensor):
+        from engine import quant_kernels
+
+        quant_kernels.tokens_launch(x, weight, up, out, norm, eps, residual)
+        return
+    rows, cols = weight.shape
+    block_n, block_k, warps, stages = tiles or TOKENS_TILES.get((rows, cols, up is not None), OTHER_TOKENS_TILES)
+    block_t = 16  # (the matrix units' smallest tile)
+    grid = (triton.cdiv(rows, block_n), triton.cdiv(x.shape[0], block_t))
+    _gemv_tokens[grid](
+        x, weight, weight if up is None else up, out, x if norm is None else norm, eps, x.shape[0], rows, cols,
+        x.stride(0), out.stride(0), NORM=norm is not None, GATED=up is not None, RESIDUAL=residual, BLOCK_T=block_t,
+        BLOCK_N=block_n, BLOCK_K=block_k, EARLY=PDL, num_warps=warps, num_stages=stages,
+        **({"launch_pdl": True} if PDL else {}),
+    )
 
 
 @triton.jit

@@ -318,7 +318,7 @@ def tiles_for(weight: Quantised, gated: bool) -> tuple[int, int, int]:
 
 def gemv_launch(x: torch.Tensor, weight: Quantised, up: Quantised | None, out: torch.Tensor,
                 norm: torch.Tensor | None, eps: float, residual: bool, tiles: tuple[int, ...] | None = None) -> None:
-    """``out (+)= weight @ rms_norm(x)`` for one token (see :func:`engine.kernels.gemv`)."""
+    """``out (+)= weight @ rms_norm(x)`` for one token (``x``: (cols,); see :func:`engine.kernels.gemv`)."""
     block_n, steps, warps = tiles or tiles_for(weight, up is not None)
     flags = {"NORM": norm is not None, "GATED": up is not None, "RESIDUAL": residual, "EARLY": PDL,
              "num_warps": warps}
@@ -336,6 +336,22 @@ def gemv_launch(x: torch.Tensor, weight: Quantised, up: Quantised | None, out: t
         _gemv_fp8[grid](x, weight.values.view(torch.int32), weight.scales, up.values.view(torch.int32), up.scales,
                         out, norm, eps, weight.rows, weight.cols, BLOCK_N=block_n, WORDS=steps,
                         **flags)
+
+
+def tokens_launch(x: torch.Tensor, weight: Quantised, up: Quantised | None, out: torch.Tensor,
+                  norm: torch.Tensor | None, eps: float, residual: bool) -> None:
+    """The same for several tokens (``x``: (n, cols), ``out``: (n, rows)): the norm, the matrix
+    products and SwiGLU or the residual add as kernels of their own."""
+    from engine.kernels import rms_norm
+
+    h = x if norm is None else rms_norm(x, norm, eps)
+    y = linear(h, weight)
+    if up is not None:
+        y = torch.nn.functional.silu(y) * linear(h, up)
+    if residual:
+        out += y
+    else:
+        out.copy_(y)
 
 
 # ---- many tokens ----------------------------------------------------------------------------

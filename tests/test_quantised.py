@@ -95,8 +95,8 @@ def test_stacked_matrices_split_back_into_views():
 
 def kernel_errors() -> dict[str, float]:
     """Each matrix-vector kernel's relative error against float64 on fresh random inputs, in every
-    fused form the decoder uses (bf16 weights too: they share the fused forms), and the
-    quantised prefill's two matrix-product paths."""
+    fused form the decoder uses, for one token and for several (bf16 weights too: they share the
+    fused forms), and the quantised prefill's two matrix-product paths."""
     from engine import kernels, quant_kernels
     from engine.fast import rms_norm
 
@@ -112,23 +112,25 @@ def kernel_errors() -> dict[str, float]:
         else:
             weight, up = (quant.quantise(d, fmt) for d in dense)
             w, u = quant.dequantise(weight).double(), quant.dequantise(up).double()
-        x = torch.randn(cols, device=device).to(torch.bfloat16)
         norm = (torch.rand(cols, device=device) + 0.5).to(torch.bfloat16)
-        h = rms_norm(x, norm, 1e-6).double()
-        residual = torch.randn(rows, device=device).to(torch.bfloat16)
+        for tokens in (1, 5):  # one token's matrix-vector kernel, the several-token kernel
+            x = torch.randn(tokens, cols, device=device).to(torch.bfloat16)
+            h = rms_norm(x, norm, 1e-6).double()
+            residual = torch.randn(tokens, rows, device=device).to(torch.bfloat16)
 
-        def run(up_matrix, norm_weight, start):
-            out = start.clone()
-            kernels._gemv_launch(x, weight, up_matrix, out, norm_weight, 1e-6, residual=start is residual)
-            return out
+            def run(up_matrix, norm_weight, start):
+                out = start.clone()
+                kernels._gemv_launch(x, weight, up_matrix, out, norm_weight, 1e-6, residual=start is residual)
+                return out
 
-        poison = torch.full((rows,), float("nan"), device=device, dtype=torch.bfloat16)
-        gate = (w @ h).to(torch.bfloat16).double()
-        errors[f"{fmt} plain"] = relative(run(None, None, poison), w @ x.double())
-        errors[f"{fmt} norm"] = relative(run(None, norm, poison), w @ h)
-        errors[f"{fmt} swiglu"] = relative(run(up, norm, poison),
-                                           torch.nn.functional.silu(gate) * (u @ h).to(torch.bfloat16).double())
-        errors[f"{fmt} residual"] = relative(run(None, None, residual), residual.double() + w @ x.double())
+            poison = torch.full((tokens, rows), float("nan"), device=device, dtype=torch.bfloat16)
+            gate = (h @ w.T).to(torch.bfloat16).double()
+            of = f"{fmt}, {tokens} token{'s' * (tokens > 1)}:"
+            errors[f"{of} plain"] = relative(run(None, None, poison), x.double() @ w.T)
+            errors[f"{of} norm"] = relative(run(None, norm, poison), h @ w.T)
+            errors[f"{of} swiglu"] = relative(run(up, norm, poison),
+                                              torch.nn.functional.silu(gate) * (h @ u.T).to(torch.bfloat16).double())
+            errors[f"{of} residual"] = relative(run(None, None, residual), residual.double() + x.double() @ w.T)
         for tokens in (8, 40, 100) if fmt != "bf16" else ():  # decoding tiles (few, more), then dequantised
             a = torch.randn(tokens, cols, device=device).to(torch.bfloat16)
             errors[f"{fmt} product of {tokens}"] = relative(quant_kernels.linear(a, weight), a.double() @ w.T)
