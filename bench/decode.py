@@ -42,7 +42,7 @@ from PIL import Image  # noqa: E402
 
 from engine.local import LocalModel  # noqa: E402
 from engine.random_model import SHAPES, build_random_model, write_fp8_checkpoint  # noqa: E402
-from agent.model import Message, ModelReply, ModelRequest, Sampling, TimedBackend  # noqa: E402
+from agent.model import Message, ModelReply, ModelRequest, Sampling  # noqa: E402
 from agent.prompt import system_prompt  # noqa: E402
 from bench.limits import Bandwidth, check, limit, use_tiles  # noqa: E402
 
@@ -114,14 +114,32 @@ def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, 
 def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str, float]:
     """``agents`` steps of ``STEP_TOKENS`` tokens asked at once from threads of their own (after a
     round that captures the batch's graphs): the tokens of all over the wall time, prefills
-    included, and each agent's decode speed (its tokens after the first over the time after it)."""
+    included; each agent's first token and decode speed (its tokens after the first over the time
+    after it) as the decoder marks them (random weights spell out few whole characters, so their
+    first text comes late); and the decoder thread's own time in prefills and in handing out tokens."""
     asked = [request(size, 20 + seed, STEP_TOKENS, HISTORY) for seed in range(agents)]  # (screens made before)
+    batcher, stats, host = model.batcher, [], {"admit": 0.0, "take": 0.0}
 
     def ask(one: ModelRequest) -> ModelReply:
         start.wait()
-        return TimedBackend(model).complete(one, None)
+        return model.complete(one, lambda text: None)
 
+    def timed(name: str, call):
+        def run(*args):
+            started = time.perf_counter()
+            try:
+                return call(*args)
+            finally:
+                host[name] += time.perf_counter() - started
+        return run
+
+    generate, admit, take = batcher.generate, batcher._admit, batcher._take
+    batcher.generate = lambda reply: stats.append(reply.stats) or generate(reply)
+    batcher._admit, batcher._take = timed("admit", admit), timed("take", take)
     for _ in range(2):
+        stats.clear()
+        host.update(admit=0.0, take=0.0)
+        graphs = len(model.fast._graphs)
         start = threading.Barrier(agents + 1)
         with ThreadPoolExecutor(agents) as pool:
             futures = [pool.submit(ask, one) for one in asked]
@@ -129,9 +147,16 @@ def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str,
             began = time.perf_counter()
             replies = [future.result() for future in futures]
         wall = time.perf_counter() - began
-    speeds = [(r.completion_tokens - 1) / (r.seconds - r.first_token_seconds) for r in replies]
+    del batcher.generate, batcher._admit, batcher._take
+    before_first = ("prompt", "positions", "vision", "prefill", "first token")
+    firsts = [sum(s.seconds.get(phase, 0.0) for phase in before_first) for s in stats]
+    speeds = [s.decode_steps / s.seconds["decode"] for s in stats]
+    phases = {phase: max(s.seconds.get(phase, 0.0) for s in stats) * 1000 for phase in before_first}
     return {"aggregate": sum(r.completion_tokens for r in replies) / wall, "slowest": min(speeds),
-            "summed": sum(speeds), "last_ttft_ms": max(r.first_token_seconds for r in replies) * 1000}
+            "summed": sum(speeds), "last_ttft_ms": max(firsts) * 1000,
+            "phases": ", ".join(f"{phase} {ms:.0f} ms" for phase, ms in phases.items()),
+            "captured": len(model.fast._graphs) - graphs, "wall_s": wall, "admit_s": host["admit"],
+            "take_s": host["take"]}
 
 
 def agreement(model: LocalModel, tokens: int = 128) -> str:
@@ -253,7 +278,11 @@ def main() -> None:
                          f"one agent's {whole:.0f} tok/s with its prefill, {batch['aggregate'] / alone['tok_s']:.1f}x "
                          f"its decode's {alone['tok_s']:.0f}); each agent's decode {batch['slowest']:.0f} tok/s at "
                          f"the slowest, {batch['summed']:.0f} summed; the last first token after "
-                         f"{batch['last_ttft_ms']:.0f} ms")
+                         f"{batch['last_ttft_ms']:.0f} ms (the longest of each phase: {batch['phases']}; "
+                         f"\"positions\" includes the wait for the decoder; {batch['captured']} decode graphs captured in "
+                         f"the round; {batch['wall_s']:.2f} s in all, of which the decoder thread spent "
+                         f"{batch['admit_s']:.2f} s admitting prompts and {batch['take_s']:.2f} s handing out "
+                         f"tokens)")
             print(notes[-1], flush=True)
         del model
         gc.collect()
