@@ -485,9 +485,19 @@ FEW_TOKENS = 16
 """Up to this many tokens (a batched decode step's), the product runs one 16-row tile of them
 against narrow column tiles (:data:`FEW_TILES`), so that enough programs share the weights'
 reading; more tokens take 64- or 128-row tiles."""
-FEW_TILES: dict[tuple[str, int, int], tuple[int, int, int]] = {}
+FEW_TILES: dict[tuple[str, int, int], tuple[int, int, int]] = {
+    ("fp8", 2560, 4096): (16, 2, 5),
+    ("fp8", 2560, 9728): (16, 2, 5),
+    ("fp8", 6144, 2560): (32, 4, 5),
+    ("fp8", 9728, 2560): (32, 4, 5),
+    ("int4", 2560, 4096): (32, 4, 5),
+    ("int4", 2560, 9728): (32, 4, 5),
+    ("int4", 6144, 2560): (64, 4, 5),
+    ("int4", 9728, 2560): (64, 4, 3),
+}
 """(format, rows, cols): columns per program, warps and pipeline stages for :data:`FEW_TOKENS`
-tokens, as measured fastest (``bench/quant_kernels.py``); others take :data:`OTHER_FEW_TILES`."""
+tokens, as measured fastest for the 4B shape's products (``bench/quant_kernels.py``, H100); others
+take :data:`OTHER_FEW_TILES`."""
 OTHER_FEW_TILES = (32, 4, 4)
 
 
