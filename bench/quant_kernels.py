@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
+import triton  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from engine import kernels, quant, quant_kernels  # noqa: E402
@@ -223,7 +224,10 @@ def tokens_bf16() -> dict[str, list[int]]:
         timed = []
         for tiles in TOKENS_TILES:
             out = start.clone()
-            kernels._tokens_launch(a, weights[0], ups and ups[0], out, norm, 1e-6, residual, tiles)
+            try:
+                kernels._tokens_launch(a, weights[0], ups and ups[0], out, norm, 1e-6, residual, tiles)
+            except triton.runtime.errors.OutOfResources:  # (too many stages of too large a tile)
+                continue
             error = relative(out, want)
             assert error < 3e-2, (kind, tiles, error)
             timed.append((graph_time(lambda i: kernels._tokens_launch(a, weights[i % copies], ups and ups[i % copies],

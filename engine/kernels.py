@@ -26,6 +26,7 @@ RMSNorm, and the q/k RMSNorm with the rotation and the keys' write into the cach
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -220,11 +221,33 @@ def _gemv_tokens(x_ptr, w_ptr, up_ptr, out_ptr, norm_ptr, eps, T, N, K, stride_x
     _finish(acc, acc_up, out_ptr, at, present[:, None] & live[None, :], GATED, RESIDUAL)
 
 
-TOKENS_TILES: dict[tuple[int, int, bool], tuple[int, int, int, int]] = {}
+TOKENS_TILES: dict[tuple[int, int, bool], tuple[int, int, int, int]] = {
+    (6144, 2560, False): (64, 256, 4, 5),  # q/k/v: 16.5 us for 8 tokens
+    (2560, 4096, False): (64, 256, 4, 5),  # output: 11.2 us
+    (9728, 2560, True): (32, 256, 4, 5),  # gate/up: 45.7 us for both
+    (2560, 9728, False): (64, 256, 4, 5),  # down: 22.6 us
+    (151936, 2560, False): (64, 256, 4, 3),  # lm_head: 262 us
+}
 """(rows, cols, gated): weight rows a program, columns a tile, warps and pipeline stages of the
-several-token kernel, as measured fastest (``bench/quant_kernels.py``); others take
-:data:`OTHER_TOKENS_TILES`."""
-OTHER_TOKENS_TILES = (32, 128, 4, 4)
+several-token kernel, as measured fastest for the 4B shape's products (``bench/quant_kernels.py``,
+H100: about cuBLAS's time for the product alone, with the norm, SwiGLU or residual add inside);
+others take :data:`OTHER_TOKENS_TILES`. Ill-chosen tiles cost 1.5-2.6 times as much."""
+OTHER_TOKENS_TILES = (64, 256, 4, 4)
+
+
+@functools.cache
+def _fitting(tiles: tuple[int, int, int, int], gated: bool, block_t: int,
+             shared_memory: int) -> tuple[int, int, int, int]:
+    """``tiles`` with no more pipeline stages than ``shared_memory`` bytes hold (a consumer card has
+    less than half a Hopper's): each stage in flight keeps a tile of the weights (two where gated)
+    and one of the inputs."""
+    block_n, block_k, warps, stages = tiles
+    room = shared_memory - 16 * 1024
+    stage = (block_n * (2 if gated else 1) + block_t) * block_k * 2
+    while room // stage < 1:  # not even one stage in flight: narrower tiles
+        block_k //= 2
+        stage //= 2
+    return block_n, block_k, warps, min(stages, 1 + room // stage)
 
 
 def _tokens_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torch.Tensor, norm: torch.Tensor | None,
@@ -235,8 +258,12 @@ def _tokens_launch(x: torch.Tensor, weight: Matrix, up: Matrix | None, out: torc
         quant_kernels.tokens_launch(x, weight, up, out, norm, eps, residual)
         return
     rows, cols = weight.shape
-    block_n, block_k, warps, stages = tiles or TOKENS_TILES.get((rows, cols, up is not None), OTHER_TOKENS_TILES)
     block_t = 16  # (the matrix units' smallest tile)
+    tiles = tiles or TOKENS_TILES.get((rows, cols, up is not None), OTHER_TOKENS_TILES)
+    if x.is_cuda:
+        shared_memory = torch.cuda.get_device_properties(x.device).shared_memory_per_block_optin
+        tiles = _fitting(tiles, up is not None, block_t, shared_memory)
+    block_n, block_k, warps, stages = tiles
     grid = (triton.cdiv(rows, block_n), triton.cdiv(x.shape[0], block_t))
     _gemv_tokens[grid](
         x, weight, weight if up is None else up, out, x if norm is None else norm, eps, x.shape[0], rows, cols,

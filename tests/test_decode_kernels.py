@@ -5,6 +5,7 @@ installed (tests/kernel_checks.py)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from tests.kernel_checks import run_check
@@ -65,3 +66,16 @@ def test_attention_kernels_match_torch():
             assert error < 0.1, (name, error)
         else:
             assert error == 0, (name, error)
+
+
+def test_batch_tiles_keep_to_the_shared_memory_of_smaller_cards():
+    pytest.importorskip("triton")
+    from engine.kernels import TOKENS_TILES, _fitting
+
+    hopper, ada = 232448, 101376  # bytes a block may use on an H100/H200 and on an RTX 4090
+    for (rows, cols, gated), tiles in TOKENS_TILES.items():
+        assert _fitting(tiles, gated, 16, hopper) == tiles, "as measured on the H100"
+        block_n, block_k, _, stages = _fitting(tiles, gated, 16, ada)
+        stage = (block_n * (2 if gated else 1) + 16) * block_k * 2
+        assert stages >= 2 and (stages - 1) * stage + 16 * 1024 <= ada
+    assert _fitting((64, 512, 4, 5), True, 16, ada)[1] < 512, "a tile too wide for one stage is narrowed"
