@@ -14,9 +14,9 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
   per-token sync.
 - **Several sequences** share a step (:mod:`engine.batch`): the cache, the tokens and the
   decode state have a row per sequence, each with its own slot, position, sampling, budget
-  and end. One sequence takes the fused matrix-vector kernels; several take matrix products
-  that read each weight once for all of them (a graph per row count, rounded up to a power of
-  two), so eight sequences cost little more than one.
+  and end. They take the same fused kernels, whose products read each weight once for all
+  the step's sequences (a graph per row count, rounded up to a power of two); what grows with
+  the rows is the cache each reads.
 - **Prefill** embeds the prompt, scatters in the vision features and runs the decoder
   layers once, writing keys and values straight into the static cache. The text before the
   first image (system prompt and tool description) is the same every step: its KV stays

@@ -1,4 +1,4 @@
-"""Triton kernels for decode tokens: a decoder layer in seven kernels for one sequence.
+"""Triton kernels for decode tokens: a decoder layer in seven kernels.
 
 At batch 1 a token costs the time to read the weights once, plus the launches around it.
 Through torch a layer is about 24 kernels: cuBLAS's matrix-vector products (some split-K with
@@ -15,9 +15,10 @@ residual; 6. RMSNorm + gate/up projection + SwiGLU; 7. down projection + residua
 
 Kernels read the cache slot and position from GPU tensors, so a CUDA graph captured once
 replays them for every token. Arithmetic is float32, rounded to bf16 where the model rounds.
-The rotation-and-cache kernel and attention take several sequences at once (one cache row,
-slot and position each): a batched decode step (:mod:`engine.batch`) runs its products as
-matrix products and these two for its attention.
+A batched decode step (:mod:`engine.batch`) runs the same seven kernels for several sequences
+at once (one cache row, slot and position each): its products through :func:`_gemv_tokens`,
+which reads a program's weight rows once for all the tokens and multiplies them on the matrix
+units, with the same fused forms.
 
 The prefill, many tokens at once, runs its matrix products and attention through torch
 (cuBLAS, flash attention); two kernels here replace the element-wise work around them:
