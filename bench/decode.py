@@ -116,30 +116,19 @@ def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str,
     round that captures the batch's graphs): the tokens of all over the wall time, prefills
     included; each agent's first token and decode speed (its tokens after the first over the time
     after it) as the decoder marks them (random weights spell out few whole characters, so their
-    first text comes late); and the decoder thread's own time in prefills and in handing out tokens."""
+    first text comes late); and the decoder thread's time admitting prompts (their prefills)."""
     asked = [request(size, 20 + seed, STEP_TOKENS, HISTORY) for seed in range(agents)]  # (screens made before)
-    batcher, stats, host = model.batcher, [], {"admit": 0.0, "take": 0.0}
+    batcher, stats = model.batcher, []
 
     def ask(one: ModelRequest) -> ModelReply:
         start.wait()
         return model.complete(one, lambda text: None)
 
-    def timed(name: str, call):
-        def run(*args):
-            started = time.perf_counter()
-            try:
-                return call(*args)
-            finally:
-                host[name] += time.perf_counter() - started
-        return run
-
-    generate, admit, take = batcher.generate, batcher._admit, batcher._take
+    generate = batcher.generate
     batcher.generate = lambda reply: stats.append(reply.stats) or generate(reply)
-    batcher._admit, batcher._take = timed("admit", admit), timed("take", take)
     for _ in range(2):
         stats.clear()
-        host.update(admit=0.0, take=0.0)
-        graphs = len(model.fast._graphs)
+        graphs, before = len(model.fast._graphs), dict(batcher.seconds)
         start = threading.Barrier(agents + 1)
         with ThreadPoolExecutor(agents) as pool:
             futures = [pool.submit(ask, one) for one in asked]
@@ -147,7 +136,7 @@ def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str,
             began = time.perf_counter()
             replies = [future.result() for future in futures]
         wall = time.perf_counter() - began
-    del batcher.generate, batcher._admit, batcher._take
+    del batcher.generate
     before_first = ("prompt", "positions", "vision", "prefill", "first token")
     firsts = [sum(s.seconds.get(phase, 0.0) for phase in before_first) for s in stats]
     speeds = [s.decode_steps / s.seconds["decode"] for s in stats]
@@ -155,8 +144,8 @@ def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str,
     return {"aggregate": sum(r.completion_tokens for r in replies) / wall, "slowest": min(speeds),
             "summed": sum(speeds), "last_ttft_ms": max(firsts) * 1000,
             "phases": ", ".join(f"{phase} {ms:.0f} ms" for phase, ms in phases.items()),
-            "captured": len(model.fast._graphs) - graphs, "wall_s": wall, "admit_s": host["admit"],
-            "take_s": host["take"]}
+            "captured": len(model.fast._graphs) - graphs, "wall_s": wall,
+            "admitting_s": batcher.seconds["admitting"] - before["admitting"]}
 
 
 def agreement(model: LocalModel, tokens: int = 128) -> str:
@@ -281,8 +270,7 @@ def main() -> None:
                          f"{batch['last_ttft_ms']:.0f} ms (the longest of each phase: {batch['phases']}; "
                          f"\"positions\" includes the wait for the decoder; {batch['captured']} decode graphs captured in "
                          f"the round; {batch['wall_s']:.2f} s in all, of which the decoder thread spent "
-                         f"{batch['admit_s']:.2f} s admitting prompts and {batch['take_s']:.2f} s handing out "
-                         f"tokens)")
+                         f"{batch['admitting_s']:.2f} s admitting prompts)")
             print(notes[-1], flush=True)
         del model
         gc.collect()

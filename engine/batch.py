@@ -9,14 +9,17 @@ chunks of decode steps it prefills the prompts that have arrived, each into a ro
 cache (one whose cache holds the same system prompt, where one is free), then decodes all live
 rows together, each with its own sampling, thinking budget and end. A reply ends at an end
 token, at its token limit, when its text sink raises, or when its caller gives up waiting; its
-row is then free for the next prompt.
+row is then free for the next prompt. ``seconds`` says how long the thread has spent admitting
+prompts (their prefills) and decoding.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -57,6 +60,7 @@ class Batcher:
         self._live: dict[int, Reply] = {}  # by cache row; the decoder thread's alone
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.seconds = {"admitting": 0.0, "decoding": 0.0}
 
     def generate(self, reply: Reply) -> Reply:
         """Decode ``reply`` along with the others in flight; returns it once it is done, or raises
@@ -85,15 +89,25 @@ class Batcher:
                     arrived = [self._waiting.popleft() for _ in range(min(len(self._waiting),
                                                                           self.rows - len(self._live)))]
                 try:
-                    for reply in arrived:
-                        self._admit(reply)
+                    with self._timed("admitting"):
+                        for reply in arrived:
+                            self._admit(reply)
                     if self._live:
-                        self._chunk()
+                        with self._timed("decoding"):
+                            self._chunk()
                 except Exception as error:  # a fault of the decoder's own: nobody is left waiting
                     for reply in [*arrived, *self._live.values()]:
                         reply.error = reply.error or error
                         reply.done.set()
                     self._live.clear()
+
+    @contextmanager
+    def _timed(self, phase: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[phase] += time.perf_counter() - started
 
     def _admit(self, reply: Reply) -> None:
         """Prefill the prompt into a free row and choose its first token."""

@@ -60,6 +60,7 @@ def together(model: LocalModel, asked, on_text=None) -> list[str]:
 def test_replies_decoded_together_are_the_replies_alone(model, alone):
     assert together(model, ASKED) == [alone[seed] for seed, _ in ASKED]
     assert model.fast.rows > 1  # the cache held several replies at once
+    assert all(seconds > 0 for seconds in model.batcher.seconds.values())  # where the decoder's time went
 
 
 def test_a_reply_joins_others_mid_decode(model, alone):
