@@ -425,23 +425,16 @@ class FastGenerator:
         for index, layer in enumerate(self.layers):
             attn = layer.self_attn
             keys, values = self.keys[index, :rows], self.values[index, :rows]
-            q = self._rotate_into_cache(self._qkv(index, self._norm(x, layer.input_layernorm)[None]), attn, s, keys,
-                                        values)
+            q = self._rotate_into_cache(self._qkv(index, layer.input_layernorm(x)[None]), attn, s, keys, values)
             x = x + attn.o_proj(self._attention(q, keys, values, s["slot"], span, attn.scaling))
-            x = x + layer.mlp(self._norm(x, layer.post_attention_layernorm))
-        return self.model.lm_head(self._norm(x, self.text.norm)).float()
-
-    def _norm(self, x: torch.Tensor, norm: torch.nn.Module) -> torch.Tensor:
-        return self.kernels.rms_norm(x, norm.weight, self.eps) if self.kernels is not None else norm(x)
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return self.model.lm_head(self.text.norm(x)).float()
 
     def _rotate_into_cache(self, qkv: torch.Tensor, attn: torch.nn.Module, s: dict[str, torch.Tensor],
                            keys: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
         """Each row's q and k normed and rotated at its position, k and v written at its slot of
         its cache (``keys``, ``values``: (rows, kv_heads, capacity, dim)); returns q (rows, heads * dim)."""
         heads = self.kv_heads * self.groups
-        if self.kernels is not None:
-            return self.kernels.rope_into_cache(qkv, attn.q_norm.weight, attn.k_norm.weight, self.inv_freq,
-                                                s["position"], s["slot"], keys, values, heads, self.eps)
         rows = qkv.shape[0]
         q, k, v = qkv.view(rows, -1, self.head_dim).split((heads, self.kv_heads, self.kv_heads), dim=1)
         freqs = s["position"].float()[:, None] * self.inv_freq  # all three M-RoPE axes agree for text
@@ -455,8 +448,6 @@ class FastGenerator:
     def _attention(self, q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, slot: torch.Tensor, span: int,
                    scaling: float) -> torch.Tensor:
         """Each row's query (rows, heads * dim) over its cache's slots ``0..slot``; (rows, heads * dim)."""
-        if self.kernels is not None:
-            return self.kernels.decode_attention(q, keys, values, slot, span, scaling)
         # Grouped-query attention of one token: a KV head's query heads act as its query rows. Two
         # batched matrix products spread the work over the whole cache.
         rows = q.shape[0]
