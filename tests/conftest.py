@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from desktop.virtual import VirtualDesktop, app_path
 from safety.killswitch import KillSwitch
@@ -22,6 +23,15 @@ _desktop = VirtualDesktop(width=1280, height=800, set_environment=True).__enter_
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _desktop.close()
+
+
+@pytest.fixture(autouse=True)
+def log_to_the_stderr_of_the_session() -> Iterator[None]:
+    """Undo a test's ``run_agent.main`` logging set-up: its sink writes to that test's captured
+    stderr, which is closed once the test ends."""
+    yield
+    logger.remove()
+    logger.add(sys.stderr)
 
 
 @pytest.fixture(scope="session")
