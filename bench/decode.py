@@ -33,6 +33,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -111,6 +112,22 @@ def measure(model: LocalModel, plain: bool, size: tuple[int, int]) -> dict[str, 
             "peak_gib": torch.cuda.max_memory_allocated() / 2**30 if CUDA else float("nan")}
 
 
+def row(variant: str, model: LocalModel, plain: bool, size: tuple[int, int], bandwidth: Bandwidth) -> dict[str, Any]:
+    """:func:`measure`, with the decode speed checked against its limit."""
+    result = measure(model, plain, size)
+    most = limit(model.model, bandwidth, result["prompt"] + STEP_TOKENS // 2)
+    name = f"{variant} {size} {'generate' if plain else 'fast'}"
+    result["speed"] = check(name, result["tok_s"], most)
+    print(name, result, flush=True)
+    return result
+
+
+def free() -> None:
+    gc.collect()
+    if CUDA:
+        torch.cuda.empty_cache()
+
+
 def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str, float]:
     """``agents`` steps of ``STEP_TOKENS`` tokens asked at once from threads of their own (after a
     round that captures the batch's graphs): the tokens of all over the wall time, prefills
@@ -148,21 +165,22 @@ def together(model: LocalModel, size: tuple[int, int], agents: int) -> dict[str,
             "admitting_s": batcher.seconds["admitting"] - before["admitting"]}
 
 
-def agreement(model: LocalModel, tokens: int = 128) -> str:
-    """Teacher-forced: the fast path's greedy reply, fed to transformers' forward pass after the
-    same prompt; at how many steps is the fast path's token also transformers' top token?
+def agreement(model: LocalModel, reference: LocalModel, tokens: int = 128) -> str:
+    """Teacher-forced: the fast path's greedy reply, fed to transformers' forward pass (of
+    ``reference``, the same checkpoint through ``from_pretrained``) after the same prompt; at how
+    many steps is the fast path's token also transformers' top token?
     (Free-running greedy replies part at the first near-tie, which random weights have plenty of.)"""
     req = request((1280, 800), 5, tokens)
     req = ModelRequest(req.messages, sampling=Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=tokens))
     with torch.inference_mode():
         fast = model._complete_fast(req, None)
         reply = model.fast.out[0, :fast.completion_tokens]
-        inputs, _ = model.encode(req)
+        inputs, _ = reference.encode(req)
         more = torch.ones((1, reply.numel()), dtype=inputs["input_ids"].dtype, device=reply.device)
         inputs["input_ids"] = torch.cat((inputs["input_ids"], reply[None]), dim=1)
         inputs["attention_mask"] = torch.cat((inputs["attention_mask"], more), dim=1)
         inputs["mm_token_type_ids"] = torch.cat((inputs["mm_token_type_ids"], 0 * more.int()), dim=1)
-        logits = model.model(**inputs, logits_to_keep=reply.numel() + 1).logits[0, :-1]
+        logits = reference.model(**inputs, logits_to_keep=reply.numel() + 1).logits[0, :-1]
     same = (logits.argmax(-1) == reply).sum().item()
     return f"the fast path's greedy token is transformers' top token at {same}/{reply.numel()} steps (teacher-forced)"
 
@@ -186,7 +204,7 @@ def preprocessing(model: LocalModel) -> str:
         image = screenshot(size, 9)
         grid = model.fast.encoder.grid(image, budget(size), 4096)
         started = time.perf_counter()
-        model.images(images=[image], size={"longest_edge": budget(size), "shortest_edge": 4096}, return_tensors="pt")
+        model.image_processor(images=[image], size={"longest_edge": budget(size), "shortest_edge": 4096}, return_tensors="pt")
         cpu = time.perf_counter() - started
         model.fast.encoder.patches(image, grid)
         sync()
@@ -239,10 +257,17 @@ def main() -> None:
         write_fp8_checkpoint(args.folder, fp8_folder)
     rows, notes, features = [], [], {}
     for variant in [] if args.only_cold_start else args.variants:
-        model = LocalModel(str(fp8_folder if variant == "fp8" else args.folder), quantize=VARIANTS[variant],
-                           batch=max(8, args.agents))
+        source = str(fp8_folder if variant == "fp8" else args.folder)
+        model = LocalModel(source, quantize=VARIANTS[variant], batch=max(8, args.agents))
         model.stop_ids = model.fast.stop_ids = [never(model)]
-        notes.append(f"agreement ({variant}): {agreement(model)}")
+        reference = LocalModel(source, quantize=VARIANTS[variant], decoder="plain")  # transformers' model
+        reference.stop_ids = model.stop_ids
+        notes.append(f"agreement ({variant}): {agreement(model, reference)}")
+        for size in SCREENS if variant in args.generate else ():  # before the fast rows, whose peak memory
+            reference.max_pixels = budget(size)                   # then leaves the reference out
+            rows.append((variant, f"{size[0]}x{size[1]}", "generate", row(variant, reference, True, size, bandwidth)))
+        del reference
+        free()
         features[variant] = vision_features(model)
         if variant != "bf16" and "bf16" in features:
             notes.append(f"vision features ({variant} against bf16, 1280x800): relative error "
@@ -251,12 +276,7 @@ def main() -> None:
             notes.append(f"image preprocessing: {preprocessing(model)}")
         for size in SCREENS:
             model.max_pixels = budget(size)
-            for path in ("generate", "fast") if variant in args.generate else ("fast",):
-                result = measure(model, path == "generate", size)
-                most = limit(model.model, bandwidth, result["prompt"] + STEP_TOKENS // 2)
-                result["speed"] = check(f"{variant} {size} {path}", result["tok_s"], most)
-                rows.append((variant, f"{size[0]}x{size[1]}", path, result))
-                print(variant, size, path, result, flush=True)
+            rows.append((variant, f"{size[0]}x{size[1]}", "fast", row(variant, model, False, size, bandwidth)))
         for size in SCREENS if args.agents > 1 else ():  # after the single agent's peak memory, as a batch's
             model.max_pixels = budget(size)             # cache rows stay reserved
             batch = together(model, size, args.agents)
@@ -273,9 +293,7 @@ def main() -> None:
                          f"{batch['admitting_s']:.2f} s admitting prompts)")
             print(notes[-1], flush=True)
         del model
-        gc.collect()
-        if CUDA:
-            torch.cuda.empty_cache()
+        free()
     if args.no_cold_start:
         return report(rows, notes, bandwidth, args.commit)
     with tempfile.TemporaryDirectory() as empty:  # first with no compiled kernels on disk, as on a new machine

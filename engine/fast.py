@@ -45,11 +45,11 @@ import torch.nn.functional as F
 from loguru import logger
 from PIL import Image
 from torch.nn.attention import sdpa_kernel
-from torch.nn.attention.bias import causal_lower_right
 
 from engine import quant
-from engine.graphs import capturable, capture
+from engine.graphs import capture
 from engine.quant import QuantisedLinear
+from engine.qwen3vl import ImageSettings, Qwen3VL
 from engine.vision import ATTENTION, VisionEncoder
 from agent.model import Sampling
 from perception.screen import image_digest
@@ -66,6 +66,21 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     """Qwen's RMSNorm, to the bit: in float32, scaled in the input's dtype."""
     x32 = x.float()
     return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def prefix_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
+    """The new tokens' queries (1, heads, L, dim) over the keys and values (1, kv_heads, S, dim) of
+    a cached prefix and then of themselves, causally: query i sees keys up to S - L + i.
+
+    On the GPU one flash-attention call, whose causal mask is aligned to the lower right and which
+    takes grouped-query heads as they are (torch's ``causal_lower_right`` makes that call too, but
+    importing it imports torch's compiler, two seconds of every cold start); elsewhere an explicit
+    mask."""
+    length, total = q.shape[2], keys.shape[2]
+    if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] % 8 == 0 and q.shape[-1] <= 256:
+        return torch.ops.aten._scaled_dot_product_flash_attention(q, keys, values, is_causal=True, scale=scale)[0]
+    mask = torch.ones(length, total, dtype=torch.bool, device=q.device).tril(total - length)
+    return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale, enable_gqa=True)
 
 
 def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -156,7 +171,7 @@ class Thinking:
 class FastGenerator:
     """Generation with a static KV cache, CUDA-graph decode, prefix and vision reuse."""
 
-    def __init__(self, model: torch.nn.Module, image_processor: object, stop_ids: Sequence[int]) -> None:
+    def __init__(self, model: Qwen3VL, image_settings: ImageSettings, stop_ids: Sequence[int]) -> None:
         self.model = model
         self.text = model.model.language_model
         self.visual = model.model.visual
@@ -170,10 +185,10 @@ class FastGenerator:
         self.image_token = model.config.image_token_id
         self.vision_start = model.config.vision_start_token_id
         self.merge = self.visual.spatial_merge_size
-        self.encoder = VisionEncoder(self.visual, image_processor, self.device)
+        self.encoder = VisionEncoder(self.visual, image_settings, self.device)
         self.stop_ids = list(stop_ids)
         self.inv_freq = self.text.rotary_emb.inv_freq.to(self.device, torch.float32)
-        self.graphs = self.device.type == "cuda" and capturable(self.text)
+        self.graphs = self.device.type == "cuda"
         self.eps = config.rms_norm_eps
         self.kernels = None
         if self.graphs and self.dtype == torch.bfloat16:
@@ -275,12 +290,10 @@ class FastGenerator:
         the cache of ``row`` from slot ``start``; returns the last layer's output.
 
         As transformers' layers, but the attention over the cached prefix and the causal block
-        after it is one flash-attention call (a lower-right causal mask, grouped-query heads
-        as they are) instead of an explicit mask, which rules flash attention out.
+        after it is one flash-attention call on the GPU (:func:`prefix_attention`).
         """
         length = x.shape[1]
         end = start + length
-        causal = causal_lower_right(length, end)
         k = self.kernels
         heads = self.kv_heads * self.groups
         for index, layer in enumerate(self.layers):
@@ -297,8 +310,7 @@ class FastGenerator:
                 keys[:, :, start:end] = rope(attn.k_norm(key), cos[:, :, None], sin[:, :, None]).transpose(1, 2)
             value = qkv.view(1, length, -1, self.head_dim)[:, :, heads + self.kv_heads:]
             values[:, :, start:end] = value.transpose(1, 2)
-            o = F.scaled_dot_product_attention(q, keys[:, :, :end], values[:, :, :end], attn_mask=causal,
-                                               scale=attn.scaling, enable_gqa=True)
+            o = prefix_attention(q, keys[:, :, :end], values[:, :, :end], attn.scaling)
             x = x + attn.o_proj(o.transpose(1, 2).reshape(1, length, -1))
             norm = layer.post_attention_layernorm
             x = x + self._mlp(layer, k.rms_norm(x, norm.weight, self.eps) if k is not None else norm(x))

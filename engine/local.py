@@ -1,26 +1,27 @@
-"""Qwen3-VL in this process, with transformers: bf16, FP8 and INT4 weights, CPU offload.
+"""Qwen3-VL in this process: bf16, FP8 and INT4 weights, CPU offload.
 
 Loading takes a hub id (downloaded on first use, with a progress bar; ``HF_HUB_OFFLINE=1``
-is respected) or a local folder, and always goes through ``from_pretrained``. ``--quantize``
-converts the language model's weights once, as they are loaded (:mod:`engine.quant`):
-``8bit`` to FP8 in 128x128 blocks, the layout of Qwen's FP8 checkpoints, which load as they
-are; ``4bit`` to INT4 in groups of 64, the vision blocks' weights too. The prompt is
-built the way Qwen's processor builds it, without its video half (which needs torchvision):
-the model's own chat template renders the messages with one ``<|image_pad|>`` per image,
-the image processor turns each image into patches at our pixel budget, and each pad is
-widened to the image's token count (one token per 32x32 pixels).
+is respected) or a local folder. ``--quantize`` converts the language model's weights once,
+as they are loaded (:mod:`engine.quant`): ``8bit`` to FP8 in 128x128 blocks, the layout of
+Qwen's FP8 checkpoints, which load as they are; ``4bit`` to INT4 in groups of 64, the vision
+blocks' weights too. The prompt is built the way Qwen's processor builds it, without its video
+half: the model's own chat template renders the messages with one ``<|image_pad|>`` per image,
+each image is cut into patches at our pixel budget, and each pad is widened to the image's
+token count (one token per 32x32 pixels).
 
-Two decoders: ``fast`` (the default; :mod:`engine.fast`: static KV cache, CUDA
-graphs, prefix and vision reuse) and ``plain`` (transformers' ``generate``, the reference
-it is checked against, and the fallback for a model split across devices). ``plain`` adds two
-logits processors: the Instruct card's presence penalty, and the
-thinking budget, which closes a thought that runs past its budget with a cut-off text ending
-in ``</think>`` so the model names an action within the same reply. The budget shrinks when
-``max_new_tokens`` would leave no room after it for the action.
+Two decoders: ``fast`` (the default; :mod:`engine.fast`: static KV cache, CUDA graphs, prefix
+and vision reuse, on the model of :mod:`engine.qwen3vl`, read straight from the checkpoint)
+and ``plain`` (transformers' ``generate`` through :mod:`engine.plain`: the reference the fast
+one is checked against, and the decoder of a model split between the GPU and the CPU). Both
+apply the Instruct card's presence penalty and the thinking budget, which closes a thought
+that runs past its budget with a cut-off text ending in ``</think>`` so the model names an
+action within the same reply. The budget shrinks when ``max_new_tokens`` would leave no room
+after it for the action.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -30,16 +31,9 @@ from typing import Any, Literal
 import torch
 from loguru import logger
 from PIL import Image
-from transformers import (
-    AutoImageProcessor,
-    AutoTokenizer,
-    LogitsProcessor,
-    LogitsProcessorList,
-    Qwen3VLForConditionalGeneration,
-)
-from transformers.generation.streamers import BaseStreamer
+from transformers import AutoTokenizer
 
-from engine import quant
+from engine import qwen3vl, quant
 from engine.batch import Batcher, Reply
 from engine.fast import FastGenerator, StepStats, Thinking
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
@@ -71,48 +65,54 @@ class LocalModel:
         decoder: Decoder = "fast",
         batch: int = 8,
     ) -> None:
-        self.source, self.max_pixels = source, max_pixels
-        folder = weights_folder(source)
-        fp8_checkpoint = checkpoint_quantisation(folder) == "fp8"
+        self.source, self.max_pixels, self.folder = source, max_pixels, weights_folder(source)
+        fp8_checkpoint = checkpoint_quantisation(self.folder) == "fp8"
         fmt = check_quantisation(quantize, fp8_checkpoint, cpu_offload)
         load = load_options(quantize, cpu_offload, gpu_memory_gib, attn)
+        fast = decoder == "fast" and not cpu_offload
+        if fast:
+            load = {"device_map": "cpu" if fmt else str(default_device()), "decoder": "fast"}
         logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in describe(load).items()))
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder)
-            self.chat_template = find_chat_template(folder, self.tokenizer)
-            self.images = AutoImageProcessor.from_pretrained(folder)
-            self.model = Qwen3VLForConditionalGeneration.from_pretrained(folder, **load).eval()
-        except (OSError, ValueError, KeyError) as error:
-            raise ModelUnavailable(f"cannot load a Qwen3-VL model from {folder}: {error}") from None
-        if fp8_checkpoint and torch.cuda.is_available():
-            try:
-                logger.info("FP8 checkpoint: {} layers keep their FP8 weights", quant.adopt_fp8(self.model))
-            except ValueError as error:
-                raise ModelUnavailable(f"cannot use the FP8 checkpoint {folder}: {error}") from None
-        elif fmt is not None:
-            device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
-            count = quant.quantise_model(self.model, fmt, device)
-            self.model.to(device)
-            logger.info("{} linear layers converted to {} at load", count, fmt)
+            self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
+            self.chat_template = find_chat_template(self.folder, self.tokenizer)
+            self.config = qwen3vl.read_config(self.folder)
+            self.stop_ids = qwen3vl.stop_ids(self.folder, self.config)
+            self.model = self._load_fast(fmt) if fast else self._load_plain(load, fmt, fp8_checkpoint)
+        except (OSError, ValueError, KeyError) as error:  # (CheckpointError is a ValueError)
+            raise ModelUnavailable(f"cannot load a Qwen3-VL model from {self.folder}: {error}") from None
         if torch.cuda.is_available() and (fmt is not None or fp8_checkpoint):
             from engine import quant_kernels  # (Triton comes with CUDA builds of torch)
 
             quant_kernels.reserve(m.matrix for m in self.model.modules() if isinstance(m, quant.QuantisedLinear))
-        self.stop_ids = self.model.generation_config.eos_token_id
-        if isinstance(self.stop_ids, int):
-            self.stop_ids = [self.stop_ids]
         self.end_think = self.tokenizer.convert_tokens_to_ids(END_THINK)
         self.cutoff_ids = self.tokenizer(thought_cutoff(), add_special_tokens=False)["input_ids"]
         self.fast = None
-        if decoder == "fast":
-            if len({p.device for p in self.model.parameters()}) == 1:
-                self.fast = FastGenerator(self.model, self.images, self.stop_ids)
-                self.batcher = Batcher(self.fast, batch)
-            else:
-                logger.info("the model is split between devices: decoding with plain generate")
+        if fast:
+            self.fast = FastGenerator(self.model, qwen3vl.ImageSettings(self.folder), self.stop_ids)
+            self.batcher = Batcher(self.fast, batch)
         self.concurrency = batch if self.fast is not None else 1
         """Requests this model answers at once (the rest wait their turn)."""
         self.last_stats: StepStats | None = None
+
+    def _load_fast(self, fmt: quant.Format | None) -> qwen3vl.Qwen3VL:
+        """The fast decoder's model; converted to ``fmt`` one matrix at a time from the CPU, so that
+        the GPU never holds the bf16 model."""
+        device = default_device()
+        model = qwen3vl.load(self.folder, torch.device("cpu") if fmt else device)
+        if fmt is not None:
+            count = quant.quantise_model(model, fmt, device)
+            model.to(device)
+            logger.info("{} linear layers converted to {} at load", count, fmt)
+        elif any(isinstance(m, quant.QuantisedLinear) for m in model.modules()):
+            logger.info("FP8 checkpoint: {} layers keep their FP8 weights",
+                        sum(isinstance(m, quant.QuantisedLinear) for m in model.modules()))
+        return model
+
+    def _load_plain(self, options: dict[str, Any], fmt: quant.Format | None, fp8_checkpoint: bool) -> Any:
+        from engine import plain
+
+        return plain.load(self.folder, options, fmt, fp8_checkpoint)
 
     @property
     def device(self) -> torch.device:
@@ -143,20 +143,28 @@ class LocalModel:
         return pieces[0] + "".join(IMAGE_PAD * n + piece for n, piece in zip(tokens_per_image, pieces[1:]))
 
     def encode(self, request: ModelRequest) -> tuple[dict[str, torch.Tensor], str]:
-        """transformers inputs for a request (the image processor on the CPU), and the prompt text."""
+        """transformers inputs for a request (Qwen's image processor on the CPU), and the prompt text."""
         prompt, images = self.render(request)
         inputs: dict[str, torch.Tensor] = {}
         counts = []
         if images:
-            vision = self.images(
+            vision = self.image_processor(
                 images=images, size={"longest_edge": self.max_pixels, "shortest_edge": MIN_PIXELS}, return_tensors="pt",
             )
-            counts = [int(grid.prod()) // self.images.merge_size**2 for grid in vision["image_grid_thw"]]
+            merge = self.image_processor.merge_size
+            counts = [int(grid.prod()) // merge**2 for grid in vision["image_grid_thw"]]
             inputs.update(vision)
         inputs.update(self.tokenizer(self.widen(prompt, counts), add_special_tokens=False, return_tensors="pt"))
         if images:  # which tokens are image tokens: M-RoPE gives those 2-D positions
-            inputs["mm_token_type_ids"] = (inputs["input_ids"] == self.model.config.image_token_id).int()
+            inputs["mm_token_type_ids"] = (inputs["input_ids"] == self.config.image_token_id).int()
         return {k: v.to(self.device) for k, v in inputs.items()}, prompt
+
+    @functools.cached_property
+    def image_processor(self) -> Any:
+        """Qwen's image processor, for :meth:`encode` (the fast decoder makes its patches on the device)."""
+        from engine import plain
+
+        return plain.image_processor(self.folder)
 
     def thinking_budget(self, prompt: str, sampling: Sampling) -> int | None:
         """Tokens of thought allowed, if the template opened a thought and a budget is set."""
@@ -195,33 +203,21 @@ class LocalModel:
         return self.reply(reply.tokens, reply.stopped, len(ids), request.sampling)
 
     def _complete_plain(self, request: ModelRequest, on_text: TextSink | None) -> ModelReply:
+        from engine import plain
+
         stats = StepStats()
         inputs, prompt = self.encode(request)
-        sampling = request.sampling
-        prompt_length = inputs["input_ids"].shape[1]
-        processors = LogitsProcessorList()
-        if sampling.presence_penalty:
-            processors.append(PresencePenalty(prompt_length, sampling.presence_penalty))
-        budget = self.thinking_budget(prompt, sampling)
-        if budget is not None:
-            processors.append(ThinkingBudget(prompt_length, budget, self.end_think, self.cutoff_ids))
-        options: dict[str, Any] = {"do_sample": False}
-        if sampling.temperature > 0:
-            options = {"do_sample": True, "temperature": sampling.temperature, "top_p": sampling.top_p,
-                       "top_k": sampling.top_k}
+        budget = self.thinking_budget(prompt, request.sampling)
+        thinking = None if budget is None else (budget, self.end_think, self.cutoff_ids)
         streamer = TextStream(self.tokenizer, on_text, self.stop_ids, stats)
-        output = self.model.generate(
-            **inputs, max_new_tokens=sampling.max_new_tokens, logits_processor=processors,
-            eos_token_id=self.stop_ids, pad_token_id=self.stop_ids[0], streamer=streamer, **options,
-        )
+        new = plain.generate(self.model, inputs, request.sampling, self.stop_ids, thinking, streamer)
         stats.mark("decode")
         stats.decode_steps = max(0, streamer.puts - 1)
         self.last_stats = stats
-        new = output[0, prompt_length:].tolist()
         stopped = bool(new) and new[-1] in self.stop_ids
         while new and new[-1] in self.stop_ids:
             new.pop()
-        return self.reply(new, stopped, prompt_length, sampling)
+        return self.reply(new, stopped, inputs["input_ids"].shape[1], request.sampling)
 
     def reply(self, tokens: list[int], stopped: bool, prompt_length: int, sampling: Sampling) -> ModelReply:
         return ModelReply(
@@ -232,39 +228,7 @@ class LocalModel:
         )
 
 
-class PresencePenalty(LogitsProcessor):
-    """Subtract a fixed penalty from every token the reply has already used (OpenAI semantics)."""
-
-    def __init__(self, prompt_length: int, penalty: float) -> None:
-        self.prompt_length, self.penalty = prompt_length, penalty
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        used = input_ids[:, self.prompt_length:]
-        if used.shape[1]:
-            penalty = torch.zeros_like(scores).scatter_(1, used, self.penalty)
-            scores = scores - penalty
-        return scores
-
-
-class ThinkingBudget(LogitsProcessor):
-    """After ``budget`` reply tokens without ``</think>``, force the cut-off text, then let go."""
-
-    def __init__(self, prompt_length: int, budget: int, end_think: int, cutoff: list[int]) -> None:
-        self.prompt_length, self.budget, self.end_think, self.cutoff = prompt_length, budget, end_think, cutoff
-
-    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        generated = input_ids.shape[1] - self.prompt_length
-        forced = generated - self.budget
-        if 0 <= forced < len(self.cutoff):
-            thought = input_ids[:, self.prompt_length:self.prompt_length + self.budget]
-            closed = (thought == self.end_think).any(dim=1)
-            target = torch.full_like(scores, float("-inf"))
-            target[:, self.cutoff[forced]] = 0.0
-            scores = torch.where(closed[:, None], scores, target)
-        return scores
-
-
-class TextStream(BaseStreamer):
+class TextStream:
     """Reply tokens in, text out to a sink, from either decoder: the fast one calls :meth:`add`,
     ``generate`` calls ``put`` (the prompt first, which is skipped) and ``end``. End-of-turn tokens
     are left out, and a character still being spelled out is held back until it is whole. Only
@@ -410,6 +374,10 @@ def load_options(quantize: Quantize | None, cpu_offload: bool, gpu_memory_gib: f
     elif gpu_memory_gib is not None:
         raise ModelUnavailable("--gpu-memory caps GPU memory, and there is no CUDA GPU here")
     return options
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
 
 
 def describe(options: dict[str, Any]) -> dict[str, Any]:

@@ -188,23 +188,32 @@ def quantise_model(model: torch.nn.Module, fmt: Format, device: torch.device) ->
     return count
 
 
+def fp8_linear(name: str, weight: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype,
+               bias: torch.nn.Parameter | None, blocks: tuple[int, ...] = (FP8_BLOCK, FP8_BLOCK)) -> QuantisedLinear:
+    """A checkpoint's FP8 layer ``name`` (e4m3 ``weight``, its ``weight_scale_inv`` ``scales``) as a
+    :class:`QuantisedLinear`, sharing the tensors; raises ValueError for a layout other than whole
+    128x128 blocks."""
+    rows, cols = weight.shape
+    shape = (-(-rows // FP8_BLOCK), -(-cols // FP8_BLOCK))
+    if (weight.dtype != torch.float8_e4m3fn or tuple(blocks) != (FP8_BLOCK, FP8_BLOCK)
+            or not supported("fp8", rows, cols) or tuple(scales.shape) != shape):
+        raise ValueError(f"{name}: only FP8 (e4m3) weights in whole 128x128 blocks are supported")
+    return QuantisedLinear(Quantised("fp8", weight, scales.float().contiguous(), None, rows, cols), dtype, bias)
+
+
 def adopt_fp8(model: torch.nn.Module) -> int:
     """transformers' FP8 layers (an FP8 checkpoint loaded on a GPU) as :class:`QuantisedLinear`,
     sharing their tensors: their own forward needs a kernel downloaded from the hub. Returns
-    how many layers were taken over; raises ValueError for a layout other than whole 128x128
-    blocks."""
+    how many layers were taken over; raises ValueError as :func:`fp8_linear`."""
     taken = 0
     for name, module in list(model.named_modules()):
         weight, scales = getattr(module, "weight", None), getattr(module, "weight_scale_inv", None)
         if weight is None or scales is None or weight.dtype != torch.float8_e4m3fn:
             continue
-        rows, cols = weight.shape
-        blocks = tuple(getattr(module, "block_size", None) or ())
-        if blocks != (FP8_BLOCK, FP8_BLOCK) or not supported("fp8", rows, cols):
-            raise ValueError(f"{name}: only FP8 weights in whole 128x128 blocks are supported")
-        matrix = Quantised("fp8", weight.data, scales.data.float().contiguous(), None, rows, cols)
+        layer = fp8_linear(name, weight.data, scales.data, torch.bfloat16, module.bias,
+                           tuple(getattr(module, "block_size", None) or ()))
         parent_name, _, child = name.rpartition(".")
-        setattr(model.get_submodule(parent_name), child, QuantisedLinear(matrix, torch.bfloat16, module.bias))
+        setattr(model.get_submodule(parent_name), child, layer)
         taken += 1
     return taken
 

@@ -16,7 +16,8 @@ from loguru import logger
 from PIL import Image
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from engine.graphs import capturable, capture
+from engine.graphs import capture
+from engine.qwen3vl import ImageSettings, VisionModel
 from perception.screen import fit_to_budget
 
 ATTENTION = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
@@ -32,11 +33,11 @@ Features = tuple[torch.Tensor, list[torch.Tensor]]
 class VisionEncoder:
     """One image at a time through the model's vision tower."""
 
-    def __init__(self, visual: torch.nn.Module, image_processor: object, device: torch.device) -> None:
-        self.visual, self.processor, self.device = visual, image_processor, device
+    def __init__(self, visual: VisionModel, settings: ImageSettings, device: torch.device) -> None:
+        self.visual, self.processor, self.device = visual, settings, device
         self.merge = visual.spatial_merge_size
-        self.graphs = device.type == "cuda" and capturable(visual)
-        self._graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, Features, torch.Tensor, tuple]] = {}
+        self.graphs = device.type == "cuda"
+        self._graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, Features, torch.Tensor]] = {}
 
     def grid(self, image: Image.Image, max_pixels: int, min_pixels: int) -> tuple[int, int]:
         """(height, width) in patches after the resize into the pixel budget (the screen's own rule)."""
@@ -64,38 +65,23 @@ class VisionEncoder:
     def encode(self, image: Image.Image, grid: tuple[int, int]) -> Features:
         """The image's features (tensors of its own, kept by the caller)."""
         patches = self.patches(image, grid).to(self.visual.dtype)
-        thw = torch.tensor([[1, *grid]], device=self.device)
         if not self.graphs:
-            return self._run(patches, thw, {})
+            return self._run(patches, grid)
         if grid not in self._graphs:
             buffer = patches.clone()
+            self.visual.grid_constants(grid)  # (host work, before the capture)
             try:
-                hints = self._hints(thw)
-                graph, out = capture(lambda: self._run(buffer, thw, dict(hints)))
-            except (RuntimeError, TypeError) as error:  # (TypeError: transformers' helpers changed)
+                graph, out = capture(lambda: self._run(buffer, grid))
+            except RuntimeError as error:
                 logger.warning("encoding images without CUDA graphs: {}", error)
                 self.graphs = False
-                return self._run(patches, thw, {})
-            self._graphs[grid] = (graph, out, buffer, (thw, hints))  # (the graph reads them all)
-        graph, (embed, deepstack), buffer, _ = self._graphs[grid]
+                return self._run(patches, grid)
+            self._graphs[grid] = (graph, out, buffer)  # (the graph reads the buffer)
+        graph, (embed, deepstack), buffer = self._graphs[grid]
         buffer.copy_(patches)
         graph.replay()
         return embed.clone(), [feature.clone() for feature in deepstack]  # (the next replay rewrites them)
 
-    def _run(self, patches: torch.Tensor, thw: torch.Tensor, hints: dict[str, torch.Tensor]) -> Features:
+    def _run(self, patches: torch.Tensor, grid: tuple[int, int]) -> Features:
         with sdpa_kernel(VISION_ATTENTION, set_priority=True):
-            out = self.visual(patches, grid_thw=thw, **hints)
-        return out.pooler_output, list(out.deepstack_features)
-
-    def _hints(self, thw: torch.Tensor) -> dict[str, torch.Tensor]:
-        """What the encoder would compute from the grid with host reads (not allowed in a graph)."""
-        from transformers import vision_utils
-
-        visual = self.visual
-        indices, weights = vision_utils.get_vision_interpolation_indices_and_weights(
-            thw, num_grid_per_side=visual.num_grid_per_side, mode=visual.interpolation_mode,
-            align_corners=visual.interpolation_align_corners, spatial_merge_size=visual.spatial_merge_size,
-        )
-        return {"interp_indices": indices, "interp_weights": weights,
-                "position_ids": vision_utils.get_vision_position_ids(thw, visual.spatial_merge_size),
-                "cu_seqlens": vision_utils.get_vision_cu_seqlens(thw).cpu()}  # (split per image on the host)
+            return self.visual(patches, grid)

@@ -106,7 +106,7 @@ def test_top_k_one_samples_the_greedy_token(fast):
 def test_patches_made_on_the_device_match_the_image_processor(fast, size):
     image = Image.radial_gradient("L").resize(size).convert("RGB")
     grid = fast.fast.encoder.grid(image, fast.max_pixels, 32 * 32 * 4)
-    reference = fast.images(images=[image], size={"longest_edge": fast.max_pixels, "shortest_edge": 32 * 32 * 4},
+    reference = fast.image_processor(images=[image], size={"longest_edge": fast.max_pixels, "shortest_edge": 32 * 32 * 4},
                             return_tensors="pt")
     assert tuple(reference["image_grid_thw"][0].tolist()) == (1, *grid)
     difference = (fast.fast.encoder.patches(image, grid).cpu() - reference["pixel_values"]).abs()
@@ -136,13 +136,3 @@ def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, m
     reply = fast.complete(request(screen(5)))
     assert fast.last_stats.prompt_tokens - fast.last_stats.reused_prefix > 3 * 64
     assert reply.text == plain.complete(request(screen(5))).text
-
-
-@pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated")  # (bitsandbytes' import)
-def test_eight_bit_layers_are_never_put_in_a_cuda_graph():
-    from bitsandbytes.nn import Linear8bitLt
-
-    from engine.graphs import capturable
-
-    assert capturable(torch.nn.Sequential(torch.nn.Linear(4, 4)))
-    assert not capturable(torch.nn.Sequential(torch.nn.Linear(4, 4), Linear8bitLt(4, 4)))

@@ -16,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.local import LocalModel, PresencePenalty, TextStream, ThinkingBudget
+from engine.local import LocalModel, TextStream
+from engine.plain import PresencePenalty, ThinkingBudget
 from agent.model import Message, ModelRequest, ModelUnavailable, Sampling
 from agent.prompt import system_prompt, thought_cutoff
 from agent.settings import Settings
