@@ -31,11 +31,10 @@ from typing import Any, Literal
 import torch
 from loguru import logger
 from PIL import Image
-from transformers import AutoTokenizer
-
 from engine import qwen3vl, quant
 from engine.batch import Batcher, Reply
 from engine.fast import FastGenerator, StepStats, Thinking
+from engine.tokenizer import ChatTokenizer
 from agent.model import ModelReply, ModelRequest, ModelUnavailable, Sampling, TextSink
 from agent.prompt import thought_cutoff
 
@@ -74,19 +73,18 @@ class LocalModel:
             load = {"device_map": "cpu" if fmt else str(default_device()), "decoder": "fast"}
         logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in describe(load).items()))
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
-            self.chat_template = find_chat_template(self.folder, self.tokenizer)
+            self.tokenizer = ChatTokenizer(self.folder)
             self.config = qwen3vl.read_config(self.folder)
             self.stop_ids = qwen3vl.stop_ids(self.folder, self.config)
             self.model = self._load_fast(fmt) if fast else self._load_plain(load, fmt, fp8_checkpoint)
-        except (OSError, ValueError, KeyError) as error:  # (CheckpointError is a ValueError)
+        except (OSError, ValueError, KeyError) as error:  # (CheckpointError and TokenizerError are ValueErrors)
             raise ModelUnavailable(f"cannot load a Qwen3-VL model from {self.folder}: {error}") from None
         if torch.cuda.is_available() and (fmt is not None or fp8_checkpoint):
             from engine import quant_kernels  # (Triton comes with CUDA builds of torch)
 
             quant_kernels.reserve(m.matrix for m in self.model.modules() if isinstance(m, quant.QuantisedLinear))
-        self.end_think = self.tokenizer.convert_tokens_to_ids(END_THINK)
-        self.cutoff_ids = self.tokenizer(thought_cutoff(), add_special_tokens=False)["input_ids"]
+        self.end_think = self.tokenizer.token_id(END_THINK)
+        self.cutoff_ids = self.tokenizer.encode(thought_cutoff())
         self.fast = None
         if fast:
             self.fast = FastGenerator(self.model, qwen3vl.ImageSettings(self.folder), self.stop_ids)
@@ -130,9 +128,7 @@ class LocalModel:
                 else:
                     parts.append({"type": "text", "text": part})
             messages.append({"role": message.role, "content": parts})
-        prompt = self.tokenizer.apply_chat_template(
-            messages, chat_template=self.chat_template, tokenize=False, add_generation_prompt=True,
-        )
+        prompt = self.tokenizer.render(messages)
         if prompt.count(IMAGE_PAD) != len(images):
             raise ModelUnavailable(f"the chat template of {self.source} did not place one image pad per image")
         return prompt, images
@@ -154,7 +150,8 @@ class LocalModel:
             merge = self.image_processor.merge_size
             counts = [int(grid.prod()) // merge**2 for grid in vision["image_grid_thw"]]
             inputs.update(vision)
-        inputs.update(self.tokenizer(self.widen(prompt, counts), add_special_tokens=False, return_tensors="pt"))
+        ids = torch.tensor([self.tokenizer.encode(self.widen(prompt, counts))])
+        inputs.update(input_ids=ids, attention_mask=torch.ones_like(ids))
         if images:  # which tokens are image tokens: M-RoPE gives those 2-D positions
             inputs["mm_token_type_ids"] = (inputs["input_ids"] == self.config.image_token_id).int()
         return {k: v.to(self.device) for k, v in inputs.items()}, prompt
@@ -189,7 +186,7 @@ class LocalModel:
         prompt, images = self.render(request)
         grids = [self.fast.encoder.grid(image, self.max_pixels, MIN_PIXELS) for image in images]
         text = self.widen(prompt, [h * w // self.fast.merge**2 for h, w in grids])
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = self.tokenizer.encode(text)
         stats.mark("prompt")
         budget = self.thinking_budget(prompt, request.sampling)
         thinking = None if budget is None else Thinking(budget, self.end_think, tuple(self.cutoff_ids))
@@ -221,7 +218,7 @@ class LocalModel:
 
     def reply(self, tokens: list[int], stopped: bool, prompt_length: int, sampling: Sampling) -> ModelReply:
         return ModelReply(
-            text=self.tokenizer.decode(tokens, skip_special_tokens=False),
+            text=self.tokenizer.decode(tokens),
             finish_reason="stop" if stopped or len(tokens) < sampling.max_new_tokens else "length",
             prompt_tokens=prompt_length,
             completion_tokens=len(tokens),
@@ -236,7 +233,7 @@ class TextStream:
     than a short one. With ``stats``, the first token's arrival from ``generate`` is marked
     ("first token")."""
 
-    def __init__(self, tokenizer: Any, sink: TextSink | None, stop_ids: list[int],
+    def __init__(self, tokenizer: ChatTokenizer, sink: TextSink | None, stop_ids: list[int],
                  stats: StepStats | None = None) -> None:
         self.tokenizer, self.sink, self.stop_ids, self.stats = tokenizer, sink, set(stop_ids), stats
         self.pending: list[int] = []  # tokens since the last text that ended on a whole character
@@ -248,7 +245,7 @@ class TextStream:
         if self.sink is None:
             return
         self.pending += [token for token in tokens if token not in self.stop_ids]
-        text = self.tokenizer.decode(self.pending, skip_special_tokens=False)
+        text = self.tokenizer.decode(self.pending)
         whole = final or not text.endswith("\ufffd")
         ready = len(text) if whole else len(text) - 1
         if ready > self.sent:
@@ -384,16 +381,3 @@ def describe(options: dict[str, Any]) -> dict[str, Any]:
     shown = dict(options)
     shown.setdefault("device_map", "cpu")
     return shown
-
-
-def find_chat_template(folder: Path, tokenizer: Any) -> str:
-    """The model's chat template: the tokenizer's, else the processor's file beside it."""
-    if tokenizer.chat_template:
-        return tokenizer.chat_template
-    jinja = folder / "chat_template.jinja"
-    if jinja.is_file():
-        return jinja.read_text(encoding="utf-8")
-    legacy = folder / "chat_template.json"
-    if legacy.is_file():
-        return json.loads(legacy.read_text(encoding="utf-8"))["chat_template"]
-    raise ModelUnavailable(f"{folder} has no chat template (chat_template.jinja or in tokenizer_config.json)")
