@@ -14,6 +14,7 @@ checked against, and the model of the plain path (:mod:`engine.plain`).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -392,7 +393,9 @@ def load(folder: Path, device: torch.device) -> Qwen3VL:
     for key in sorted(scales):
         name = key.removesuffix(".weight_scale_inv")
         parent, _, child = name.rpartition(".")
-        linear = model.get_submodule(name)
+        linear = getattr(model.get_submodule(parent), child, None) if f"{name}.weight" in expected else None
+        if not isinstance(linear, nn.Linear):
+            raise CheckpointError(f"{key} scales no linear layer of Qwen3-VL")
         bias = nn.Parameter(tensors.get(f"{name}.bias", dtype), requires_grad=False) if linear.bias is not None else None
         try:
             layer = quant.fp8_linear(name, tensors.get(f"{name}.weight"), tensors.get(key), dtype, bias)
@@ -402,7 +405,8 @@ def load(folder: Path, device: torch.device) -> Qwen3VL:
         expected -= {f"{name}.weight", f"{name}.bias"}
     missing = sorted(expected - tensors.keys)
     if missing:
-        raise CheckpointError(f"the checkpoint lacks {len(missing)} tensors, {', '.join(missing[:3])} among them")
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise CheckpointError(f"the checkpoint lacks {', '.join(missing[:3])}{more}")
     state = {key: tensors.get(key, dtype) for key in expected}
     try:
         model.load_state_dict(state, strict=False, assign=True)
@@ -413,19 +417,24 @@ def load(folder: Path, device: torch.device) -> Qwen3VL:
     return model.to(device).requires_grad_(False).eval()  # (the buffers were made on the CPU)
 
 
+_INIT_LOCK = threading.Lock()
+
+
 @contextmanager
 def uninitialised() -> Iterator[None]:
     """Modules built without drawing their initial weights, which the checkpoint's replace (on the
-    meta device the draws would cost nothing, but the first imports torch's compiler: two seconds)."""
+    meta device the draws would cost nothing, but the first imports torch's compiler: two seconds).
+    One model at a time: ``torch.nn.init`` is the process's."""
     names = [name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")]
-    saved = {name: getattr(nn.init, name) for name in names}
-    for name in names:
-        setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
-    try:
-        yield
-    finally:
-        for name, function in saved.items():
-            setattr(nn.init, name, function)
+    with _INIT_LOCK:
+        saved = {name: getattr(nn.init, name) for name in names}
+        for name in names:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        try:
+            yield
+        finally:
+            for name, function in saved.items():
+                setattr(nn.init, name, function)
 
 
 class Tensors:
@@ -452,5 +461,7 @@ class Tensors:
         return {path: safe_open(path, framework="pt", device=str(self.device)) for path in set(self.files.values())}
 
     def get(self, key: str, dtype: torch.dtype | None = None) -> torch.Tensor:
+        if key not in self.files:
+            raise CheckpointError(f"the checkpoint lacks {key}")
         tensor = self._open[self.files[key]].get_tensor(key)
         return tensor if dtype is None or not tensor.is_floating_point() else tensor.to(dtype)

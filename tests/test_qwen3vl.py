@@ -8,11 +8,13 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file, save_file
 
-from agent.model import ModelUnavailable
+from agent.model import Message, ModelRequest, ModelUnavailable, Sampling
 from engine import qwen3vl
 from engine.local import LocalModel
 
@@ -64,6 +66,10 @@ def test_m_rope_angles_are_transformers_also_from_an_older_config_layout(models,
     assert torch.equal(again.model.visual.inv_freq, ours.model.visual.inv_freq)
 
 
+def screen() -> Image.Image:
+    return Image.fromarray(np.random.default_rng(7).integers(0, 256, (416, 640, 3), dtype=np.uint8))
+
+
 def broken_copy(tiny_models, tmp_path, change) -> str:
     folder = shutil.copytree(tiny_models["instruct"], tmp_path / "broken")
     change(folder)
@@ -88,7 +94,7 @@ def other_model(folder) -> None:
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    (drop_tensor, "lacks 1 tensors, model.language_model.layers.1.mlp.up_proj.weight"),
+    (drop_tensor, "lacks model.language_model.layers.1.mlp.up_proj.weight$"),
     (wrong_shape, "does not match its config.json"),
     (other_model, "describes llava, not qwen3_vl"),
     (lambda folder: (folder / "model.safetensors").unlink(), "no model.safetensors"),
@@ -99,8 +105,42 @@ def test_a_broken_checkpoint_is_refused_with_what_is_wrong(tiny_models, tmp_path
         LocalModel(broken_copy(tiny_models, tmp_path, change))
 
 
+def test_loading_leaves_torchs_initialisers_working_even_when_two_models_load_at_once(tiny_models):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        loaded = list(pool.map(lambda mode: qwen3vl.load(tiny_models[mode], torch.device("cpu")), tiny_models))
+    assert len(loaded) == 2
+    weight = torch.zeros(64)
+    torch.nn.init.normal_(weight)
+    assert weight.abs().sum() > 0
+
+
 def test_loading_for_the_fast_decoder_imports_neither_transformers_models_nor_torchs_compiler(tiny_models):
     script = (f"import sys; from engine.local import LocalModel; LocalModel({str(tiny_models['instruct'])!r}); "
               "print(sorted(m for m in ('transformers.modeling_utils', 'torch._dynamo') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+def test_a_sharded_checkpoint_with_its_own_head_gives_transformers_tokens(tiny_models, tmp_path):
+    """As the 8B model is published: ``lm_head`` apart from the embedding, the weights in shards."""
+    from transformers import Qwen3VLForConditionalGeneration
+
+    source = tiny_models["instruct"]
+    model = Qwen3VLForConditionalGeneration.from_pretrained(source)
+    model.config.tie_word_embeddings = model.config.text_config.tie_word_embeddings = False
+    model.lm_head.weight = torch.nn.Parameter(torch.randn_like(model.lm_head.weight) * 0.5)
+    folder = tmp_path / "sharded"
+    model.save_pretrained(folder, max_shard_size="100KB")
+    for path in source.iterdir():
+        if not path.name.startswith("model") and path.name != "config.json":
+            shutil.copy(path, folder / path.name)
+    assert (folder / "model.safetensors.index.json").is_file()
+    fast = LocalModel(str(folder), max_pixels=640 * 416)
+    assert not torch.equal(fast.model.lm_head.weight, fast.model.model.language_model.embed_tokens.weight)
+    request = ModelRequest((Message("system", ("You are a computer-use agent.",)), Message("user", (screen(), "Go."))),
+                           sampling=Sampling(temperature=0.0, presence_penalty=0.0, max_new_tokens=24))
+    reply = fast.complete(request)
+    assert reply.text == LocalModel(str(folder), max_pixels=640 * 416, decoder="plain").complete(request).text
+    assert len(set(reply.text)) > 3
