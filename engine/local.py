@@ -67,11 +67,10 @@ class LocalModel:
         self.source, self.max_pixels, self.folder = source, max_pixels, weights_folder(source)
         fp8_checkpoint = checkpoint_quantisation(self.folder) == "fp8"
         fmt = check_quantisation(quantize, fp8_checkpoint, cpu_offload)
-        load = load_options(quantize, cpu_offload, gpu_memory_gib, attn)
+        load = load_options(quantize, cpu_offload, gpu_memory_gib, attn)  # (refusing what cannot be done here)
         fast = decoder == "fast" and not cpu_offload
-        if fast:
-            load = {"device_map": "cpu" if fmt else str(default_device()), "decoder": "fast"}
-        logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in describe(load).items()))
+        shown = {"decoder": "fast", "device": default_device(), "quantize": fmt} if fast else describe(load)
+        logger.info("loading {} ({})", source, ", ".join(f"{k}={v}" for k, v in shown.items() if v is not None))
         try:
             self.tokenizer = ChatTokenizer(self.folder)
             self.config = qwen3vl.read_config(self.folder)
@@ -102,12 +101,12 @@ class LocalModel:
             count = quant.quantise_model(model, fmt, device)
             model.to(device)
             logger.info("{} linear layers converted to {} at load", count, fmt)
-        elif any(isinstance(m, quant.QuantisedLinear) for m in model.modules()):
-            logger.info("FP8 checkpoint: {} layers keep their FP8 weights",
-                        sum(isinstance(m, quant.QuantisedLinear) for m in model.modules()))
+        elif taken := sum(isinstance(m, quant.QuantisedLinear) for m in model.modules()):
+            logger.info("FP8 checkpoint: {} layers keep their FP8 weights", taken)
         return model
 
     def _load_plain(self, options: dict[str, Any], fmt: quant.Format | None, fp8_checkpoint: bool) -> Any:
+        """transformers' model, for ``generate``."""
         from engine import plain
 
         return plain.load(self.folder, options, fmt, fp8_checkpoint)
