@@ -26,8 +26,9 @@ logits processors, per-token checks and host syncs, one kernel launch at a time)
   patchify) runs on the GPU from the raw pixels, and the encoder is a CUDA graph per image
   grid (:mod:`engine.vision`).
 
-The step is checked against transformers: the same greedy tokens on the same model and
-inputs (``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
+The model is :mod:`engine.qwen3vl`'s, read straight from the checkpoint. The step is checked
+against transformers: the same greedy tokens from the same checkpoint and inputs
+(``tests/test_fast_decode.py``; ``bench/decode.py`` on the GPU).
 """
 
 from __future__ import annotations
