@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 
-from engine.fast import FastGenerator, rms_norm, rope  # noqa: E402
+from engine.fast import FastGenerator  # noqa: E402
+from engine.qwen3vl import rms_norm, rope  # noqa: E402
 from engine.local import LocalModel  # noqa: E402
 from engine.random_model import QWEN3_VL_4B, build_random_model  # noqa: E402
 from bench.decode import request  # noqa: E402

@@ -27,7 +27,7 @@ import triton  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from engine import kernels, quant, quant_kernels  # noqa: E402
-from engine.fast import rms_norm  # noqa: E402
+from engine.qwen3vl import rms_norm  # noqa: E402
 
 SHAPES = {"qkv": (6144, 2560), "out": (2560, 4096), "gate/up": (9728, 2560), "down": (2560, 9728)}
 COPIES = 8

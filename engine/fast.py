@@ -50,7 +50,7 @@ from torch.nn.attention import sdpa_kernel
 from engine import quant
 from engine.graphs import capture
 from engine.quant import QuantisedLinear
-from engine.qwen3vl import ImageSettings, Qwen3VL
+from engine.qwen3vl import ImageSettings, Qwen3VL, rope
 from engine.vision import ATTENTION, VisionEncoder
 from agent.model import Sampling
 from perception.screen import image_digest
@@ -61,12 +61,6 @@ VISION_CACHE = 4  # images whose features are kept (42 MB each at 1920x1080)
 MLP_TOKENS = 2048  # a prefill's MLP runs on at most this many tokens at once
 CUTOFF_TOKENS = 256  # longest thought cut-off text the budget can force
 MAX_TOP_K = 1024  # sampling draws from at most this many most likely tokens
-
-
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """Qwen's RMSNorm, to the bit: in float32, scaled in the input's dtype."""
-    x32 = x.float()
-    return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
 
 
 def prefix_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, scale: float) -> torch.Tensor:
@@ -82,11 +76,6 @@ def prefix_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, 
         return torch.ops.aten._scaled_dot_product_flash_attention(q, keys, values, is_causal=True, scale=scale)[0]
     mask = torch.ones(length, total, dtype=torch.bool, device=q.device).tril(total - length)
     return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale, enable_gqa=True)
-
-
-def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 
 
 @dataclass(frozen=True)

@@ -117,7 +117,6 @@ class ImageSettings:
 
 
 class RMSNorm(nn.Module):
-    """Qwen's RMSNorm: in float32, scaled in the input's dtype."""
 
     def __init__(self, size: int, eps: float) -> None:
         super().__init__()
@@ -125,8 +124,7 @@ class RMSNorm(nn.Module):
         self.variance_epsilon = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
-        return self.weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.variance_epsilon)).to(x.dtype)
+        return rms_norm(x, self.weight, self.variance_epsilon)
 
 
 class Attention(nn.Module):
@@ -222,7 +220,7 @@ class VisionAttention(nn.Module):
         """Every patch of one image attends to every other; the rotation in float32."""
         length = x.shape[0]
         q, k, v = self.qkv(x).reshape(length, 3, self.heads, -1).unbind(1)
-        q, k = (rotate(t.float(), cos, sin).to(x.dtype) for t in (q, k))
+        q, k = (rope(t.float(), cos, sin).to(x.dtype) for t in (q, k))
         o = F.scaled_dot_product_attention(*(t.transpose(0, 1)[None] for t in (q, k, v)))
         return self.proj(o[0].transpose(0, 1).reshape(length, -1))
 
@@ -348,7 +346,15 @@ def inverse_frequencies(theta: float, dim: int) -> torch.Tensor:
     return 1.0 / (theta ** (torch.arange(0, dim, 2, device="cpu").float() / dim))
 
 
-def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """Qwen's RMSNorm, to the bit: in float32, scaled in the input's dtype."""
+    x32 = x.float()
+    return weight * (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + eps)).to(x.dtype)
+
+
+def rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """``x`` rotated by the angles whose ``cos`` and ``sin`` are given (the halves of the last axis
+    as the pairs)."""
     half = x.shape[-1] // 2
     return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
 

@@ -18,7 +18,7 @@ def attention_errors() -> dict[str, float]:
     error against torch, and whether the rotated query, and the token's rotated key and its value
     in its cache, are as torch computes them (and the other sequence's cache left alone)."""
     from engine import kernels
-    from engine.fast import rms_norm, rope
+    from engine.qwen3vl import rms_norm, rope
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(4)

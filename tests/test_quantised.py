@@ -98,7 +98,7 @@ def kernel_errors() -> dict[str, float]:
     fused form the decoder uses, for one token and for several (bf16 weights too: they share the
     fused forms), and the quantised prefill's two matrix-product paths."""
     from engine import kernels, quant_kernels
-    from engine.fast import rms_norm
+    from engine.qwen3vl import rms_norm
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(2)
