@@ -93,16 +93,10 @@ class LocalModel:
         self.last_stats: StepStats | None = None
 
     def _load_fast(self, fmt: quant.Format | None) -> qwen3vl.Qwen3VL:
-        """The fast decoder's model; converted to ``fmt`` one matrix at a time from the CPU, so that
-        the GPU never holds the bf16 model."""
-        device = default_device()
-        model = qwen3vl.load(self.folder, torch.device("cpu") if fmt else device)
-        if fmt is not None:
-            count = quant.quantise_model(model, fmt, device)
-            model.to(device)
-            logger.info("{} linear layers converted to {} at load", count, fmt)
-        elif taken := sum(isinstance(m, quant.QuantisedLinear) for m in model.modules()):
-            logger.info("FP8 checkpoint: {} layers keep their FP8 weights", taken)
+        """The fast decoder's model, converted to ``fmt`` as it is read."""
+        model = qwen3vl.load(self.folder, default_device(), fmt)
+        if converted := sum(isinstance(m, quant.QuantisedLinear) for m in model.modules()):
+            logger.info("{} linear layers in {}", converted, fmt or "FP8 (as the checkpoint holds them)")
         return model
 
     def _load_plain(self, options: dict[str, Any], fmt: quant.Format | None, fp8_checkpoint: bool) -> Any:

@@ -14,8 +14,9 @@ a float16 pair with one or two instructions:
   absmax per 64; rounded to the nearest level of each group's own range instead of to the
   16 NormalFloat levels of its absolute maximum (``tests/test_quantised.py`` measures both).
 
-The language model's linear layers are converted once, as the model is loaded (or, for an FP8
-checkpoint, taken as transformers loaded them). INT4 converts the vision tower's blocks too:
+The language model's linear layers are converted once, as the model is loaded: by the fast
+decoder's loader as each matrix is read from the checkpoint, or in transformers' model once
+loaded (an FP8 checkpoint's layers are taken as they are in either). INT4 converts the vision tower's blocks too:
 4-bit is for cards where memory decides, and the blocks hold 0.56 GiB of bf16 weights in the
 4B model, 0.16 GiB as INT4 (bitsandbytes' nf4 converts the whole tower, its mergers as well).
 The mergers, which carry the image features into the language model's space, the embedding
@@ -26,6 +27,7 @@ reference the kernels are checked against, a layer dequantises its matrix and ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -158,34 +160,43 @@ VISION_LINEARS = ("attn.qkv", "attn.proj", "mlp.linear_fc1", "mlp.linear_fc2")
 features into the language model's space, are not among them."""
 
 
-@torch.no_grad()
-def quantise_layers(layers: torch.nn.ModuleList, names: tuple[str, ...], fmt: Format, device: torch.device) -> int:
-    """Replace the linear layers ``names`` of each layer by ``fmt`` ones on ``device``, one matrix at
-    a time (the bf16 matrix goes to the device, is converted there and freed), so that the device
-    never holds more than the quantised model and one bf16 matrix. Returns how many were converted."""
-    converted = 0
-    for layer in layers:
-        for name in names:
-            parent_name, _, child = name.rpartition(".")
-            parent = layer.get_submodule(parent_name)
-            linear = getattr(parent, child)
-            if type(linear) is not torch.nn.Linear or not supported(fmt, linear.out_features, linear.in_features):
-                continue
-            weight = linear.weight.detach().to(device)
-            setattr(parent, child, QuantisedLinear(quantise(weight, fmt), weight.dtype, linear.bias))
-            linear.weight = None
-            del weight
-            converted += 1
-    return converted
-
-
-def quantise_model(model: torch.nn.Module, fmt: Format, device: torch.device) -> int:
-    """A Qwen3-VL model's layers in ``fmt``: the language model's, and for INT4 the vision blocks'
-    (see the module's notes). Returns how many linear layers were converted."""
-    count = quantise_layers(model.model.language_model.layers, LANGUAGE_LINEARS, fmt, device)
+def convertible(model: torch.nn.Module, fmt: Format) -> list[tuple[str, torch.nn.Module, str, torch.nn.Linear]]:
+    """The linear layers of a Qwen3-VL model that :func:`quantise_model` converts to ``fmt``: the
+    language model's, and for INT4 the vision blocks' (see the module's notes), where their
+    shape allows; each as (its name, its parent module, its name there, the layer)."""
+    found = []
+    groups = [("model.language_model.layers", LANGUAGE_LINEARS)]
     if fmt == "int4":
-        count += quantise_layers(model.model.visual.blocks, VISION_LINEARS, fmt, device)
-    return count
+        groups.append(("model.visual.blocks", VISION_LINEARS))
+    for prefix, names in groups:
+        for index, layer in enumerate(model.get_submodule(prefix)):
+            for name in names:
+                parent_name, _, child = name.rpartition(".")
+                parent = layer.get_submodule(parent_name)
+                linear = getattr(parent, child)
+                if type(linear) is torch.nn.Linear and supported(fmt, linear.out_features, linear.in_features):
+                    found.append((f"{prefix}.{index}.{name}", parent, child, linear))
+    return found
+
+
+@torch.no_grad()
+def quantise_model(model: torch.nn.Module, fmt: Format, device: torch.device,
+                   weight: Callable[[str], torch.Tensor] | None = None) -> int:
+    """Replace the :func:`convertible` layers by ``fmt`` ones on ``device``, one matrix at a time
+    (the matrix goes to the device, is converted there and freed), so that the device never
+    holds more than the quantised model and one bf16 matrix. ``weight`` gives a layer's matrix
+    by its name where the model does not hold it yet (a checkpoint being read). Returns how many
+    were converted."""
+    layers = convertible(model, fmt)
+    for name, parent, child, linear in layers:
+        matrix = (weight(f"{name}.weight") if weight else linear.weight.detach()).to(device)
+        if matrix.shape != linear.weight.shape:
+            raise ValueError(f"{name}.weight is {tuple(matrix.shape)}, where the config makes it "
+                             f"{tuple(linear.weight.shape)}")
+        setattr(parent, child, QuantisedLinear(quantise(matrix, fmt), matrix.dtype, linear.bias))
+        linear.weight = None
+        del matrix
+    return len(layers)
 
 
 def fp8_linear(name: str, weight: torch.Tensor, scales: torch.Tensor, dtype: torch.dtype,

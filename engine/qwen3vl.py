@@ -383,32 +383,38 @@ class Qwen3VL(nn.Module):
         return self.lm_head.weight.device
 
 
-def load(folder: Path, device: torch.device) -> Qwen3VL:
+def load(folder: Path, device: torch.device, fmt: quant.Format | None = None) -> Qwen3VL:
     """The checkpoint in ``folder`` on ``device``, in its own dtype; the layers of an FP8
-    checkpoint keep their FP8 weights (as :class:`engine.quant.QuantisedLinear`). Raises
-    :class:`CheckpointError` for anything else than a Qwen3-VL checkpoint whose tensors all fit."""
+    checkpoint keep their FP8 weights, and with ``fmt`` the layers :func:`engine.quant.convertible`
+    names are converted to it as they are read, one matrix at a time (as
+    :class:`engine.quant.QuantisedLinear`). Every tensor goes from the file to ``device`` once.
+    Raises :class:`CheckpointError` for anything else than a Qwen3-VL checkpoint whose tensors
+    all fit."""
     config = read_config(folder)
     dtype = checkpoint_dtype(config)
     with torch.device("meta"), uninitialised():
         model = Qwen3VL(config)
     tensors = Tensors(folder, device)
-    expected = set(model.state_dict())
-    if config.tie_word_embeddings:
-        expected.discard("lm_head.weight")
-    scales = {key for key in tensors.keys if key.endswith(".weight_scale_inv")}
-    for key in sorted(scales):
+    for key in sorted(key for key in tensors.keys if key.endswith(".weight_scale_inv")):
         name = key.removesuffix(".weight_scale_inv")
         parent, _, child = name.rpartition(".")
-        linear = getattr(model.get_submodule(parent), child, None) if f"{name}.weight" in expected else None
+        linear = getattr(model.get_submodule(parent), child, None) if f"{name}.weight" in model.state_dict() else None
         if not isinstance(linear, nn.Linear):
             raise CheckpointError(f"{key} scales no linear layer of Qwen3-VL")
-        bias = nn.Parameter(tensors.get(f"{name}.bias", dtype), requires_grad=False) if linear.bias is not None else None
+        weight = tensors.get(f"{name}.weight")
+        if weight.shape != linear.weight.shape:
+            raise CheckpointError(f"{name}.weight is {tuple(weight.shape)}, where the config makes it "
+                                  f"{tuple(linear.weight.shape)}")
         try:
-            layer = quant.fp8_linear(name, tensors.get(f"{name}.weight"), tensors.get(key), dtype, bias)
+            layer = quant.fp8_linear(name, weight, tensors.get(key), dtype, linear.bias)
         except ValueError as error:
             raise CheckpointError(str(error)) from None
         setattr(model.get_submodule(parent), child, layer)
-        expected -= {f"{name}.weight", f"{name}.bias"}
+    if fmt is not None:
+        quant.quantise_model(model, fmt, device, lambda key: tensors.get(key, dtype))
+    expected = set(model.state_dict())  # what is left to read (a bias stays with its converted layer)
+    if config.tie_word_embeddings:
+        expected.discard("lm_head.weight")
     missing = sorted(expected - tensors.keys)
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
