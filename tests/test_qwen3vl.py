@@ -144,3 +144,13 @@ def test_a_sharded_checkpoint_with_its_own_head_gives_transformers_tokens(tiny_m
     reply = fast.complete(request)
     assert reply.text == LocalModel(str(folder), max_pixels=640 * 416, decoder="plain").complete(request).text
     assert len(set(reply.text)) > 3
+
+
+def test_a_matrix_of_the_wrong_shape_is_named_as_it_is_converted(tiny_models, tmp_path):
+    def narrow(folder) -> None:
+        tensors = load_file(folder / "model.safetensors")
+        tensors["model.language_model.layers.0.mlp.down_proj.weight"] = torch.zeros(64, 64)
+        save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+
+    with pytest.raises(ModelUnavailable, match=r"down_proj.weight is \(64, 64\), where the config makes it \(64, 128\)"):
+        LocalModel(broken_copy(tiny_models, tmp_path, narrow), quantize="4bit")
