@@ -62,20 +62,19 @@ def read_config(folder: Path) -> SimpleNamespace:
     """``config.json``, with the rotary settings of older checkpoints (``rope_theta`` and
     ``rope_scaling`` beside the other settings) where newer ones keep them (``rope_parameters``)."""
     raw = read_json(folder / "config.json")
-    if raw.get("model_type") != "qwen3_vl" or "text_config" not in raw or "vision_config" not in raw:
-        raise CheckpointError(f"config.json describes {raw.get('model_type') or 'no model type'}, not qwen3_vl")
+    if not isinstance(raw, dict) or raw.get("model_type") != "qwen3_vl" or not {"text_config", "vision_config"} <= set(raw):
+        kind = raw.get("model_type") if isinstance(raw, dict) else None
+        raise CheckpointError(f"config.json describes {kind or 'no model type'}, not qwen3_vl")
     for part, theta in (("text_config", 5_000_000.0), ("vision_config", 10_000.0)):
         section = raw[part]
         rope = dict(section.get("rope_scaling") or {}) | dict(section.get("rope_parameters") or {})
         rope.setdefault("rope_theta", section.get("rope_theta", theta))
         section["rope_parameters"] = rope
     text = raw["text_config"]
-    text.setdefault("head_dim", text["hidden_size"] // text["num_attention_heads"])
+    if "head_dim" not in text and {"hidden_size", "num_attention_heads"} <= set(text):
+        text["head_dim"] = text["hidden_size"] // text["num_attention_heads"]
     raw.setdefault("tie_word_embeddings", text.get("tie_word_embeddings", False))
-    try:
-        return namespace(raw)
-    except TypeError as error:
-        raise CheckpointError(f"config.json has an unexpected layout: {error}") from None
+    return namespace(raw)
 
 
 def checkpoint_dtype(config: SimpleNamespace) -> torch.dtype:
@@ -392,8 +391,11 @@ def load(folder: Path, device: torch.device, fmt: quant.Format | None = None) ->
     all fit."""
     config = read_config(folder)
     dtype = checkpoint_dtype(config)
-    with torch.device("meta"), uninitialised():
-        model = Qwen3VL(config)
+    try:
+        with torch.device("meta"), uninitialised():
+            model = Qwen3VL(config)
+    except AttributeError as error:  # a setting the config lacks
+        raise CheckpointError(f"config.json lacks {error.name}") from None
     tensors = Tensors(folder, device)
     for key in sorted(key for key in tensors.keys if key.endswith(".weight_scale_inv")):
         name = key.removesuffix(".weight_scale_inv")
