@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +24,7 @@ from agent.settings import Settings
 from agent.task import Status
 from safety.killswitch import AgentInput, KillSwitch, StopRequested
 from tasks.commands.run import run_command
-from tests.replies import NAME, NOTES, click, done, reply, type_text
+from tests.replies import NAME, NOTES, click, done, type_text
 
 STOP_WITHIN = 0.3
 LONG_TEXT = "".join(f"{n:03d} lorem ipsum " for n in range(30))[:400]
