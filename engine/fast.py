@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from loguru import logger
 from PIL import Image
+from torch.backends.cuda import SDPAParams, can_use_flash_attention
 from torch.nn.attention import sdpa_kernel
 
 from engine import quant
@@ -67,12 +68,15 @@ def prefix_attention(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, 
     """The new tokens' queries (1, heads, L, dim) over the keys and values (1, kv_heads, S, dim) of
     a cached prefix and then of themselves, causally: query i sees keys up to S - L + i.
 
-    On the GPU one flash-attention call, whose causal mask is aligned to the lower right and which
-    takes grouped-query heads as they are (torch's ``causal_lower_right`` makes that call too, but
-    importing it imports torch's compiler, two seconds of every cold start); elsewhere an explicit
-    mask."""
+    Where torch's flash attention can take them (a GPU of its kind, half-precision heads of a
+    width it knows), one flash-attention call, whose causal mask is aligned to the lower right and
+    which takes grouped-query heads as they are: torch's ``causal_lower_right`` makes that call
+    too, but importing it imports torch's compiler, two seconds of every cold start. Elsewhere an
+    explicit mask."""
     length, total = q.shape[2], keys.shape[2]
-    if q.is_cuda and q.dtype in (torch.float16, torch.bfloat16) and q.shape[-1] % 8 == 0 and q.shape[-1] <= 256:
+    if (q.is_cuda and q.shape[-1] % 8 == 0
+            and can_use_flash_attention(SDPAParams(q, keys, values, None, 0.0, False, True), False)):
+        # (asked as torch asks it: without is_causal, which it refuses for a non-square mask)
         return torch.ops.aten._scaled_dot_product_flash_attention(q, keys, values, is_causal=True, scale=scale)[0]
     mask = torch.ones(length, total, dtype=torch.bool, device=q.device).tril(total - length)
     return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=scale, enable_gqa=True)
