@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from engine.fast import prefix_attention
 from engine.local import LocalModel
 from engine.random_model import build_random_model
 from agent.model import Message, ModelRequest, Sampling
@@ -136,3 +137,14 @@ def test_a_long_prefill_runs_its_mlp_in_parts_with_the_same_reply(fast, plain, m
     reply = fast.complete(request(screen(5)))
     assert fast.last_stats.prompt_tokens - fast.last_stats.reused_prefix > 3 * 64
     assert reply.text == plain.complete(request(screen(5))).text
+
+
+def test_new_tokens_attend_to_the_cached_prefix_and_to_the_new_tokens_before_them():
+    generator = torch.Generator().manual_seed(5)
+    q, keys, values = (torch.randn(1, heads, length, 16, generator=generator) for heads, length in ((4, 3), (2, 7), (2, 7)))
+    out = prefix_attention(q, keys, values, 0.25)
+    for head in range(4):  # query heads 0, 1 read KV head 0; 2, 3 read KV head 1
+        for i in range(3):
+            seen = 7 - 3 + i + 1
+            weights = torch.softmax(q[0, head, i] @ keys[0, head // 2, :seen].T * 0.25, dim=-1)
+            assert torch.allclose(out[0, head, i], weights @ values[0, head // 2, :seen], atol=1e-6)
