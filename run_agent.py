@@ -287,7 +287,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--cpu-offload", action="store_true", default=None,
                        help="keep what does not fit on the GPU in CPU memory")
     model.add_argument("--gpu-memory", type=float, metavar="GIB", help="GPU memory for the weights with --cpu-offload")
-    model.add_argument("--attn", choices=["sdpa", "flash_attention_2", "eager"], help="transformers' attention kernels, for --decoder plain and --cpu-offload (default: sdpa)")
+    model.add_argument("--attn", choices=["sdpa", "flash_attention_2", "eager"],
+                       help="transformers' attention kernels, for --decoder plain and --cpu-offload (default: sdpa)")
     model.add_argument("--decoder", choices=["fast", "plain"],
                        help="fast (default): static KV cache and CUDA graphs; plain: transformers' generate")
     model.add_argument("--batch", type=int, metavar="N",
