@@ -62,7 +62,8 @@ def read_config(folder: Path) -> SimpleNamespace:
     """``config.json``, with the rotary settings of older checkpoints (``rope_theta`` and
     ``rope_scaling`` beside the other settings) where newer ones keep them (``rope_parameters``)."""
     raw = read_json(folder / "config.json")
-    if not isinstance(raw, dict) or raw.get("model_type") != "qwen3_vl" or not {"text_config", "vision_config"} <= set(raw):
+    parts = {"text_config", "vision_config"}
+    if not isinstance(raw, dict) or raw.get("model_type") != "qwen3_vl" or not parts <= set(raw):
         kind = raw.get("model_type") if isinstance(raw, dict) else None
         raise CheckpointError(f"config.json describes {kind or 'no model type'}, not qwen3_vl")
     for part, theta in (("text_config", 5_000_000.0), ("vision_config", 10_000.0)):

@@ -99,7 +99,8 @@ def other_model(folder) -> None:
     (other_model, "describes llava, not qwen3_vl"),
     (lambda folder: (folder / "model.safetensors").unlink(), "no model.safetensors"),
     (lambda folder: (folder / "config.json").write_text(json.dumps(
-        json.loads((folder / "config.json").read_text()) | {"vision_config": {"depth": 2}})), "config.json lacks spatial_merge_size"),
+        json.loads((folder / "config.json").read_text()) | {"vision_config": {"depth": 2}})),
+     "config.json lacks spatial_merge_size"),
     (lambda folder: (folder / "config.json").write_text("{"), "config.json.*valid JSON"),
 ])
 def test_a_broken_checkpoint_is_refused_with_what_is_wrong(tiny_models, tmp_path, change, words):
