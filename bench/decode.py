@@ -204,7 +204,8 @@ def preprocessing(model: LocalModel) -> str:
         image = screenshot(size, 9)
         grid = model.fast.encoder.grid(image, budget(size), 4096)
         started = time.perf_counter()
-        model.image_processor(images=[image], size={"longest_edge": budget(size), "shortest_edge": 4096}, return_tensors="pt")
+        model.image_processor(images=[image], size={"longest_edge": budget(size), "shortest_edge": 4096},
+                              return_tensors="pt")
         cpu = time.perf_counter() - started
         model.fast.encoder.patches(image, grid)
         sync()

@@ -103,7 +103,7 @@ class LocalModel:
         """transformers' model, for ``generate``."""
         from engine import plain
 
-        return plain.load(self.folder, options, fmt, fp8_checkpoint)
+        return plain.load(self.folder, options, fmt, fp8_checkpoint, default_device())
 
     @property
     def device(self) -> torch.device:

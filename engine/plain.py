@@ -22,15 +22,15 @@ from engine import quant
 from agent.model import Sampling
 
 
-def load(folder: Path, options: dict[str, Any], fmt: quant.Format | None, fp8_checkpoint: bool) -> torch.nn.Module:
-    """The checkpoint through ``from_pretrained`` with ``options``, then converted to ``fmt`` (or
-    with an FP8 checkpoint's layers taken over). Raises OSError, ValueError or KeyError as
-    transformers does for a folder it cannot load."""
+def load(folder: Path, options: dict[str, Any], fmt: quant.Format | None, fp8_checkpoint: bool,
+         device: torch.device) -> torch.nn.Module:
+    """The checkpoint through ``from_pretrained`` with ``options``, then converted to ``fmt`` on
+    ``device`` (or with an FP8 checkpoint's layers taken over). Raises OSError, ValueError or
+    KeyError as transformers does for a folder it cannot load."""
     model = Qwen3VLForConditionalGeneration.from_pretrained(folder, **options).eval()
     if fp8_checkpoint and torch.cuda.is_available():
         logger.info("FP8 checkpoint: {} layers keep their FP8 weights", quant.adopt_fp8(model))
     elif fmt is not None:
-        device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
         count = quant.quantise_model(model, fmt, device)
         model.to(device)
         logger.info("{} linear layers converted to {} at load", count, fmt)

@@ -16,9 +16,10 @@ a float16 pair with one or two instructions:
 
 The language model's linear layers are converted once, as the model is loaded: by the fast
 decoder's loader as each matrix is read from the checkpoint, or in transformers' model once
-loaded (an FP8 checkpoint's layers are taken as they are in either). INT4 converts the vision tower's blocks too:
-4-bit is for cards where memory decides, and the blocks hold 0.56 GiB of bf16 weights in the
-4B model, 0.16 GiB as INT4 (bitsandbytes' nf4 converts the whole tower, its mergers as well).
+loaded (an FP8 checkpoint's layers are taken as they are in either). INT4 converts the vision
+tower's blocks too: 4-bit is for cards where memory decides, and the blocks hold 0.56 GiB of
+bf16 weights in the 4B model, 0.16 GiB as INT4 (bitsandbytes' nf4 converts the whole tower, its
+mergers as well).
 The mergers, which carry the image features into the language model's space, the embedding
 table and ``lm_head`` (which share their weights) stay in bf16. Off the GPU, and as the
 reference the kernels are checked against, a layer dequantises its matrix and calls

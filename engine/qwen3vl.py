@@ -169,12 +169,11 @@ class TextRotary(nn.Module):
 
     def __init__(self, c: SimpleNamespace) -> None:
         super().__init__()
-        rope = c.rope_parameters
-        if getattr(rope, "rope_type", "default") != "default" or not getattr(rope, "mrope_interleaved", True):
-            raise CheckpointError(f"the fast decoder knows default interleaved M-RoPE only, not {vars(rope)}")
-        dim = c.head_dim
-        self.register_buffer("inv_freq", inverse_frequencies(rope.rope_theta, dim), persistent=False)
-        self.section = list(getattr(rope, "mrope_section", [24, 20, 20]))
+        settings = c.rope_parameters
+        if getattr(settings, "rope_type", "default") != "default" or not getattr(settings, "mrope_interleaved", True):
+            raise CheckpointError(f"the fast decoder knows default interleaved M-RoPE only, not {vars(settings)}")
+        self.register_buffer("inv_freq", inverse_frequencies(settings.rope_theta, c.head_dim), persistent=False)
+        self.section = list(getattr(settings, "mrope_section", [24, 20, 20]))
 
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """cos and sin (batch, length, head_dim) in ``x``'s dtype for ``positions`` (3, batch, length)."""
@@ -398,10 +397,11 @@ def load(folder: Path, device: torch.device, fmt: quant.Format | None = None) ->
     except AttributeError as error:  # a setting the config lacks
         raise CheckpointError(f"config.json lacks {error.name}") from None
     tensors = Tensors(folder, device)
+    names = set(model.state_dict())
     for key in sorted(key for key in tensors.keys if key.endswith(".weight_scale_inv")):
         name = key.removesuffix(".weight_scale_inv")
         parent, _, child = name.rpartition(".")
-        linear = getattr(model.get_submodule(parent), child, None) if f"{name}.weight" in model.state_dict() else None
+        linear = getattr(model.get_submodule(parent), child, None) if f"{name}.weight" in names else None
         if not isinstance(linear, nn.Linear):
             raise CheckpointError(f"{key} scales no linear layer of Qwen3-VL")
         weight = tensors.get(f"{name}.weight")

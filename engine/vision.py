@@ -34,7 +34,7 @@ class VisionEncoder:
     """One image at a time through the model's vision tower."""
 
     def __init__(self, visual: VisionModel, settings: ImageSettings, device: torch.device) -> None:
-        self.visual, self.processor, self.device = visual, settings, device
+        self.visual, self.settings, self.device = visual, settings, device
         self.merge = visual.spatial_merge_size
         self.graphs = device.type == "cuda"
         self._graphs: dict[tuple[int, int], tuple[torch.cuda.CUDAGraph, Features, torch.Tensor]] = {}
@@ -42,21 +42,21 @@ class VisionEncoder:
     def grid(self, image: Image.Image, max_pixels: int, min_pixels: int) -> tuple[int, int]:
         """(height, width) in patches after the resize into the pixel budget (the screen's own rule)."""
         width, height = fit_to_budget(image.size, max_pixels, min_pixels)
-        patch = self.processor.patch_size
+        patch = self.settings.patch_size
         return height // patch, width // patch
 
     def patches(self, image: Image.Image, grid: tuple[int, int]) -> torch.Tensor:
         """Pixel patches in the layout of Qwen's image processor, made on the device."""
-        patch, temporal = self.processor.patch_size, self.processor.temporal_patch_size
+        patch, temporal = self.settings.patch_size, self.settings.temporal_patch_size
         pixels = torch.from_numpy(np.array(image.convert("RGB"))).to(self.device, non_blocking=True)
         x = pixels.permute(2, 0, 1)[None].float()
         height, width = grid[0] * patch, grid[1] * patch
         if (x.shape[2], x.shape[3]) != (height, width):
             x = F.interpolate(x, size=(height, width), mode="bicubic", antialias=True, align_corners=False)
             x = x.clamp(0, 255).round()
-        mean = torch.tensor(self.processor.image_mean, device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.processor.image_std, device=self.device).view(1, 3, 1, 1)
-        x = (x * self.processor.rescale_factor - mean) / std
+        mean = torch.tensor(self.settings.image_mean, device=self.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.settings.image_std, device=self.device).view(1, 3, 1, 1)
+        x = (x * self.settings.rescale_factor - mean) / std
         m = self.merge
         x = x[0].reshape(3, grid[0] // m, m, patch, grid[1] // m, m, patch).permute(1, 4, 2, 5, 0, 3, 6)
         x = x[:, :, :, :, :, None].expand(*x.shape[:5], temporal, patch, patch)
